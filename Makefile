@@ -1,0 +1,44 @@
+# mexlive: `make demo` and `make test` create or refresh .venv, then run.
+# The CPU build of PyTorch is installed unless TORCH_SPEC says otherwise, e.g.
+#   make test TORCH_SPEC="torch==2.13.0" TORCH_PIP_ARGS="--index-url <PyTorch CUDA wheel index>"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mexlive-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint format bench venv clean
+
+venv: $(STAMP)
+
+# Rebuilt when pyproject.toml changes; a no-op otherwise (idempotent).
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/mexlive --source synthetic --headless --duration 20 --events events.jsonl
+
+# pytest exits 5 when it collects nothing: that is a failure of the suite, said plainly.
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint:
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_capture.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
