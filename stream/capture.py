@@ -90,7 +90,11 @@ class CaptureThread(threading.Thread):
                     break
                 seq = self._seq_offset + frame.index
                 if not self.ring.put(
-                    frame.image, seq=seq, pts_s=frame.pts_s, t_mono_ns=self._stamp_ns
+                    frame.image,
+                    seq=seq,
+                    pts_s=frame.pts_s,
+                    t_mono_ns=self._stamp_ns,
+                    owned=frame.owned,
                 ):
                     break  # ring stopped
                 self.captured += 1

@@ -31,3 +31,4 @@ class SourceFrame:
     image: np.ndarray  # (H, W, 3) BGR uint8
     pts_s: float | None
     index: int  # the source's own 0-based frame index
+    owned: bool = False  # a fresh array nobody else touches: the ring may keep it uncopied

@@ -84,9 +84,19 @@ class FrameRing:
 
     # -- producer -------------------------------------------------------------------------
     def put(
-        self, image: np.ndarray, seq: int, pts_s: float | None, t_mono_ns: int | None = None
+        self,
+        image: np.ndarray,
+        seq: int,
+        pts_s: float | None,
+        t_mono_ns: int | None = None,
+        owned: bool = False,
     ) -> bool:
-        """Copy a frame into a slot. Returns False (frame not taken) once the ring is stopped."""
+        """Put a frame into a slot. Returns False (frame not taken) once the ring is stopped.
+
+        ``owned=True`` hands the array over (the caller never touches it again): the slot keeps
+        it instead of copying, which saves a full-frame copy for decoders that allocate a fresh
+        array per frame anyway (PyAV). Otherwise the pixels are copied into the slot's buffer.
+        """
         if t_mono_ns is None:
             t_mono_ns = time.monotonic_ns()
         with self._cond:
@@ -98,10 +108,13 @@ class FrameRing:
                 self._dropped["stopped_while_waiting"] += 1
                 return False
         # The copy runs outside the lock: the slot is ours alone until it is published.
-        buf = self._images[slot]
-        if buf.shape != image.shape:
-            buf = self._images[slot] = np.empty_like(image)
-        np.copyto(buf, image)
+        if owned:
+            self._images[slot] = image
+        else:
+            buf = self._images[slot]
+            if buf.shape != image.shape:
+                buf = self._images[slot] = np.empty_like(image)
+            np.copyto(buf, image)
         with self._cond:
             if self._stopped:  # stop() ran during the copy: account for the frame, drop it
                 self._dropped["unprocessed_at_stop"] += 1

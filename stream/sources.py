@@ -111,9 +111,8 @@ class WebcamSource(_ContextSource):
         if not ok or image is None:
             raise SourceReadError(f"{self.name} stopped delivering frames (unplugged?)")
         pts_ms = float(self._cap.get(0))  # cv2.CAP_PROP_POS_MSEC; 0 when the driver has none
-        frame = SourceFrame(
-            image=image, pts_s=pts_ms / 1e3 if pts_ms > 0 else None, index=self._index
-        )
+        pts_s = pts_ms / 1e3 if pts_ms > 0 else None
+        frame = SourceFrame(image=image, pts_s=pts_s, index=self._index, owned=True)
         self._index += 1
         return frame
 
@@ -217,7 +216,7 @@ class AVSource(_ContextSource):
                 self._corrupt_packets += 1
         frame = self._pending.pop(0)
         image = frame.to_ndarray(format="bgr24")  # (H, W, 3) uint8
-        out = SourceFrame(image=image, pts_s=frame.time, index=self._index)
+        out = SourceFrame(image=image, pts_s=frame.time, index=self._index, owned=True)
         self._index += 1
         return out
 
