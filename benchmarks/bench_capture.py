@@ -21,17 +21,14 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stream.events import EventBus  # noqa: E402
-from stream.pipeline import Pipeline, Stage  # noqa: E402
-from stream.sources import AVSource  # noqa: E402
+from stream.events import EventBus
+from stream.pipeline import Pipeline, Stage
+from stream.sources import AVSource
 
 
 def fixtures_videos() -> list[Path]:
@@ -95,7 +92,8 @@ def run_ring(path: Path) -> Clock:
 
 
 def spread(values: list[float], fmt: str = "{:.0f}") -> str:
-    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+    low, mid, high = (fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+    return f"{mid} ({low}–{high})"
 
 
 def bench_videos(repeats: int) -> None:
@@ -121,7 +119,8 @@ def bench_videos(repeats: int) -> None:
         fps = {k: [c.fps for c in v] for k, v in runs.items()}
         cpu = {k: [c.cpu_ms for c in v] for k, v in runs.items()}
         print(
-            f"| {path.name} | {runs['ring'][0].n} | {spread(fps['pyav'])} | {spread(fps['source'])} "
+            f"| {path.name} | {runs['ring'][0].n} | {spread(fps['pyav'])} "
+            f"| {spread(fps['source'])} "
             f"| {spread(fps['ring'])} | {spread(cpu['source'], '{:.2f}')} "
             f"| {spread(cpu['ring'], '{:.2f}')} | {statistics.median(cpu_cost):+.1f} % "
             f"| {statistics.median(fps_cost):+.1f} % |"
@@ -143,7 +142,7 @@ def bench_handoff(frames: int = 20000, repeats: int = 5) -> None:
         for _ in range(repeats):
             ring = FrameRing(8, "block", image.shape)
 
-            def produce(ring=ring):
+            def produce(ring=ring, owned=owned):
                 for seq in range(frames):
                     ring.put(image, seq, None, owned=owned)
                 ring.close()
@@ -177,7 +176,8 @@ def bench_synthetic(frames: int) -> None:
     print("| synthetic render 640×480 | median ms | p99 ms | fps (from median) | fps (mean) |")
     print("|---|---:|---:|---:|---:|")
     print(
-        f"| {frames} frames | {p50:.2f} | {p99:.2f} | {1e3 / p50:.0f} | {frames / ms.sum() * 1e3:.0f} |"
+        f"| {frames} frames | {p50:.2f} | {p99:.2f} | {1e3 / p50:.0f} "
+        f"| {frames / ms.sum() * 1e3:.0f} |"
     )
     print()
 
