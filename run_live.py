@@ -32,8 +32,9 @@ import threading
 
 import numpy as np
 
+from stream.analysis import FaceAnalysis
 from stream.errors import MexliveError
-from stream.events import EventBus, JsonlEventLog
+from stream.events import EventBus, JsonlEventLog, StatusEvent
 from stream.pipeline import Pipeline, RunSummary, Stage
 from stream.sources import open_source
 
@@ -86,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PATH",
         help="write the analysed frames to a video file (H.264)",
+    )
+    out.add_argument(
+        "--dump-features",
+        default=None,
+        metavar="OUT.npz",
+        help="write every frame's feature row (and synthetic ground truth) to .npz",
     )
 
     synth = parser.add_argument_group("synthetic data")
@@ -151,10 +158,17 @@ def analyse(args: argparse.Namespace) -> int:
     recorder = _recorder(args.record, source)
     log = JsonlEventLog(args.events)
     bus = EventBus([log])
+
+    def emit(status: str, detail: dict, seq: int | None) -> None:
+        bus.emit(StatusEvent(status, args.stream_name, seq=seq, detail=detail))
+
+    analysis = FaceAnalysis(emit, keep_rows=args.dump_features is not None)
+    stages = analysis.stages()
+    if recorder is not None:
+        stages.append(Stage("record", lambda f, r: recorder.write(f.image, f.pts_s)))
     view = LatestFrame() if window else None
-    stages = [Stage("record", lambda f, r: recorder.write(f.image, f.pts_s))] if recorder else []
     if view is not None:
-        stages.append(Stage("view", lambda f, r: view.put(f.image)))
+        stages.append(Stage("view", lambda f, r: view.put(f.image, r)))
     pipeline = Pipeline(
         source,
         bus,
@@ -180,7 +194,17 @@ def analyse(args: argparse.Namespace) -> int:
         if recorder is not None:
             recorder.close()
         bus.close()
+    if summary is not None and args.dump_features:
+        _save_features(analysis, source, args.dump_features)
     return report(summary, args.events)
+
+
+def _save_features(analysis: FaceAnalysis, source, path: str) -> None:
+    animator = getattr(source, "animator", None)
+    truth = animator.events_between(0, len(analysis.rows)) if animator is not None else None
+    analysis.save_features(path, source.fps, truth)
+    valid = sum(row.valid for row in analysis.rows)
+    print(f"mexlive: {len(analysis.rows)} feature rows ({valid} valid) written to {path}")
 
 
 def report(summary: RunSummary | None, events_path: str) -> int:
@@ -218,11 +242,18 @@ class LatestFrame:
         self._image: np.ndarray | None = None
         self._fresh = False
 
-    def put(self, image: np.ndarray) -> None:
+    def put(self, image: np.ndarray, results: dict | None = None) -> None:
+        """Copy the frame and draw this frame's analysis (landmarks, ROIs, flow) on the copy."""
+        from stream.overlay import draw_analysis
+
         with self._lock:
             if self._image is None or self._image.shape != image.shape:
                 self._image = np.empty_like(image)
             np.copyto(self._image, image)
+            results = results or {}
+            row = results.get("features")
+            flow = row.values[: 13 * 10].reshape(13, 10)[:, :2] if row is not None else None
+            draw_analysis(self._image, results.get("aligned"), flow)
             self._fresh = True
 
     def take(self) -> np.ndarray | None:

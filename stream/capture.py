@@ -95,6 +95,7 @@ class CaptureThread(threading.Thread):
                     pts_s=frame.pts_s,
                     t_mono_ns=self._stamp_ns,
                     owned=frame.owned,
+                    segment=self.reconnects,
                 ):
                     break  # ring stopped
                 self.captured += 1

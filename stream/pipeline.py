@@ -127,6 +127,7 @@ class Pipeline:
         self.latency = {stage.name: LatencyWindow() for stage in self.stages}
         self.processed = 0
         self.last_seq = -1
+        self._last_segment = 0
         self.seq_gaps = 0
         self._worker = threading.Thread(target=self._work, name="pipeline", daemon=True)
         self._stop_event = threading.Event()
@@ -212,10 +213,13 @@ class Pipeline:
             self._done.set()
 
     def _process(self, frame: Frame) -> None:
-        if self.last_seq >= 0 and frame.seq != self.last_seq + 1:
-            self.seq_gaps += 1  # later stages reset their state on a gap
-        self.last_seq = frame.seq
-        results: dict[str, Any] = {"gap": self.seq_gaps}
+        # Frames lost before this one (drops, a reconnect): stages reset their state.
+        gap = self.last_seq >= 0 and (
+            frame.seq != self.last_seq + 1 or frame.segment != self._last_segment
+        )
+        self.seq_gaps += gap
+        self.last_seq, self._last_segment = frame.seq, frame.segment
+        results: dict[str, Any] = {"gap": gap}
         for stage in self.stages:
             t0 = time.perf_counter_ns()
             try:

@@ -71,7 +71,7 @@ class FrameRing:
         self._images = [
             np.empty(frame_shape, np.uint8) if frame_shape else empty for _ in range(n_slots)
         ]
-        self._meta: list[tuple[int, int, float | None]] = [(-1, 0, None)] * n_slots
+        self._meta: list[tuple[int, int, float | None, int]] = [(-1, 0, None, 0)] * n_slots
         self._free = list(range(n_slots))  # slots holding nothing unread and not leased
         self._unread: list[int] = []  # FIFO of slot indices, oldest first
         self._leased: int | None = None
@@ -90,6 +90,7 @@ class FrameRing:
         pts_s: float | None,
         t_mono_ns: int | None = None,
         owned: bool = False,
+        segment: int = 0,
     ) -> bool:
         """Put a frame into a slot. Returns False (frame not taken) once the ring is stopped.
 
@@ -120,7 +121,7 @@ class FrameRing:
                 self._dropped["unprocessed_at_stop"] += 1
                 self._free.append(slot)
                 return False
-            self._meta[slot] = (seq, t_mono_ns, pts_s)
+            self._meta[slot] = (seq, t_mono_ns, pts_s, segment)
             self._unread.append(slot)
             self._cond.notify_all()
         return True
@@ -162,8 +163,8 @@ class FrameRing:
             self._leased = slot
             self._delivered += 1
             self._cond.notify_all()
-            seq, t_mono_ns, pts_s = self._meta[slot]
-            return Frame(seq=seq, t_mono_ns=t_mono_ns, pts_s=pts_s, image=self._images[slot])
+            seq, t_mono_ns, pts_s, segment = self._meta[slot]
+            return Frame(seq, t_mono_ns, pts_s, self._images[slot], segment)
 
     def release(self) -> None:
         """Give the leased slot back before the next ``get`` (optional)."""
