@@ -175,7 +175,8 @@ class FaceTracker:
             return AlignedFace(seq, t_mono_ns, None, None, False, landmarks_px=landmarks,
                                reason=reason, n_faces=self.n_faces)  # fmt: skip
         return AlignedFace(
-            seq, t_mono_ns, self._face, apply_transform(transform, landmarks), True,
+            # Smoothed landmarks place the ROIs; the raw ones are kept for drawing.
+            seq, t_mono_ns, self._face, apply_transform(transform, smooth), True,
             landmarks_px=landmarks, transform=transform, redetected=redetected,
             n_faces=self.n_faces,
         )  # fmt: skip

@@ -50,9 +50,9 @@ class AlignedFace:
         seq, t_mono_ns: from the frame.
         face: (S, S) uint8 grey aligned face, or None when ``ok`` is False. A reused buffer:
             valid until the tracker's next ``update``.
-        landmarks: (68, 2) float32 landmarks in aligned-face pixels, or None.
+        landmarks: (68, 2) float32 smoothed landmarks in aligned-face pixels, or None.
         ok: a usable face this frame.
-        landmarks_px: (68, 2) float32 landmarks in frame pixels (for drawing), or None.
+        landmarks_px: (68, 2) float32 raw landmarks in frame pixels (for drawing), or None.
         transform: (2, 3) float32 frame → aligned-face similarity, or None.
         reason: why not ok: "no_face", "too_small", "too_dark", "overexposed",
             "out_of_frame", "drift"; "" when ok.
