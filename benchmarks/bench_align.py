@@ -60,15 +60,19 @@ def jitter(points: np.ndarray) -> float:
 
 
 def track(frames, times, smoothing: bool):
-    config = TrackerConfig() if smoothing else TrackerConfig(smoothing=None)
+    config = TrackerConfig() if smoothing else TrackerConfig(smoothing=None, pose_smoothing=None)
     tracker = FaceTracker(config)
-    aligned = [tracker.update(im, i, 0, t) for i, (im, t) in enumerate(zip(frames, times, strict=True))]
+    aligned = [
+        tracker.update(im, i, 0, t) for i, (im, t) in enumerate(zip(frames, times, strict=True))
+    ]
     return tracker, aligned
 
 
 def table_tracking(videos: list[Path]) -> None:
-    print("| video | size | frames | face / frames | redetections / min | jitter raw px "
-          "| jitter smoothed px |")
+    print(
+        "| video | size | frames | face / frames | redetections / min | jitter raw px "
+        "| jitter smoothed px |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|")
     for path in videos:
         frames, times, fps = decode(path)
@@ -81,8 +85,10 @@ def table_tracking(videos: list[Path]) -> None:
             row[smoothing] = (len(ok), tracker.detections, jitter(pts) if len(pts) > 10 else np.nan)
         minutes = len(frames) / fps / 60
         h, w = frames[0].shape[:2]
-        print(f"| {path.name} | {w}×{h} | {len(frames)} | {row[True][0]} / {len(frames)} "
-              f"| {(row[True][1] - 1) / minutes:.1f} | {row[False][2]:.3f} | {row[True][2]:.3f} |")
+        print(
+            f"| {path.name} | {w}×{h} | {len(frames)} | {row[True][0]} / {len(frames)} "
+            f"| {(row[True][1] - 1) / minutes:.1f} | {row[False][2]:.3f} | {row[True][2]:.3f} |"
+        )
     print()
 
 
@@ -133,7 +139,8 @@ def table_cost(videos: list[Path]) -> None:
 
 
 def main() -> None:
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n")
+    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    print(f"machine: {machine}, Python {platform.python_version()}\n")
     videos = fixture_videos()
     if not videos:
         print("fixture videos not found: set MEXLIVE_FIXTURES; only table 2\n")
