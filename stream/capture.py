@@ -155,6 +155,10 @@ class CaptureThread(threading.Thread):
         # exits with the stop event; the capture loop itself may still be blocked in read()
 
     # -- control --------------------------------------------------------------------------
+    def finish_reading(self) -> None:
+        """Read no more frames; those already in the ring stay there to be processed."""
+        self._stop_event.set()
+
     def stop(self, join_timeout_s: float = 1.0) -> bool:
         """Ask the thread to finish; True if it did within the timeout."""
         self._stop_event.set()

@@ -98,6 +98,8 @@ class Pipeline:
         max_frames / duration_s: stop after this many frames / seconds (None: no limit).
         drop_report_s: frames_dropped is batched over windows of this length.
         stall_timeout_s: a read blocked longer than this is reported as source_stalled.
+        drain_timeout_s: at a stop, how long a file or synthetic source may take to finish
+            the frames already queued.
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class Pipeline:
         duration_s: float | None = None,
         drop_report_s: float = 1.0,
         stall_timeout_s: float = 2.0,
+        drain_timeout_s: float = 2.0,
     ) -> None:
         self.source = source
         self.bus = bus
@@ -119,6 +122,7 @@ class Pipeline:
         self.max_frames = max_frames
         self.duration_s = duration_s
         self.drop_report_s = drop_report_s
+        self.drain_timeout_s = drain_timeout_s
         policy = "drop_oldest" if source.live else "block"
         self.ring = FrameRing(ring_capacity, policy, frame_shape(source))
         self.capture = CaptureThread(
@@ -171,7 +175,12 @@ class Pipeline:
         return self._done.wait(timeout)
 
     def stop(self) -> RunSummary:
-        """End the run (idempotent); unread frames are counted as dropped. Returns the summary."""
+        """End the run (idempotent) and return the summary. A file or synthetic source first
+        gets up to ``drain_timeout_s`` to finish the frames already queued; what is still
+        unread after that (or a live source's backlog) is counted as dropped."""
+        if self.started and not self._done.is_set():
+            self._stop_event.set()
+            self._done.wait(self.drain_timeout_s + 0.5)
         self._stop_event.set()
         self.capture.stop(join_timeout_s=1.0)
         if self.started:
@@ -191,18 +200,22 @@ class Pipeline:
     # -- worker ---------------------------------------------------------------------------
     def _work(self) -> None:
         next_drop_report = time.monotonic() + self.drop_report_s
+        drain_deadline: float | None = None
         try:
-            while not self._stop_event.is_set():
-                if (
-                    self.duration_s is not None
-                    and time.monotonic() - self._t_start >= self.duration_s
-                ):
+            while True:
+                if drain_deadline is None and self._should_end():
+                    if self.source.live:
+                        break  # a camera's backlog is stale: count it as dropped, end now
+                    # Files and synthetic lose nothing: stop reading, finish what is queued.
+                    self.capture.finish_reading()
+                    drain_deadline = time.monotonic() + self.drain_timeout_s
+                if drain_deadline is not None and time.monotonic() > drain_deadline:
                     break
                 frame = self.ring.get(timeout=0.1)
                 if frame is not None:
                     self._process(frame)
-                    if self.max_frames is not None and self.processed >= self.max_frames:
-                        break
+                elif drain_deadline is not None:
+                    break  # drained (a source blocked in read adds nothing more)
                 elif (self.ring.closed or self.ring.stopped) and self.ring.stats().unread == 0:
                     break
                 if time.monotonic() >= next_drop_report:
@@ -211,6 +224,13 @@ class Pipeline:
         finally:
             self._t_end = time.monotonic()
             self._done.set()
+
+    def _should_end(self) -> bool:
+        if self._stop_event.is_set():
+            return True
+        if self.max_frames is not None and self.processed >= self.max_frames:
+            return True
+        return self.duration_s is not None and time.monotonic() - self._t_start >= self.duration_s
 
     def _process(self, frame: Frame) -> None:
         # Frames lost before this one (drops, a reconnect): stages reset their state.

@@ -191,3 +191,18 @@ def test_file_replay_delivers_every_frame_once_in_order(fixtures_dir):
     assert [(p, c) for _, p, c in seen] == reference
     assert summary.captured == summary.processed == len(reference) == 587
     assert summary.dropped_total == 0 and summary.error is None
+
+
+def test_stop_drains_what_a_lossless_source_already_queued():
+    source = ScriptedSource()  # endless, not live: nothing may be lost
+    slow = Stage("slow", lambda frame, results: time.sleep(0.005))
+    summary = Pipeline(source, EventBus(), [slow], ring_capacity=8, duration_s=0.5).run()
+    assert summary.processed > 20 and summary.dropped_total == 0
+    assert summary.captured == summary.processed
+
+
+def test_stop_drops_a_live_backlog():
+    source = ScriptedSource(live=True)  # endless camera, faster than the analysis
+    slow = Stage("slow", lambda frame, results: time.sleep(0.005))
+    summary = Pipeline(source, EventBus(), [slow], ring_capacity=8, duration_s=0.5).run()
+    assert summary.dropped.get("ring_overwrite", 0) > 0 and summary.balanced
