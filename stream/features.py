@@ -75,6 +75,7 @@ class FeatureExtractor:
         self._count = 0  # faces stored since the last reset
         self._flow = RoiFlow(self.config.flow, n_rois=len(ROI_NAMES))
         self._values = np.zeros(self.n_features, np.float32)
+        self._face_rows = np.array([i for i in range(len(ROI_NAMES)) if i != ANCHOR])
         self.resets = 0
 
     def reset(self) -> None:
@@ -133,22 +134,8 @@ class FeatureExtractor:
         """(R-1, 4) pooled flow of the facial ROIs with the anchor's mean flow removed, and the
         anchor's mean flow (2,)."""
         self._flow.compute(ref, cur, corners)
-        flow = self._flow.flow  # (R, P, P, 2)
-        anchor = flow[ANCHOR].reshape(-1, 2).mean(axis=0)  # (2,)
-        face = np.delete(flow, ANCHOR, axis=0) - anchor  # (R-1, P, P, 2)
-        strain = np.delete(self._flow.strain, ANCHOR, axis=0)  # (R-1, P, P)
-        n_rois, p = face.shape[0], face.shape[1]
-        vectors = face.reshape(n_rois, p * p, 2)
-        mag = np.hypot(vectors[..., 0], vectors[..., 1])  # (R-1, P²)
-        k = max(1, round(self.config.flow.top_fraction * p * p))
-        top = np.argpartition(-mag, k - 1, axis=1)[:, :k]  # (R-1, k)
-        pooled = np.stack([
-            np.take_along_axis(vectors[..., 0], top, 1).mean(1),
-            np.take_along_axis(vectors[..., 1], top, 1).mean(1),
-            np.take_along_axis(mag, top, 1).mean(1),
-            np.take_along_axis(strain.reshape(n_rois, -1), top, 1).mean(1),
-        ], axis=1)  # fmt: skip
-        return pooled, anchor
+        pooled = self._flow.pool_relative(ANCHOR)  # (R, 4)
+        return pooled[self._face_rows], pooled[ANCHOR, :2]
 
     def _appearance(self, ref, cur, corners) -> np.ndarray:
         """(R-1, 2): mean signed and absolute grey change per ROI over its reference contrast."""
