@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 
@@ -290,8 +291,13 @@ def display_available() -> bool:
 def show_window(pipeline: Pipeline, view: LatestFrame) -> None:
     import cv2
 
+    # opencv-python points Qt at a font folder it does not ship; use the system's instead.
+    fonts = Path("/usr/share/fonts/truetype/dejavu")
+    if not Path(os.environ.get("QT_QPA_FONTDIR", "/nonexistent")).is_dir() and fonts.is_dir():
+        os.environ["QT_QPA_FONTDIR"] = str(fonts)
+
     print(__doc__.split("Keys in the window:")[1].split("Events go")[0].rstrip(), file=sys.stderr)
-    cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+    cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)  # 1:1 pixels: 1-px motion stays visible
     paused = False
     try:
         while not pipeline.wait(0.0):
