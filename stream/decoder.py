@@ -106,7 +106,7 @@ class EventDecoder:
         t_s: float,
         t_mono_ns: int,
         score: float,
-        emotion_probs: np.ndarray,
+        emotion_probs: np.ndarray | None,
         valid: bool = True,
     ) -> list[Spotted]:
         if not valid or not math.isfinite(score):
@@ -184,7 +184,7 @@ class EventDecoder:
         mean = (weights[:, None] * probs).sum(0) / max(weights.sum(), 1e-9)
         mean = mean / max(mean.sum(), 1e-9)
         last = samples[-1]
-        offset_sample = samples[min(right, len(samples) - 1)]
+        offset_sample = min(samples, key=lambda s: abs(s.t_s - offset_s))
         return [
             Spotted(
                 kind="micro" if length_s <= cfg.micro_max_s else "macro",

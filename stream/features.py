@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from stream.contracts import AlignedFace, FeatureRow
 from stream.flow import FlowConfig, RoiFlow
@@ -75,6 +76,9 @@ class FeatureExtractor:
         self._count = 0  # faces stored since the last reset
         self._flow = RoiFlow(self.config.flow, n_rois=len(ROI_NAMES))
         self._values = np.zeros(self.n_features, np.float32)
+        self._app = np.zeros((len(FACE_ROIS), 2), np.float32)  # (R-1, 2)
+        tiny = np.zeros((4, 4), np.float32)  # compile (or load) the kernel now, not mid-stream
+        _appearance_kernel(tiny, tiny, np.zeros((2, 2), np.int32), 2, 0, self._app)
         self._face_rows = np.array([i for i in range(len(ROI_NAMES)) if i != ANCHOR])
         self.resets = 0
 
@@ -139,18 +143,8 @@ class FeatureExtractor:
 
     def _appearance(self, ref, cur, corners) -> np.ndarray:
         """(R-1, 2): mean signed and absolute grey change per ROI over its reference contrast."""
-        p = self.config.flow.patch
-        out = np.empty((len(FACE_ROIS), 2), np.float32)
-        j = 0
-        for i, (x, y) in enumerate(corners):
-            if i == ANCHOR:
-                continue
-            r, c = ref[y : y + p, x : x + p], cur[y : y + p, x : x + p]
-            diff = c - r
-            scale = float(r.std()) + 1e-3
-            out[j] = (diff.mean() / scale, np.abs(diff).mean() / scale)
-            j += 1
-        return out
+        _appearance_kernel(ref, cur, corners, self.config.flow.patch, ANCHOR, self._app)
+        return self._app
 
     def _row(self, aligned: AlignedFace, valid: bool) -> FeatureRow:
         values = self._values.copy() if valid else np.zeros(self.n_features, np.float32)
@@ -163,3 +157,29 @@ def _similarity_change(before: np.ndarray, after: np.ndarray) -> tuple[float, fl
     s1, r1 = math.hypot(after[0, 0], after[1, 0]), math.atan2(after[1, 0], after[0, 0])
     d_rot = (r1 - r0 + math.pi) % (2 * math.pi) - math.pi
     return math.log(s1 / s0) if s0 > 0 and s1 > 0 else 0.0, d_rot
+
+
+@njit(cache=True, nogil=True)
+def _appearance_kernel(ref, cur, corners, patch, anchor, out):
+    """out (R-1, 2) = mean(cur - ref) / std(ref) and mean|cur - ref| / std(ref) per facial
+    ROI patch (the anchor skipped); std + 1e-3 so flat skin does not divide by zero."""
+    row = 0
+    n = patch * patch
+    for roi in range(corners.shape[0]):
+        if roi == anchor:
+            continue
+        x0, y0 = corners[roi, 0], corners[roi, 1]
+        s = s2 = d = a = 0.0
+        for i in range(patch):
+            for j in range(patch):
+                r = ref[y0 + i, x0 + j]
+                diff = cur[y0 + i, x0 + j] - r
+                s += r
+                s2 += r * r
+                d += diff
+                a += abs(diff)
+        mean = s / n
+        scale = np.sqrt(max(s2 / n - mean * mean, 0.0)) + 1e-3
+        out[row, 0] = d / n / scale
+        out[row, 1] = a / n / scale
+        row += 1

@@ -83,13 +83,21 @@ def canonical_landmarks(face_size: int = 160) -> np.ndarray:
     return CANONICAL_68 * scale + origin  # (68, 2)
 
 
+def _centre_weights() -> np.ndarray:
+    """(R, 68) averaging weights: ROI centres = weights @ landmarks (+ offsets)."""
+    weights = np.zeros((len(ROIS), 68), np.float32)
+    for i, roi in enumerate(ROIS):
+        weights[i, list(roi.landmarks)] = 1.0 / len(roi.landmarks)
+    return weights
+
+
+_WEIGHTS = _centre_weights()  # (R, 68)
+_OFFSETS = np.array([roi.offset for roi in ROIS], np.float32)  # (R, 2) in inter-ocular units
+
+
 def roi_centres(landmarks: np.ndarray, face_size: int = 160) -> np.ndarray:
     """Centres of every ROI, (R, 2) float32, from aligned-face landmarks (68, 2)."""
-    iod_px = IOD * face_size
-    centres = np.empty((len(ROIS), 2), np.float32)
-    for i, roi in enumerate(ROIS):
-        centres[i] = landmarks[list(roi.landmarks)].mean(axis=0) + np.array(roi.offset) * iod_px
-    return centres  # (R, 2)
+    return _WEIGHTS @ landmarks + _OFFSETS * (IOD * face_size)  # (R, 2)
 
 
 def roi_corners(landmarks: np.ndarray, patch: int, face_size: int = 160) -> np.ndarray:

@@ -1,0 +1,126 @@
+"""The spotting stage: feature rows → spotter step → EventDecoder → expression events.
+
+One causal model state per stream; a gap (invalid row: no face, dropped frames, re-detection)
+zeroes the state and closes the decoder's candidate, so nothing is carried across it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stream.contracts import FeatureRow, Frame
+from stream.decoder import DecoderConfig, EventDecoder, Spotted
+from stream.events import ExpressionEvent
+from stream.features import FACE_ROIS, feature_names
+from stream.pipeline import Stage
+
+MAG_ON = np.array([feature_names().index(f"{roi}.mag_on") for roi in FACE_ROIS])
+
+
+class SpottingStage:
+    """Runs the spotter frame by frame and emits ExpressionEvents.
+
+    Args:
+        emit: called with each ExpressionEvent.
+        stream_name: the ``stream`` field.
+        weights: spotter weights (default: the shipped ``engines/weights/spotter.pt``).
+        decoder: decoder settings; ``baseline_floor`` floors its threshold.
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[ExpressionEvent], None],
+        stream_name: str = "cam0",
+        weights: str | Path | None = None,
+        decoder: DecoderConfig | None = None,
+        baseline_floor: float = 0.0,
+    ) -> None:
+        import torch
+
+        from engines.weights import load_spotter
+
+        self._torch = torch
+        self.model, self.manifest = load_spotter(weights, expected_features=len(feature_names()))
+        self.model.eval()
+        self.state = self.model.init_state(1)
+        self._fresh = True
+        self.emit = emit
+        self.stream_name = stream_name
+        self.decoder = EventDecoder(decoder, baseline_floor)
+        self._x = torch.zeros(1, len(feature_names()))  # (1, F) reused input
+        self._mags: deque[tuple[int, np.ndarray]] = deque(maxlen=256)  # (seq, (R-1,) mag_on)
+        self.model_info = {
+            "name": "spotter",
+            "backend": "torch",
+            "sha256": self.manifest.get("sha256", ""),
+        }
+        self.events: list[ExpressionEvent] = []
+
+    def stage(self) -> Stage:
+        return Stage("spot", self)
+
+    def __call__(self, frame: Frame, results: dict[str, Any]) -> None:
+        row: FeatureRow = results["features"]
+        if not row.valid:
+            self._reset()
+            decided = self.decoder.update(frame.seq, frame.t_s, frame.t_mono_ns, 0.0, None, False)
+        else:
+            score, emotion = self._step(row)
+            results["apex_score"] = score
+            self._mags.append((frame.seq, row.values[MAG_ON]))
+            decided = self.decoder.update(frame.seq, frame.t_s, frame.t_mono_ns, score, emotion)
+        for spotted in decided:
+            self._emit(spotted)
+
+    def _step(self, row: FeatureRow) -> tuple[float, np.ndarray]:
+        torch = self._torch
+        with torch.inference_mode():
+            self._x[0] = torch.from_numpy(row.values)
+            out, self.state = self.model.step(self._x, self.state)
+            emotion = torch.softmax(out.emotion_logits[0], dim=-1).numpy()  # (3,)
+            score = float(out.apex[0])
+        self._fresh = False
+        return score, emotion
+
+    def _reset(self) -> None:
+        if not self._fresh:
+            self.state = self.model.init_state(1)
+            self._fresh = True
+
+    def _emit(self, spotted: Spotted) -> None:
+        now_ns = time.monotonic_ns()
+        event = ExpressionEvent(
+            seq=spotted.decided_seq,
+            stream=self.stream_name,
+            kind=spotted.kind,
+            onset_frame=spotted.onset_seq,
+            apex_frame=spotted.apex_seq,
+            offset_frame=spotted.offset_seq,
+            onset_s=round(spotted.onset_s, 3),
+            apex_s=round(spotted.apex_s, 3),
+            offset_s=round(spotted.offset_s, 3),
+            emotion=spotted.emotion,
+            emotion_probs=spotted.emotion_probs,
+            confidence=round(spotted.apex_score, 3),
+            rois=self._active_rois(spotted.apex_seq),
+            latency_ms={
+                "lookahead": round(self.decoder.config.lookahead_s * 1e3, 1),
+                "capture_to_event": round((now_ns - spotted.offset_t_mono_ns) / 1e6, 1),
+            },
+            model=self.model_info,
+        )
+        self.events.append(event)
+        self.emit(event)
+
+    def _active_rois(self, apex_seq: int, top: int = 3) -> list[str]:
+        """The regions that moved most at the apex (onset-baseline flow magnitude)."""
+        mags = next((m for seq, m in self._mags if seq == apex_seq), None)
+        if mags is None:
+            return []
+        return [FACE_ROIS[i] for i in np.argsort(mags)[::-1][:top]]
