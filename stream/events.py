@@ -4,7 +4,8 @@ One JSON object per line, flushed per line, so ``tail -f events.jsonl | jq`` fol
 and a killed process leaves only whole lines behind. Two types:
 
 - ``"status"``: started, stopped (with the frame accounting), frames_dropped (batched per
-  window), source_stalled, reconnected, source_error, face_lost, face_found.
+  window), source_stalled, reconnected, source_error, face_lost, face_found, calibrated (the
+  person's baseline is measured and floors the decoder).
 - ``"expression"``: a spotted micro- or macro-expression with its emotion (from the spotter).
 """
 
@@ -32,6 +33,7 @@ STATUSES = (
     "source_error",
     "face_lost",
     "face_found",
+    "calibrated",
 )
 KINDS = ("micro", "macro")
 EXPRESSION_FIELDS = (

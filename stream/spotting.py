@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from calibration.baseline import Baseline
 from stream.contracts import FeatureRow, Frame
 from stream.decoder import DecoderConfig, EventDecoder, Spotted
 from stream.events import ExpressionEvent
@@ -30,7 +31,10 @@ class SpottingStage:
         emit: called with each ExpressionEvent.
         stream_name: the ``stream`` field.
         weights: spotter weights (default: the shipped ``engines/weights/spotter.pt``).
-        decoder: decoder settings; ``baseline_floor`` floors its threshold.
+        decoder: decoder settings.
+        baseline_s: seconds of face at the start (and after ``recalibrate``) from which the
+            person's baseline floors the decoder threshold (``calibration/baseline.py``).
+        on_status: ``(status, detail, seq)`` for the ``calibrated`` line.
     """
 
     def __init__(
@@ -39,7 +43,8 @@ class SpottingStage:
         stream_name: str = "cam0",
         weights: str | Path | None = None,
         decoder: DecoderConfig | None = None,
-        baseline_floor: float = 0.0,
+        baseline_s: float = 2.0,
+        on_status: Callable[[str, dict, int | None], None] | None = None,
     ) -> None:
         import torch
 
@@ -52,7 +57,11 @@ class SpottingStage:
         self._fresh = True
         self.emit = emit
         self.stream_name = stream_name
-        self.decoder = EventDecoder(decoder, baseline_floor)
+        self.decoder = EventDecoder(decoder)
+        self.baseline: Baseline | None = None
+        self.baseline_s = baseline_s
+        self.on_status = on_status or (lambda status, detail, seq: None)
+        self._calibration: list[tuple[float, np.ndarray, float]] = []  # (t_s, mags, score)
         self._x = torch.zeros(1, len(feature_names()))  # (1, F) reused input
         self._mags: deque[tuple[int, np.ndarray]] = deque(maxlen=256)  # (seq, (R-1,) mag_on)
         self.model_info = {
@@ -74,6 +83,8 @@ class SpottingStage:
             score, emotion = self._step(row)
             results["apex_score"] = score
             self._mags.append((frame.seq, row.values[MAG_ON]))
+            if self.baseline is None:
+                self._calibrate(frame, row, score)
             decided = self.decoder.update(frame.seq, frame.t_s, frame.t_mono_ns, score, emotion)
         for spotted in decided:
             self._emit(spotted)
@@ -87,6 +98,26 @@ class SpottingStage:
             score = float(out.apex[0])
         self._fresh = False
         return score, emotion
+
+    def recalibrate(self) -> None:
+        """Measure the baseline again from the next ``baseline_s`` seconds of face."""
+        self.baseline, self._calibration = None, []
+
+    def _calibrate(self, frame: Frame, row: FeatureRow, score: float) -> None:
+        self._calibration.append((frame.t_s, row.values[MAG_ON].copy(), score))
+        if frame.t_s - self._calibration[0][0] < self.baseline_s:
+            return
+        mags = np.stack([m for _, m, _ in self._calibration])  # (N, R-1)
+        scores = np.array([s for _, _, s in self._calibration])  # (N,)
+        self.baseline = Baseline.from_neutral(mags, scores, min_frames=min(10, len(scores)))
+        self.decoder.baseline_floor = self.baseline.score_floor
+        self._calibration = []
+        self.on_status("calibrated", {
+            "score_floor": round(self.baseline.score_floor, 4),
+            "frames": self.baseline.n_frames,
+            "roi_noise_px": dict(zip(FACE_ROIS, np.round(self.baseline.roi_noise, 4).tolist(),
+                                     strict=True)),
+        }, frame.seq)  # fmt: skip
 
     def _reset(self) -> None:
         if not self._fresh:
