@@ -97,9 +97,9 @@ def test_truncated_video_keeps_the_log_and_exits_2(fixtures_dir, tmp_path, video
     lines = read_log(log)
     new = [line for line in lines if line["session"] != lines[0]["session"]]
     if index_at_front:
-        assert [line["status"] for line in new] == [
-            "started", "face_found", "source_error", "stopped"
-        ]  # fmt: skip
+        statuses = [line["status"] for line in new if line["type"] == "status"]
+        assert statuses[0] == "started" and statuses[-1] == "stopped"
+        assert statuses.count("source_error") == 1 and "face_found" in statuses
         stopped = new[-1]
         assert 0 < stopped["processed"] < 169 and stopped["balanced"]
         assert "ends early" in stopped["error"]
@@ -130,7 +130,8 @@ def test_synthetic_headless_run(tmp_path):
                      "--no-realtime", "--events", str(log))  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = read_log(log)
-    assert [line["status"] for line in lines] == ["started", "face_found", "stopped"]
+    statuses = [line["status"] for line in lines if line["type"] == "status"]
+    assert statuses[0] == "started" and statuses[-1] == "stopped" and "face_found" in statuses
     assert lines[-1]["processed"] == 40 and lines[-1]["balanced"]
     assert lines[0]["source"] == "synthetic:3"
 
