@@ -34,10 +34,13 @@ from pathlib import Path
 import numpy as np
 
 from stream.analysis import FaceAnalysis
+from stream.console import ConsoleEvents, truth_table
+from engines.weights import WeightsError
 from stream.errors import MexliveError
 from stream.events import EventBus, JsonlEventLog, StatusEvent
 from stream.pipeline import Pipeline, RunSummary, Stage
 from stream.sources import open_source
+from stream.spotting import SpottingStage
 
 EXIT_BAD_INPUT = 2
 WINDOW = "mexlive"
@@ -90,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the analysed frames to a video file (H.264)",
     )
     out.add_argument(
+        "--weights",
+        default=None,
+        metavar="PATH",
+        help="spotter weights (default: the shipped engines/weights/spotter.pt, sha256-checked)",
+    )
+    out.add_argument(
+        "--no-spotter",
+        action="store_true",
+        help="align and extract features only (no expression events)",
+    )
+    out.add_argument(
         "--dump-features",
         default=None,
         metavar="OUT.npz",
@@ -121,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.make_synthetic:
             return make_synthetic(args)
         return analyse(args)
-    except MexliveError as exc:
+    except (MexliveError, WeightsError) as exc:
         print(f"mexlive: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
@@ -158,13 +172,18 @@ def analyse(args: argparse.Namespace) -> int:
     window = not args.headless and display_available()
     recorder = _recorder(args.record, source)
     log = JsonlEventLog(args.events)
-    bus = EventBus([log])
+    console = ConsoleEvents(sys.stderr if args.events == "-" else sys.stdout)
+    bus = EventBus([log, console])
 
     def emit(status: str, detail: dict, seq: int | None) -> None:
         bus.emit(StatusEvent(status, args.stream_name, seq=seq, detail=detail))
 
     analysis = FaceAnalysis(emit, keep_rows=args.dump_features is not None)
     stages = analysis.stages()
+    spotter = None
+    if not args.no_spotter:
+        spotter = SpottingStage(bus.emit, args.stream_name, weights=args.weights, on_status=emit)
+        stages.append(spotter.stage())
     if recorder is not None:
         stages.append(Stage("record", lambda f, r: recorder.write(f.image, f.pts_s)))
     view = LatestFrame() if window else None
@@ -197,6 +216,11 @@ def analyse(args: argparse.Namespace) -> int:
         bus.close()
     if summary is not None and args.dump_features:
         _save_features(analysis, source, args.dump_features)
+    animator = getattr(source, "animator", None)
+    if summary is not None and spotter is not None and animator is not None:
+        truth = animator.events_between(0, pipeline.last_seq + 1)
+        print("\nground truth of the synthetic face vs what was spotted:")
+        print(truth_table(spotter.events, truth, pipeline.last_seq))
     return report(summary, args.events)
 
 

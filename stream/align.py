@@ -66,6 +66,7 @@ class TrackerConfig:
     bright_level: float = 235.0
     min_contrast: float = 8.0  # grey std of the aligned face; a blank wall has ~0
     verify_every_s: float = 1.0  # re-check the track with the detector on a small crop
+    verify_threshold: float = -0.6  # detector score that confirms a tracked face (< 0: lenient)
     # Landmarks that place the ROIs: light smoothing that keeps 91 % of a 1 px, 200 ms pulse.
     smoothing: OneEuroConfig | None = field(default_factory=OneEuroConfig)
     # The stable points behind the similarity: heavy smoothing, since alignment jitter shows
@@ -238,7 +239,11 @@ class FaceTracker:
             return False
         scale = min(1.0, 100 / max(side, 1))
         small = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        rects, _, _ = frontal_detector().run(small, 0 if scale < 1.0 else 1, 0.0)
+        # A permissive threshold: the landmarks already say "face"; this only has to catch a
+        # track that slid onto something that is not one (strict scores lose hard faces).
+        rects, _, _ = frontal_detector().run(
+            small, 0 if scale < 1.0 else 1, self.config.verify_threshold
+        )
         return len(rects) > 0
 
     def _predict(self, box: tuple[int, int, int, int]) -> np.ndarray:
