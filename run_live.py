@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.weights import WeightsError
 from stream.analysis import FaceAnalysis
 from stream.console import ConsoleEvents, truth_table
-from engines.weights import WeightsError
 from stream.errors import MexliveError
 from stream.events import EventBus, JsonlEventLog, StatusEvent
 from stream.pipeline import Pipeline, RunSummary, Stage
