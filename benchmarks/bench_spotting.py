@@ -3,10 +3,11 @@
 Usage:
     python benchmarks/bench_spotting.py --features /tmp/mexlive_data/test [--weights PATH]
 
-Each clip (``python -m stream.dataset`` output) is replayed frame by frame as
-``stream.spotting.SpottingStage`` does it: a valid row goes through ``Spotter.step``, an
-invalid row resets the model state; the apex score and emotion probabilities feed
-``stream.decoder.EventDecoder`` (running threshold, fixed look-ahead). Its intervals are scored
+Each clip (``python -m stream.dataset`` output) is replayed frame by frame through
+``stream.spotting.SpottingStage`` itself, the live stage: the first 2 s of face set the
+person's baseline, a valid row goes through ``Spotter.step``, an invalid row resets the model
+state; the apex score and emotion probabilities feed ``stream.decoder.EventDecoder`` (running
+threshold, fixed look-ahead). Its intervals are scored
 with ``engines.metrics`` (MEGC: IoU ≥ 0.5, counts summed over clips before F1): micro, macro and
 overall F1, emotion UF1/UAR on the matched micro-expressions, and STRS = overall spotting F1 ×
 emotion UF1 of all matched intervals. One markdown table, a row per identity and one for all.
@@ -30,36 +31,28 @@ from engines.data import Clip, DataError, load_clips, names_hash
 from engines.metrics import VideoIntervals, spotting_matches, spotting_report, strs, uar, uf1
 from engines.spotter import EMOTIONS
 from engines.weights import WeightsError, load_spotter
-from stream.decoder import EventDecoder, Spotted
+from stream.contracts import FeatureRow, Frame
+from stream.decoder import Spotted
+from stream.spotting import SpottingStage
 
 
-def replay(model, clip: Clip) -> tuple[list[Spotted], float]:
-    """The live path over one clip; returns the decided intervals and ms per step."""
-    decoder = EventDecoder()
-    state, fresh = model.init_state(1), True
-    events: list[Spotted] = []
-    x = torch.zeros(1, clip.x.shape[1])  # (1, F)
+def replay(weights: str | None, clip: Clip) -> tuple[list[Spotted], float]:
+    """The live stage over one clip (baseline calibration, step, decoder); returns the decided
+    intervals and the stage's ms per valid frame."""
+    decided: list[Spotted] = []
+    stage = SpottingStage(lambda event: None, weights=weights)
+    stage._emit = decided.append  # keep the decoder's intervals (frame indices) as they are
+    rows = clip.x.numpy()
+    image = np.zeros((2, 2, 3), np.uint8)
     step_s = 0.0
-    with torch.inference_mode():
-        for i in range(clip.length):
-            t_s = i / clip.fps
-            t_ns = round(t_s * 1e9)
-            if not bool(clip.valid[i]):
-                if not fresh:
-                    state, fresh = model.init_state(1), True
-                events += decoder.update(i, t_s, t_ns, 0.0, None, False)
-                continue
-            t0 = time.perf_counter()
-            x[0] = clip.x[i]
-            out, state = model.step(x, state)
-            probs = torch.softmax(out.emotion_logits[0], -1).numpy()  # (3,)
-            score = float(out.apex[0])
-            step_s += time.perf_counter() - t0
-            fresh = False
-            events += decoder.update(i, t_s, t_ns, score, probs)
-    events += decoder.reset()  # the clip ended: decide what is still open
-    steps = max(int(clip.valid.sum()), 1)
-    return events, 1e3 * step_s / steps
+    for i in range(clip.length):
+        frame = Frame(i, round(i / clip.fps * 1e9), i / clip.fps, image)
+        results = {"features": FeatureRow(i, frame.t_mono_ns, rows[i], bool(clip.valid[i]))}
+        t0 = time.perf_counter()
+        stage(frame, results)
+        step_s += time.perf_counter() - t0
+    decided += stage.decoder.reset()  # the clip ended: decide what is still open
+    return decided, 1e3 * step_s / max(int(clip.valid.sum()), 1)
 
 
 def score(results: Sequence[tuple[Clip, list[Spotted]]]) -> dict[str, float]:
@@ -121,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     try:
         clips = load_clips(args.features)
-        model, manifest = load_spotter(args.weights, expected_features=clips[0].x.shape[1])
+        _, manifest = load_spotter(args.weights, expected_features=clips[0].x.shape[1])
     except (DataError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -135,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: identities {overlap} were seen in training/validation", file=sys.stderr)
     results, step_ms = [], []
     for clip in clips:
-        events, ms = replay(model, clip)
+        events, ms = replay(args.weights, clip)
         results.append((clip, events))
         step_ms.append(ms)
     groups = {ident: [r for r in results if r[0].identity == ident]
@@ -145,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
              for ident, rows in groups.items()}  # fmt: skip
     print(f"Spotting on {args.features} — {machine()}")
     sha = str(manifest.get("sha256"))[:12]
-    print(f"weights {manifest.get('file')} sha256 {sha}; step {np.mean(step_ms):.2f} ms/frame; "
-          "live path: Spotter.step → EventDecoder\n")  # fmt: skip
+    stage_ms = np.mean(step_ms)
+    print(f"weights {manifest.get('file')} sha256 {sha}; spotting stage {stage_ms:.2f} ms/frame;")
+    print("live path: SpottingStage (baseline, Spotter.step, EventDecoder)\n")
     cols = ("identity", "clips", "valid", "micro (n)", "macro (n)", "micro F1 (P/R)",
             "macro F1", "overall F1", "TP/FP/FN", "micro UF1", "micro UAR", "STRS")  # fmt: skip
     print("| " + " | ".join(cols) + " |")
