@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="spotter weights (default: the shipped engines/weights/spotter.pt, sha256-checked)",
     )
     out.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnxruntime"),
+        default="auto",
+        help="spotter backend; auto = ONNX Runtime when installed, else torch (says which)",
+    )
+    out.add_argument(
         "--no-spotter",
         action="store_true",
         help="align and extract features only (no expression events)",
@@ -182,7 +188,12 @@ def analyse(args: argparse.Namespace) -> int:
     stages = analysis.stages()
     spotter = None
     if not args.no_spotter:
-        spotter = SpottingStage(bus.emit, args.stream_name, weights=args.weights, on_status=emit)
+        spotter = SpottingStage(
+            bus.emit, args.stream_name, weights=args.weights, on_status=emit, backend=args.backend
+        )
+        print(
+            f"mexlive: spotter on {spotter.engine.name} ({spotter.engine.reason})", file=sys.stderr
+        )
         stages.append(spotter.stage())
     if recorder is not None:
         stages.append(Stage("record", lambda f, r: recorder.write(f.image, f.pts_s)))

@@ -6,6 +6,7 @@ zeroes the state and closes the decoder's candidate, so nothing is carried acros
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,6 +25,12 @@ from stream.pipeline import Stage
 MAG_ON = np.array([feature_names().index(f"{roi}.mag_on") for roi in FACE_ROIS])
 
 
+def default_cache_dir() -> Path:
+    """Where exported engines are cached: $XDG_CACHE_HOME/mexlive/engines (~/.cache/...)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mexlive" / "engines"
+
+
 class SpottingStage:
     """Runs the spotter frame by frame and emits ExpressionEvents.
 
@@ -32,6 +39,9 @@ class SpottingStage:
         stream_name: the ``stream`` field.
         weights: spotter weights (default: the shipped ``engines/weights/spotter.pt``).
         decoder: decoder settings.
+        backend: "auto" (ONNX Runtime when installed, else torch), "torch" or "onnxruntime";
+            the choice and its reason are in ``engine.name`` / ``engine.reason``.
+        cache_dir: where the exported ONNX step graph is cached (default: user cache).
         baseline_s: seconds of face at the start (and after ``recalibrate``) from which the
             person's baseline floors the decoder threshold (``calibration/baseline.py``).
         on_status: ``(status, detail, seq)`` for the ``calibrated`` line.
@@ -45,15 +55,22 @@ class SpottingStage:
         decoder: DecoderConfig | None = None,
         baseline_s: float = 2.0,
         on_status: Callable[[str, dict, int | None], None] | None = None,
+        backend: str = "auto",
+        cache_dir: str | Path | None = None,
     ) -> None:
-        import torch
-
+        from engines.backends import make_engine
         from engines.weights import load_spotter
 
-        self._torch = torch
         self.model, self.manifest = load_spotter(weights, expected_features=len(feature_names()))
-        self.model.eval()
-        self.state = self.model.init_state(1)
+        self.engine = make_engine(
+            backend, self.model, Path(cache_dir or default_cache_dir()), self.manifest["sha256"]
+        )
+        if self.engine.name == "torch":
+            import torch
+
+            # One stream's step is tiny: a second thread only adds hand-offs (10x slower here).
+            torch.set_num_threads(1)
+        self.state = self.engine.init_state(1)
         self._fresh = True
         self.emit = emit
         self.stream_name = stream_name
@@ -62,11 +79,11 @@ class SpottingStage:
         self.baseline_s = baseline_s
         self.on_status = on_status or (lambda status, detail, seq: None)
         self._calibration: list[tuple[float, np.ndarray, float]] = []  # (t_s, mags, score)
-        self._x = torch.zeros(1, len(feature_names()))  # (1, F) reused input
+        self._x = np.zeros((1, len(feature_names())), np.float32)  # (1, F) reused input
         self._mags: deque[tuple[int, np.ndarray]] = deque(maxlen=256)  # (seq, (R-1,) mag_on)
         self.model_info = {
             "name": "spotter",
-            "backend": "torch",
+            "backend": self.engine.name,
             "sha256": self.manifest.get("sha256", ""),
         }
         self.events: list[ExpressionEvent] = []
@@ -90,14 +107,10 @@ class SpottingStage:
             self._emit(spotted)
 
     def _step(self, row: FeatureRow) -> tuple[float, np.ndarray]:
-        torch = self._torch
-        with torch.inference_mode():
-            self._x[0] = torch.from_numpy(row.values)
-            out, self.state = self.model.step(self._x, self.state)
-            emotion = torch.softmax(out.emotion_logits[0], dim=-1).numpy()  # (3,)
-            score = float(out.apex[0])
+        self._x[0] = row.values
+        apex, emotion, self.state = self.engine.step(self._x, self.state)  # (1,), (1, 3)
         self._fresh = False
-        return score, emotion
+        return float(apex[0]), emotion[0]
 
     def recalibrate(self) -> None:
         """Measure the baseline again from the next ``baseline_s`` seconds of face."""
@@ -121,7 +134,7 @@ class SpottingStage:
 
     def _reset(self) -> None:
         if not self._fresh:
-            self.state = self.model.init_state(1)
+            self.state = self.engine.init_state(1)
             self._fresh = True
 
     def _emit(self, spotted: Spotted) -> None:

@@ -145,3 +145,20 @@ def test_no_display_falls_back_to_headless(tmp_path):
     )  # fmt: skip
     assert env_run.returncode == 0, env_run.stderr
     assert "no display found; running headless" in env_run.stderr
+
+
+@pytest.mark.slow
+def test_onnxruntime_and_torch_give_the_same_events(fixtures_dir, tmp_path):
+    source = fixtures_dir / "videos" / "lp_d3.mp4"  # frowns: the spotter reports events here
+    events = {}
+    for backend in ("torch", "onnxruntime"):
+        log = tmp_path / f"{backend}.jsonl"
+        result = mexlive("--source", str(source), "--headless", "--backend", backend,
+                         "--events", str(log))  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert f"spotter on {backend}" in result.stderr
+        keys = ("kind", "onset_frame", "apex_frame", "offset_frame", "emotion")
+        events[backend] = [
+            tuple(line[k] for k in keys) for line in read_log(log) if line["type"] == "expression"
+        ]
+    assert events["torch"] == events["onnxruntime"] and events["torch"]

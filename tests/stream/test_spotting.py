@@ -39,23 +39,27 @@ def feed(stage: SpottingStage, rows: np.ndarray, valid: np.ndarray) -> list[floa
     return scores
 
 
-def test_streaming_scores_equal_forward_and_gaps_reset(weights):
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])  # both live paths, same numbers
+def test_streaming_scores_equal_forward_and_gaps_reset(weights, backend, tmp_path):
     rng = np.random.default_rng(0)
     rows = rng.normal(0, 1, (120, F)).astype(np.float32)
     valid = np.ones(120, bool)
     valid[60] = False  # a gap: the state must start afresh after it
-    stage = SpottingStage(lambda event: None, weights=weights)
+    stage = SpottingStage(lambda event: None, weights=weights, backend=backend,
+                          cache_dir=tmp_path / "cache")  # fmt: skip
+    assert stage.engine.name == backend
     scores = feed(stage, rows, valid)
     assert scores[60] is None
     with torch.inference_mode():
         for part in (slice(0, 60), slice(61, 120)):
             out, _ = stage.model.forward(torch.from_numpy(rows[part])[None])
+            # tolerance: float32 rounding (ONNX Runtime fuses ops differently)
             np.testing.assert_allclose(scores[part], out.apex[0].numpy(), atol=1e-5)
 
 
 def test_events_are_schema_valid(weights):
     events = []
-    stage = SpottingStage(events.append, weights=weights)
+    stage = SpottingStage(events.append, weights=weights, backend="torch")
     stage.decoder.baseline_floor = 0.0
     t = np.arange(300) / 30
     # Drive the decoder directly with a clean bump; the stage turns it into an event.
