@@ -280,6 +280,7 @@ class LatestFrame:
 
     def put(self, image: np.ndarray, results: dict | None = None) -> None:
         """Copy the frame and draw this frame's analysis (landmarks, ROIs, flow) on the copy."""
+        from stream.features import roi_block
         from stream.overlay import draw_analysis
 
         with self._lock:
@@ -288,7 +289,7 @@ class LatestFrame:
             np.copyto(self._image, image)
             results = results or {}
             row = results.get("features")
-            flow = row.values[: 13 * 10].reshape(13, 10)[:, :2] if row is not None else None
+            flow = roi_block(row.values)[:, :2] if row is not None else None  # onset dx, dy
             draw_analysis(self._image, results.get("aligned"), flow)
             self._fresh = True
 

@@ -38,6 +38,13 @@ APPEARANCE_CHANNELS = ("app_delta", "app_abs")
 HEAD_CHANNELS = ("head_dx_on", "head_dy_on", "head_dx_win", "head_dy_win", "head_dlogscale",
                  "head_drot")  # fmt: skip
 FACE_ROIS = tuple(name for i, name in enumerate(ROI_NAMES) if i != ANCHOR)
+PER_ROI = 2 * len(FLOW_CHANNELS) + len(APPEARANCE_CHANNELS)  # values per facial ROI (10)
+
+
+def roi_block(values: np.ndarray) -> np.ndarray:
+    """The per-ROI part of a feature row as (R-1, PER_ROI): onset flow (dx, dy, mag, strain),
+    window flow (same), appearance (delta, abs)."""
+    return values[: len(FACE_ROIS) * PER_ROI].reshape(len(FACE_ROIS), PER_ROI)
 
 
 def feature_names() -> tuple[str, ...]:
@@ -125,13 +132,13 @@ class FeatureExtractor:
         cfg = self.config
         corners = roi_corners(self._landmarks[window], cfg.flow.patch, cfg.face_size)  # (R, 2)
         cur = self._faces[slot]
-        per_roi = self._values[: len(FACE_ROIS) * 10].reshape(len(FACE_ROIS), 10)
-        head = self._values[len(FACE_ROIS) * 10 :]
+        per_roi = roi_block(self._values)  # a view: writes land in the row
+        head = self._values[len(FACE_ROIS) * PER_ROI :]
         for col, ref_slot in ((0, onset), (4, window)):
             pooled, anchor = self._pooled_without_head(self._faces[ref_slot], cur, corners)
             per_roi[:, col : col + 4] = pooled
             head[col // 2 : col // 2 + 2] = anchor
-        per_roi[:, 8:10] = self._appearance(self._faces[onset], cur, corners)
+        per_roi[:, 8:PER_ROI] = self._appearance(self._faces[onset], cur, corners)
         head[4:6] = _similarity_change(self._transforms[onset], self._transforms[slot])
 
     def _pooled_without_head(self, ref, cur, corners) -> tuple[np.ndarray, np.ndarray]:
