@@ -187,7 +187,8 @@ class EventDecoder:
         offset_sample = min(samples, key=lambda s: abs(s.t_s - offset_s))
         return [
             Spotted(
-                kind="micro" if length_s <= cfg.micro_max_s else "macro",
+                # onset→offset as reported in the event (duration_ms), so the two never disagree
+                kind="micro" if offset_s - onset_s <= cfg.micro_max_s else "macro",
                 onset_seq=int(onset_seq),
                 apex_seq=apex.seq,
                 offset_seq=int(offset_seq),
