@@ -24,9 +24,18 @@ def xvfb():
     display = f":{90 + os.getpid() % 9}"
     server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    time.sleep(1.0)
-    if server.poll() is not None:
-        pytest.skip("Xvfb did not start")
+    from PIL import ImageGrab
+
+    for _ in range(100):  # wait until the server answers (slow under load)
+        if server.poll() is not None:
+            pytest.skip("Xvfb did not start")
+        try:
+            ImageGrab.grab(xdisplay=display)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        pytest.skip("Xvfb did not answer")
     yield display
     server.terminate()
     server.wait(5)
@@ -43,13 +52,16 @@ def test_window_draws_the_analysis(xvfb, tmp_path):
     )  # fmt: skip
     try:
         shot = None
-        for _ in range(40):  # the window appears once the models are loaded
+        for _ in range(120):  # the window appears once the models are loaded
             time.sleep(0.5)
             shot = np.asarray(ImageGrab.grab(xdisplay=xvfb).convert("RGB"))
             roi_yellow = (shot[..., 0] > 200) & (shot[..., 1] > 180) & (shot[..., 2] < 60)
             if roi_yellow.sum() > 200:
                 break
-        assert shot is not None and roi_yellow.sum() > 200, "no ROI squares on screen"
+        if shot is None or roi_yellow.sum() <= 200:
+            run.terminate()
+            _, err = run.communicate(timeout=20)
+            pytest.fail(f"no ROI squares on screen; mexlive said:\n{err[-2000:]}")
         ys, xs = np.nonzero(roi_yellow)
         # The squares sit on the face: a compact cluster, not spread over the screen.
         assert xs.max() - xs.min() < 400 and ys.max() - ys.min() < 400
