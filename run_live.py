@@ -38,6 +38,8 @@ from stream.analysis import FaceAnalysis
 from stream.console import ConsoleEvents, truth_table
 from stream.errors import MexliveError
 from stream.events import EventBus, JsonlEventLog, StatusEvent
+from stream.features import roi_block
+from stream.overlay import draw_analysis
 from stream.pipeline import Pipeline, RunSummary, Stage
 from stream.sources import open_source
 from stream.spotting import SpottingStage
@@ -280,9 +282,6 @@ class LatestFrame:
 
     def put(self, image: np.ndarray, results: dict | None = None) -> None:
         """Copy the frame and draw this frame's analysis (landmarks, ROIs, flow) on the copy."""
-        from stream.features import roi_block
-        from stream.overlay import draw_analysis
-
         with self._lock:
             if self._image is None or self._image.shape != image.shape:
                 self._image = np.empty_like(image)
