@@ -102,9 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument(
         "--backend",
-        choices=("auto", "torch", "onnxruntime"),
+        choices=("auto", "tensorrt", "torch-cuda", "onnxruntime", "torch"),
         default="auto",
-        help="spotter backend; auto = ONNX Runtime when installed, else torch (says which)",
+        help="spotter backend; auto = TensorRT > torch on CUDA > ONNX Runtime > torch on the "
+        "CPU, whichever runs first (the log says which and why)",
     )
     out.add_argument(
         "--no-spotter",

@@ -39,7 +39,8 @@ class SpottingStage:
         stream_name: the ``stream`` field.
         weights: spotter weights (default: the shipped ``engines/weights/spotter.pt``).
         decoder: decoder settings.
-        backend: "auto" (ONNX Runtime when installed, else torch), "torch" or "onnxruntime";
+        backend: one of engines.backends.BACKENDS ("auto": TensorRT > torch-CUDA > ONNX
+            Runtime > torch);
             the choice and its reason are in ``engine.name`` / ``engine.reason``.
         cache_dir: where the exported ONNX step graph is cached (default: user cache).
         baseline_s: seconds of face at the start (and after ``recalibrate``) from which the
