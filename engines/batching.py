@@ -36,8 +36,9 @@ def _keep_rows(old: Any, new: Any, keep: np.ndarray) -> Any:
     import torch
 
     k = torch.from_numpy(keep).to(new.conv.device)  # (B,)
-    new.conv[:, k] = old.conv[:, k]  # in place: a CUDA graph's buffers stay its buffers
-    new.ssm[:, k] = old.ssm[:, k]
+    with torch.inference_mode():  # eager steps return inference tensors: update them in it
+        new.conv[:, k] = old.conv[:, k]  # in place: a CUDA graph's buffers stay its buffers
+        new.ssm[:, k] = old.ssm[:, k]
     return new
 
 
@@ -139,8 +140,11 @@ class SharedSteps:
             if isinstance(fresh.conv, np.ndarray):
                 fresh.conv[:, :old], fresh.ssm[:, :old] = self._state.conv, self._state.ssm
             else:
-                fresh.conv[:, :old].copy_(self._state.conv)
-                fresh.ssm[:, :old].copy_(self._state.ssm)
+                import torch
+
+                with torch.inference_mode():
+                    fresh.conv[:, :old].copy_(self._state.conv)
+                    fresh.ssm[:, :old].copy_(self._state.ssm)
         self._free.extend(range(self._capacity, capacity))
         self._capacity = capacity
         self._state = fresh

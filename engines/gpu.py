@@ -137,6 +137,7 @@ class TorchCudaEngine:
     def reset_streams(self, state: DeviceState, mask: np.ndarray) -> DeviceState:
         """Zero the streams where mask (B,) is True, in place (the graph reads these buffers)."""
         gap = torch.from_numpy(np.asarray(mask, bool)).to(self.device)  # (B,)
-        state.conv[:, gap] = 0
-        state.ssm[:, gap] = 0
+        with torch.inference_mode():  # eager states are inference tensors
+            state.conv[:, gap] = 0
+            state.ssm[:, gap] = 0
         return state

@@ -256,9 +256,9 @@ class TensorRTEngine:
         return apex.cpu().numpy(), probs.cpu().numpy(), state
 
     def reset_streams(self, state: TRTState, mask: np.ndarray) -> TRTState:
-        gap = torch.from_numpy(np.asarray(mask, bool)).to(self.device)
-        state.conv[:, gap] = 0
-        state.ssm[:, gap] = 0
+        gap = torch.from_numpy(np.asarray(mask, bool)).to(self.device)  # (B,)
+        state.io.conv[state.flip][:, gap] = 0
+        state.io.ssm[state.flip][:, gap] = 0
         return state
 
 

@@ -168,3 +168,30 @@ def test_tensorrt_fp32_matches_torch(shipped: Spotter, tmp_path: Path) -> None:
     messages.clear()
     TensorRTEngine.from_onnx(onnx_path, "fp32", 64, tmp_path / "trt", messages.append)
     assert not any("building" in m for m in messages), messages
+
+
+@gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("cuda_graphs", [False, True])
+def test_shared_steps_on_gpu_carry_waiting_streams(shipped: Spotter, cuda_graphs: bool) -> None:
+    """SharedSteps on a GPU engine: a stream that sends nothing keeps its device state (the
+    CUDA-graph state is restored in place)."""
+    from engines.batching import SharedSteps
+    from engines.gpu import TorchCudaEngine
+
+    f = shipped.config.n_features
+    batch = SharedSteps(TorchCudaEngine(shipped, cuda_graphs=cuda_graphs), f, max_wait_s=0.005)
+    stalled, live = batch.join(), batch.join()
+    rows = _rows(f, 2, seed=9)[:40]  # (T, 2, F)
+    ref = TorchEngine(load_spotter()[0])
+    alone = ref.init_state(1)
+    for x in rows[:, 1]:
+        apex, _ = batch.step(live, x)  # `stalled` sends nothing: each round times out
+        a1, _, alone = ref.step(x[None], alone)
+        assert abs(apex - float(a1[0])) <= TOL_FP32
+    batch.leave(live)
+    fresh = ref.init_state(1)
+    for x in rows[:10, 0]:
+        apex, _ = batch.step(stalled, x)  # continues from its untouched (fresh) state
+        a1, _, fresh = ref.step(x[None], fresh)
+        assert abs(apex - float(a1[0])) <= TOL_FP32
