@@ -150,3 +150,20 @@ def test_make_engine_caches_by_sha(tiny: Spotter, tmp_path: Path) -> None:
     assert make_engine("torch", tiny, tmp_path).name == "torch"
     with pytest.raises(BackendError, match="unknown backend"):
         make_engine("openvino", tiny, tmp_path)
+
+
+def test_chunk_graph_equals_stepping(shipped: Spotter, tmp_path: Path) -> None:
+    from engines.export import export_chunk
+    from engines.offline import ChunkRunner
+
+    path = export_chunk(shipped, tmp_path / "chunk8.onnx", chunk=8)
+    check_graph(path)  # no Loop/Scan/DFT: one unrolled graph
+    rng = np.random.default_rng(21)
+    length = 61  # not a multiple of the chunk: the last one is padded
+    x = rng.standard_normal((length, shipped.config.n_features)).astype(np.float32)
+    valid = rng.random(length) > 0.1
+    apex, probs = ChunkRunner(path).run(x, valid)
+    ref, state = TorchEngine(shipped), TorchEngine(shipped).init_state(1)
+    for t in range(length):
+        a, p, state = ref.step(x[t : t + 1], state, valid[t : t + 1])
+        assert abs(apex[t] - a[0]) <= TOL and np.abs(probs[t] - p[0]).max() <= TOL, t
