@@ -3,7 +3,8 @@
 Expression events are coloured by emotion (negative red, positive green, surprise yellow);
 status lines are dim. With ``--follow`` it keeps reading as the log grows and follows
 rotation (``events.jsonl`` renamed to ``events.jsonl.1`` and a fresh file started): the
-rest of the old file is read first, then the new one from its start, so no line is missed.
+rest of the old file is read first, then any file rotated since, then the new one from its
+start, so no line is missed (unless more files rotate between two polls than are kept).
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ class LogFollower:
                 if not follow:
                     return
                 if self._replaced(file):  # rotated: the old file is read to its end
+                    inode = os.fstat(file.fileno()).st_ino
                     file.close()
+                    for newer in self._rotated_after(inode):  # several rotations in one poll
+                        yield from self._whole_lines(newer)
                     file, pending = self._open(wait=True), ""
                     continue
                 self.sleep(self.poll_s)
@@ -106,6 +110,28 @@ class LogFollower:
                 if not wait:
                     raise
                 self.sleep(self.poll_s)  # not written yet, or between rename and reopen
+
+    def _rotated_after(self, inode: int) -> list[Path]:
+        """The rotated files written after the one with ``inode``, oldest first (``.k`` is
+        older than ``.k-1``); none when that file is not found among them."""
+        for k in range(1, 10_000):
+            rotated = Path(f"{self.path}.{k}")
+            try:
+                if rotated.stat().st_ino == inode:
+                    return [Path(f"{self.path}.{j}") for j in range(k - 1, 0, -1)]
+            except FileNotFoundError:
+                return []
+        return []
+
+    @staticmethod
+    def _whole_lines(path: Path) -> Iterator[str]:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as file:
+                for line in file:
+                    if line.endswith("\n"):
+                        yield line.rstrip("\n")
+        except FileNotFoundError:
+            return  # rotated away (past the kept count) before it could be read
 
     def _replaced(self, file: IO[str]) -> bool:
         try:
