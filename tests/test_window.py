@@ -128,6 +128,14 @@ def test_window_draws_the_analysis_and_the_hud(xvfb, tmp_path):
         # The squares sit on the face: a compact cluster, not spread over the screen.
         assert xs.max() - xs.min() < 400 and ys.max() - ys.min() < 400
         ox, oy = frame_origin(shot)
+
+        def trace_drawn(shot: np.ndarray) -> bool:  # the score line spans the trace panel
+            trace = shot[oy + FRAME_H - 76 : oy + FRAME_H - 20, ox : ox + FRAME_W]
+            columns = (trace.min(axis=2) > 200).any(axis=0)  # (640,) a white pixel in each
+            return columns[10:-10].mean() > 0.9
+
+        # The first scores come once the flow window holds a reference span (~1 s of face).
+        shot = wait_for(xvfb, run, trace_drawn, "the apex-score trace", timeout_s=60)
         frame = shot[oy : oy + FRAME_H, ox : ox + FRAME_W]  # (480, 640, 3) what the window shows
         # The face box is where the synthetic face is (its true landmarks), within a few px:
         # the box follows dlib's landmarks, which sit within ~3 px of the truth.
@@ -138,10 +146,6 @@ def test_window_draws_the_analysis_and_the_hud(xvfb, tmp_path):
         panel = frame[:70, :260].astype(int)
         white = (panel.min(axis=2) > 220).sum()
         assert white > 150 and np.median(panel) < 110, (white, np.median(panel))
-        # The score trace panel: the white score line runs across the frame's width.
-        trace = frame[FRAME_H - 76 : FRAME_H - 20]
-        columns = (trace.min(axis=2) > 200).any(axis=0)  # (640,) a white pixel in the column
-        assert columns[10:-10].mean() > 0.9
         if os.environ.get("MEXLIVE_UPDATE_DOCS") == "1":
             save_screenshot(xvfb, tmp_path / "e.jsonl", (ox, oy))
     finally:
@@ -151,7 +155,7 @@ def test_window_draws_the_analysis_and_the_hud(xvfb, tmp_path):
 
 
 def save_screenshot(display: str, log: Path, origin: tuple[int, int]) -> None:
-    """docs/window.png: the window (toolbar and frame) once an event is listed, in 128
+    """docs/window.png: the window (toolbar and frame) once an event is listed, in 256
     colours to keep it small."""
     from PIL import Image
 
@@ -162,7 +166,7 @@ def save_screenshot(display: str, log: Path, origin: tuple[int, int]) -> None:
     ox, oy = origin
     window = grab(display)[max(oy - 40, 0) : oy + FRAME_H, ox : ox + FRAME_W]
     (REPO / "docs").mkdir(exist_ok=True)
-    image = Image.fromarray(np.ascontiguousarray(window)).quantize(128, dither=Image.Dither.NONE)
+    image = Image.fromarray(np.ascontiguousarray(window)).quantize(256, dither=Image.Dither.NONE)
     image.save(REPO / "docs" / "window.png", optimize=True)
 
 
