@@ -359,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--crop-max", type=int, default=TrainConfig.crop_max, help="frames")
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
+    parser.add_argument("--d-model", type=int, default=TrainConfig.d_model, help="model width")
     return parser
 
 
@@ -376,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         crop_max=args.crop_max,
         lr=args.lr,
         threads=args.threads,
+        d_model=args.d_model,
     )
     val_ids = [v.strip() for v in args.val_identities.split(",") if v.strip()]
     t0 = time.perf_counter()
