@@ -7,6 +7,7 @@ Usage:
     mexlive --source rtsp://camera/stream --record analysed.mp4
     mexlive --source synthetic:7 --fps 30 --duration 20 --headless
     mexlive --make-synthetic data/ --count 10 --seconds 30 --fps 30
+    mexlive --source 0 --calibrate-privacy --privacy-out protected.mp4   # privacy sticker
 
 Sources: a camera index (0), a V4L2 device (/dev/video0), a video file, a URL (rtsp, rtmp,
 http(s), udp, tcp, srt) or ``synthetic[:seed]`` (a real photo animated with micro- and
@@ -41,6 +42,7 @@ from stream.events import EventBus, JsonlEventLog, StatusEvent
 from stream.features import roi_block
 from stream.overlay import draw_analysis
 from stream.pipeline import Pipeline, RunSummary, Stage
+from stream.privacy_live import add_privacy_arguments, privacy_stage_from_args
 from stream.sources import open_source
 from stream.spotting import SpottingStage
 
@@ -134,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="mp4",
         help="mp4 (H.264) or y4m (raw, usable as a browser fake camera)",
     )
+    add_privacy_arguments(parser)
     return parser
 
 
@@ -197,6 +200,9 @@ def analyse(args: argparse.Namespace) -> int:
             f"mexlive: spotter on {spotter.engine.name} ({spotter.engine.reason})", file=sys.stderr
         )
         stages.append(spotter.stage())
+    privacy = privacy_stage_from_args(args, emit, source.fps)
+    if privacy is not None:  # after the analysis (of clean frames), before record and window
+        stages.append(privacy.stage())
     if recorder is not None:
         stages.append(Stage("record", lambda f, r: recorder.write(f.image, f.pts_s)))
     view = LatestFrame() if window else None
@@ -226,6 +232,8 @@ def analyse(args: argparse.Namespace) -> int:
         summary = pipeline.stop() if pipeline.started else None
         if recorder is not None:
             recorder.close()
+        if privacy is not None:
+            privacy.close()
         bus.close()
     if summary is not None and args.dump_features:
         _save_features(analysis, source, args.dump_features)

@@ -10,7 +10,10 @@ Contemporaneous samples cannot orient a fork (X → Y, X → Z has no collider),
 built over two time slices: every region at t - lag and at t. Background knowledge forbids
 edges from the present to the past (time order), which orients every cross-slice edge. A
 region's outgoing edges are its edges past → another region's present plus its directed edges
-inside the present slice; the root has the most (ties: the stronger lagged correlation).
+inside the present slice. The root is the region with the most outgoing LAGGED edges (time
+order is the strongest evidence of driving; contemporaneous orientations come from colliders
+and are noisier, measured), then the most outgoing edges of both kinds, then the strongest
+lagged correlation with the other regions.
 
 Too little motion (no expression in the window, a still face) gives no usable graph: then the
 root falls back to ``fallback`` (the most frequent root of earlier calibrations, see
@@ -125,6 +128,7 @@ def discover(
     fallback: str = DEFAULT_FALLBACK,
     min_samples: int = 60,
     min_motion_ratio: float = 3.0,
+    max_depth: int | None = 3,
 ) -> CausalGraph:
     """PC (causal-learn, Fisher-z) over two time slices of region motion; choose the root.
 
@@ -137,6 +141,8 @@ def discover(
         min_samples: fewer lagged pairs than this → fallback.
         min_motion_ratio: the window must hold motion: the strongest region's 99th percentile
             must be this many times its median (a still face is noise only) → else fallback.
+        max_depth: largest conditioning set PC tries (causal-learn's ``max_k``); None is
+            unbounded. 3 keeps a 26-node graph to seconds on a small CPU.
     """
     series = np.asarray(series, np.float64)
     valid = np.asarray(valid, bool)
@@ -154,11 +160,14 @@ def discover(
     problem = _insufficient(present, min_samples, min_motion_ratio)
     if problem:
         return _fall_back(graph, problem)
-    _run_pc(graph, past, present, alpha)
+    _run_pc(graph, past, present, alpha, max_depth)
     if not any(graph.out_degree.values()):
         return _fall_back(graph, "the graph has no outgoing edge between regions")
-    strength = _lagged_strength(past, present)  # (R,) tie-break
-    graph.root = max(names, key=lambda n: (graph.out_degree[n], strength[names.index(n)]))
+    strength = _lagged_strength(past, present)  # (R,) last tie-break
+    lagged = Counter(src for src, _, kind in graph.edges if kind == "lagged")
+    graph.root = max(
+        names, key=lambda n: (lagged[n], graph.out_degree[n], strength[names.index(n)])
+    )
     return graph
 
 
@@ -181,7 +190,9 @@ def _fall_back(graph: CausalGraph, reason: str) -> CausalGraph:
     return graph
 
 
-def _run_pc(graph: CausalGraph, past: np.ndarray, present: np.ndarray, alpha: float) -> None:
+def _run_pc(
+    graph: CausalGraph, past: np.ndarray, present: np.ndarray, alpha: float, max_depth: int | None
+) -> None:
     """causal-learn's PC with the time-order background knowledge; fills edges/out_degree."""
     from causallearn.graph.GraphNode import GraphNode
     from causallearn.search.ConstraintBased.PC import pc
@@ -196,7 +207,7 @@ def _run_pc(graph: CausalGraph, past: np.ndarray, present: np.ndarray, alpha: fl
     data = np.hstack([past, present])  # (N, 2R)
     result = pc(
         data, alpha, fisherz, stable=True, background_knowledge=knowledge,
-        show_progress=False, node_names=node_names,
+        show_progress=False, node_names=node_names, max_k=max_depth,
     )  # fmt: skip
     matrix = result.G.graph  # (2R, 2R): [i, j] == -1 and [j, i] == 1 means i → j
     graph.out_degree = {n: 0 for n in names}
@@ -263,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         mags, valid, regions = series_from_feature_file(args.features)
-        graph = discover(mags, valid, regions, lag_frames=args.lag, alpha=args.alpha)
+        fallback = DEFAULT_FALLBACK if DEFAULT_FALLBACK in regions else regions[0]
+        graph = discover(mags, valid, regions, args.lag, args.alpha, fallback=fallback)
     except CausalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -34,6 +34,8 @@ STATUSES = (
     "face_lost",
     "face_found",
     "calibrated",
+    "privacy_sticker",
+    "privacy_calibrated",
 )
 KINDS = ("micro", "macro")
 EXPRESSION_FIELDS = (

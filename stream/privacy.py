@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,19 +190,35 @@ def apply_sticker(
 
 
 def _as_aligned(aligned: AlignedFace | np.ndarray | None, face_size: int) -> AlignedFace | None:
+    """An AlignedFace whose transform and landmarks come from THIS frame's raw landmarks
+    (``unsmoothed``), or None without a usable face."""
     if aligned is None:
         return None
     if isinstance(aligned, AlignedFace):
-        ok = aligned.ok and aligned.transform is not None and aligned.landmarks is not None
-        return aligned if ok else None
+        if not aligned.ok or aligned.transform is None or aligned.landmarks is None:
+            return None
+        return unsmoothed(aligned, face_size)
+    points = np.asarray(aligned, np.float32)  # (68, 2) frame px
+    return unsmoothed(AlignedFace(-1, 0, None, None, True, points, None), face_size)
+
+
+def unsmoothed(aligned: AlignedFace, face_size: int = 160) -> AlignedFace:
+    """The face with its similarity refitted on this frame's raw landmarks (``landmarks_px``).
+
+    The tracker smooths its pose heavily (good for flow, which must not see jitter), so in
+    fast head motion its transform lags the face by several px; a sticker drawn with it would
+    slide over the skin. dlib's raw landmarks jitter by ~0.2 px but never lag.
+    """
+    if aligned.landmarks_px is None:
+        return aligned
     from stream.align import apply_transform, fit_similarity
     from stream.rois import STABLE_POINTS, canonical_landmarks
 
-    points = np.asarray(aligned, np.float32)  # (68, 2) frame px
+    points = np.asarray(aligned.landmarks_px, np.float32)  # (68, 2) frame px
     stable = list(STABLE_POINTS)
     transform = fit_similarity(points[stable], canonical_landmarks(face_size)[stable])
-    landmarks = apply_transform(transform, points).astype(np.float32)
-    return AlignedFace(-1, 0, None, landmarks, True, points, transform)
+    landmarks = apply_transform(transform, points).astype(np.float32)  # (68, 2) aligned px
+    return dataclasses.replace(aligned, landmarks=landmarks, transform=transform)
 
 
 def draw_placement(
@@ -277,10 +294,12 @@ class StickerPlacer:
 
     def apply(self, image: np.ndarray, aligned: AlignedFace | None) -> bool:
         """Draw on ``image`` in place; False (nothing drawn) when there is no usable face."""
-        if aligned is None or not aligned.ok or aligned.transform is None:
+        face = _as_aligned(aligned, self.geometry.face_size)
+        if face is None:
             self.reset()
             self.last = None
             return False
+        aligned = face
         if self._neutral is None or aligned.redetected:
             self._neutral = aligned.landmarks.astype(np.float64).copy()
         else:
