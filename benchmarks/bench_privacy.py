@@ -80,9 +80,10 @@ def query_clip(
     root: str,
     designs: list[str],
     random_regions: list[str],
-    overlay_ms: list[float],
+    overlay_s: list[float],
 ) -> list[Query]:
-    """Every condition of one clip, one query per recognizer each."""
+    """Every condition of one clip, one query per recognizer each; ``overlay_s`` collects the
+    per-frame sticker cost."""
     faces = protector_faces(clip)
     queries: list[Query] = []
 
@@ -90,16 +91,25 @@ def query_clip(
         areas = [p.area_fraction for p in target.placements if p is not None]
         area = float(np.mean(areas)) if areas else 0.0
         for rec in recognizers:
-            queries.append(Query(rec.name, clip.clip_id, clip.identity, clip.emotion, condition,
-                                 design, region, k, predicted(rec.recognize(target)), area))  # fmt: skip
+            queries.append(
+                Query(
+                    rec.name,
+                    clip.clip_id,
+                    clip.identity,
+                    clip.emotion,
+                    condition,
+                    design,
+                    region,
+                    k,
+                    predicted(rec.recognize(target)),
+                    area,
+                )
+            )
 
     ask(clip, "none", "", "", 0)
     for design in designs:
         sticker = Sticker.design(design)
-        t0 = time.perf_counter()
-        causal = protect(clip, faces, sticker, root)
-        overlay_ms.append(1e3 * (time.perf_counter() - t0) / len(clip.frames))
-        ask(causal, "causal", design, root, 0)
+        ask(protect(clip, faces, sticker, root, overlay_s), "causal", design, root, 0)
         for k, region in enumerate(random_regions):
             ask(protect(clip, faces, sticker, region), "random", design, region, k)
     return queries
@@ -140,8 +150,10 @@ def summarise(queries: list[Query], rec: str, design: str, n_random: int) -> dic
     mine = [q for q in queries if q.recognizer == rec]
     clean = [q for q in mine if q.condition == "none"]
     causal = [q for q in mine if q.condition == "causal" and q.design == design]
-    rand_sets = [[q for q in mine if q.condition == "random" and q.design == design
-                  and q.placement_k == k] for k in range(n_random)]  # fmt: skip
+    rand_sets = [
+        [q for q in mine if q.condition == "random" and q.design == design and q.placement_k == k]
+        for k in range(n_random)
+    ]
 
     def acc_uf1(qs: list[Query]) -> tuple[float, float]:
         truth, pred = [q.truth for q in qs], [q.prediction for q in qs]
@@ -167,10 +179,12 @@ def per_class(queries: list[Query], rec: str, design: str) -> list[str]:
     mine = [q for q in queries if q.recognizer == rec]
     for emotion in EMOTIONS:
         clean = [q for q in mine if q.condition == "none" and q.truth == emotion]
-        causal = [q for q in mine if q.condition == "causal" and q.design == design
-                  and q.truth == emotion]  # fmt: skip
-        rand = [q for q in mine if q.condition == "random" and q.design == design
-                and q.truth == emotion]  # fmt: skip
+        causal = [
+            q for q in mine if q.condition == "causal" and q.design == design and q.truth == emotion
+        ]
+        rand = [
+            q for q in mine if q.condition == "random" and q.design == design and q.truth == emotion
+        ]
         s_c, n_ok = attack_success(clean, causal)
         s_r = attack_success(clean, rand)[0]
         rows.append(f"| {rec} | {emotion} | {len(clean)} | {n_ok} | {_pct(s_c)} | {_pct(s_r)} |")
@@ -191,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--random", type=int, default=2, help="random placements per clip")
     p.add_argument("--variant", default=str(VARIANT), help="independently trained spotter")
     p.add_argument("--no-stream-check", action="store_true")
-    p.add_argument("--out", default="/tmp/mexlive_privacy", help="causal graphs go here")
+    p.add_argument(
+        "--out",
+        default="/tmp/mexlive_privacy",
+        help="causal graphs and a feature cache (a rerun reuses it) go here",
+    )
     args = p.parse_args(argv)
     designs = [d for d in args.designs.split(",") if d]
     out_dir = Path(args.out)
@@ -205,41 +223,56 @@ def main(argv: list[str] | None = None) -> int:
     queries: list[Query] = []
     graphs: dict[str, CausalGraph] = {}
     checks: list[str] = []
-    overlay_ms: list[float] = []
+    overlay_s: list[float] = []
     for n, name in enumerate(i.strip() for i in args.identities.split(",")):
         photo = None if name == "astronaut" else resolve_photo(name)
         if name != "astronaut" and photo is None:
             print(f"skipping {name}: photo not found (fixtures missing?)", file=sys.stderr)
             continue
-        graph = graphs[name] = calibrate(photo, args.seed + 100 + n, args.calibration_seconds,
-                                         out_dir)  # fmt: skip
-        print(f"{name}: root {graph.root} ({graph.reason or 'PC'}) after "
-              f"{time.perf_counter() - t_start:.0f} s", file=sys.stderr)  # fmt: skip
+        graph = graphs[name] = calibrate(
+            photo, args.seed + 100 + n, args.calibration_seconds, out_dir
+        )
+        print(
+            f"{name}: root {graph.root} ({graph.reason or 'PC'}) after "
+            f"{time.perf_counter() - t_start:.0f} s",
+            file=sys.stderr,
+        )
         source = ClipSource(photo, args.seed + n, seconds=args.seconds)
         others = [r for r in STICKER_REGIONS if r != graph.root]
         for c, clip in enumerate(source.clips()):
+            clip.cache = out_dir / "features" / f"{name}_{args.seed + n}_{c}.npz"
             rng = np.random.default_rng((args.seed, n, c))
             regions = [str(r) for r in rng.choice(others, args.random, replace=False)]
-            queries += query_clip(clip, recognizers, graph.root, designs, regions, overlay_ms)
+            queries += query_clip(clip, recognizers, graph.root, designs, regions, overlay_s)
         if not args.no_stream_check:
             clean, prot = stream_check(source, None), stream_check(source, graph.root)
-            checks.append(f"| {name} | {clean[0]} | {clean[1]} ({clean[2]} right) | "
-                          f"{prot[1]} ({prot[2]} right) |")  # fmt: skip
-    print_report(args, queries, recognizers, designs, graphs, checks, overlay_ms, t_start)
+            checks.append(
+                f"| {name} | {clean[0]} | {clean[1]} ({clean[2]} right) | "
+                f"{prot[1]} ({prot[2]} right) |"
+            )
+    print_report(args, queries, recognizers, designs, graphs, checks, overlay_s, t_start)
     return 0
 
 
-def print_report(args, queries, recognizers, designs, graphs, checks, overlay_ms, t_start):
+def print_report(args, queries, recognizers, designs, graphs, checks, overlay_s, t_start):
     n_clips = len({q.clip_id for q in queries})
-    print(f"\nMachine: {platform.machine()} {platform.processor() or ''} "
-          f"({_cpu_name()}), Python {platform.python_version()}; {n_clips} clips, "
-          f"{len(queries)} queries, {time.perf_counter() - t_start:.0f} s")  # fmt: skip
-    print("\nCausal roots: " + ", ".join(
-        f"{k}: {g.root}{' (fallback: ' + g.reason + ')' if g.fallback_used else ''}"
-        f" [{sum(1 for e in g.edges if e[2] == 'lagged')} lagged edges]"
-        for k, g in graphs.items()))  # fmt: skip
-    print("\n| recognizer | design | clean acc / UF1 | causal acc / UF1 | causal success "
-          "| random acc / UF1 | random success (mean ± sd) | causal − random | area |")
+    print(
+        f"\nMachine: {platform.machine()} {platform.processor() or ''} "
+        f"({_cpu_name()}), Python {platform.python_version()}; {n_clips} clips, "
+        f"{len(queries)} queries, {time.perf_counter() - t_start:.0f} s"
+    )
+    print(
+        "\nCausal roots: "
+        + ", ".join(
+            f"{k}: {g.root}{' (fallback: ' + g.reason + ')' if g.fallback_used else ''}"
+            f" [{sum(1 for e in g.edges if e[2] == 'lagged')} lagged edges]"
+            for k, g in graphs.items()
+        )
+    )
+    print(
+        "\n| recognizer | design | clean acc / UF1 | causal acc / UF1 | causal success "
+        "| random acc / UF1 | random success (mean ± sd) | causal − random | area |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for rec in recognizers:
         for design in designs:
@@ -247,26 +280,38 @@ def print_report(args, queries, recognizers, designs, graphs, checks, overlay_ms
             (ca, cu), (xa, xu) = s["clean"], s["causal"]
             succ, n_ok = s["causal_success"]
             r_mean, r_sd = s["random_success"]
-            print(f"| {rec.name} | {design} | {ca:.2f} / {cu:.2f} | {xa:.2f} / {xu:.2f} | "
-                  f"{_pct(succ)} (n={n_ok}) | {s['random_acc']:.2f} / {s['random_uf1']:.2f} | "
-                  f"{_pct(r_mean)} ± {100 * r_sd:.0f} | {100 * (succ - r_mean):+.0f} pts | "
-                  f"{100 * s['area']:.1f} % |")  # fmt: skip
+            print(
+                f"| {rec.name} | {design} | {ca:.2f} / {cu:.2f} | {xa:.2f} / {xu:.2f} | "
+                f"{_pct(succ)} (n={n_ok}) | {s['random_acc']:.2f} / {s['random_uf1']:.2f} | "
+                f"{_pct(r_mean)} ± {100 * r_sd:.0f} | {100 * (succ - r_mean):+.0f} pts | "
+                f"{100 * s['area']:.1f} % |"
+            )
     print("\nPer emotion (textured sticker): attack success causal vs random\n")
     print("| recognizer | emotion | clips | correct clean | causal | random |")
     print("|---|---|---:|---:|---:|---:|")
     for rec in recognizers:
-        print("\n".join(per_class(queries, rec.name, designs[0] if "textured" not in designs
-                                  else "textured")))  # fmt: skip
+        print(
+            "\n".join(
+                per_class(
+                    queries, rec.name, designs[0] if "textured" not in designs else "textured"
+                )
+            )
+        )
     if checks:
-        print("\nLive spotter on the whole test video (micro-expressions), textured sticker "
-              "on the causal root:\n")  # fmt: skip
+        print(
+            "\nLive spotter on the whole test video (micro-expressions), textured sticker "
+            "on the causal root:\n"
+        )
         print("| identity | micro truths | found clean | found protected |")
         print("|---|---:|---:|---:|")
         print("\n".join(checks))
-    if overlay_ms:
-        print(f"\nOverlay cost (sticker warp + blend, protector tracking excluded): median "
-              f"{np.median(overlay_ms):.3f} ms/frame, p99 {np.percentile(overlay_ms, 99):.3f} "
-              f"ms/frame over {len(overlay_ms)} clips")  # fmt: skip
+    if overlay_s:
+        ms = 1e3 * np.array(overlay_s)
+        print(
+            f"\nOverlay cost per frame (placement + warp + blend; the face tracking it needs "
+            f"is the analysis's own): median {np.median(ms):.3f} ms, p99 "
+            f"{np.percentile(ms, 99):.3f} ms over {len(ms)} frames"
+        )
     roots = Counter(g.root for g in graphs.values() if not g.fallback_used)
     print(f"Most frequent root: {roots.most_common(1)[0][0] if roots else 'none'}")
 

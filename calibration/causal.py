@@ -155,7 +155,7 @@ def discover(
         raise CausalError(f"fallback region {fallback!r} is not one of {names}")
     graph = CausalGraph(names, lag_frames, root=fallback, alpha=alpha)
     past, present = lagged_pairs(series, valid, lag_frames)  # (N, R) each
-    graph.n_samples = int(len(present))
+    graph.n_samples = len(present)
     graph.motion = [round(float(m), 4) for m in (present.mean(0) if len(present) else [0] * 0)]
     problem = _insufficient(present, min_samples, min_motion_ratio)
     if problem:
@@ -206,9 +206,15 @@ def _run_pc(
         knowledge.add_node_to_tier(GraphNode(name), 0 if i < r else 1)
     data = np.hstack([past, present])  # (N, 2R)
     result = pc(
-        data, alpha, fisherz, stable=True, background_knowledge=knowledge,
-        show_progress=False, node_names=node_names, max_k=max_depth,
-    )  # fmt: skip
+        data,
+        alpha,
+        fisherz,
+        stable=True,
+        background_knowledge=knowledge,
+        show_progress=False,
+        node_names=node_names,
+        max_k=max_depth,
+    )
     matrix = result.G.graph  # (2R, 2R): [i, j] == -1 and [j, i] == 1 means i → j
     graph.out_degree = {n: 0 for n in names}
     for i in range(2 * r):
@@ -282,8 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     graph.save_json(f"{args.out}.json")
     graph.save_png(f"{args.out}.png")
     note = f" (fallback: {graph.reason})" if graph.fallback_used else ""
-    print(f"root region: {graph.root}{note}; {len(graph.edges)} directed edges; "
-          f"wrote {args.out}.json and {args.out}.png")  # fmt: skip
+    print(
+        f"root region: {graph.root}{note}; {len(graph.edges)} directed edges; "
+        f"wrote {args.out}.json and {args.out}.png"
+    )
     return 0
 
 

@@ -32,11 +32,19 @@ def draw_graph(graph: CausalGraph, path: Path, positions: np.ndarray | None = No
         ax.plot([x0, x1], [y0, y1], color="0.75", lw=1, zorder=1)
     for src, dst, kind in graph.edges:
         ax.annotate(
-            "", xy=where[dst], xytext=where[src], zorder=2,
-            arrowprops={"arrowstyle": "-|>", "lw": 1.4, "shrinkA": 12, "shrinkB": 12,
-                        "linestyle": "-" if kind == "lagged" else "--",
-                        "color": "tab:red" if src == graph.root else "tab:blue"},
-        )  # fmt: skip
+            "",
+            xy=where[dst],
+            xytext=where[src],
+            zorder=2,
+            arrowprops={
+                "arrowstyle": "-|>",
+                "lw": 1.4,
+                "shrinkA": 12,
+                "shrinkB": 12,
+                "linestyle": "-" if kind == "lagged" else "--",
+                "color": "tab:red" if src == graph.root else "tab:blue",
+            },
+        )
     motion = np.asarray(graph.motion if graph.motion else np.ones(len(names)), np.float64)
     sizes = 200 + 600 * motion / max(float(motion.max()), 1e-9)  # (R,)
     colours = ["tab:red" if n == graph.root else "white" for n in names]
@@ -46,8 +54,10 @@ def draw_graph(graph: CausalGraph, path: Path, positions: np.ndarray | None = No
     title = f"root: {graph.root} ({graph.out_degree.get(graph.root, 0)} out-edges)"
     if graph.fallback_used:
         title = f"root: {graph.root} (fallback: {graph.reason})"
-    ax.set_title(title + f"\nlag {graph.lag_frames} frames, n={graph.n_samples}, "
-                 f"alpha={graph.alpha}", fontsize=8)  # fmt: skip
+    ax.set_title(
+        title + f"\nlag {graph.lag_frames} frames, n={graph.n_samples}, alpha={graph.alpha}",
+        fontsize=8,
+    )
     ax.set_aspect("equal")
     ax.margins(0.15)
     ax.axis("off")

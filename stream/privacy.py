@@ -140,7 +140,8 @@ def place_sticker(
 
 def check_region(region: str) -> None:
     if region not in STICKER_REGIONS:
-        raise MexliveError(f"unknown sticker region {region!r}: one of {', '.join(STICKER_REGIONS)}")
+        names = ", ".join(STICKER_REGIONS)
+        raise MexliveError(f"unknown sticker region {region!r}: one of {names}")
 
 
 def _clear_of(outline: np.ndarray, centre: np.ndarray, clearance: float) -> np.ndarray:
@@ -229,9 +230,14 @@ def draw_placement(
     size = sticker.bgra.shape[0]
     scale = placement.diameter / size
     # sticker px → aligned px: scale, then put its top-left at centre - diameter / 2
-    to_aligned = np.array([[scale, 0, placement.centre[0] - placement.diameter / 2],
-                           [0, scale, placement.centre[1] - placement.diameter / 2],
-                           [0, 0, 1]], np.float64)  # fmt: skip
+    to_aligned = np.array(
+        [
+            [scale, 0, placement.centre[0] - placement.diameter / 2],
+            [0, scale, placement.centre[1] - placement.diameter / 2],
+            [0, 0, 1],
+        ],
+        np.float64,
+    )
     back = np.vstack([cv2.invertAffineTransform(transform).astype(np.float64), [0, 0, 1]])
     to_frame = (back @ to_aligned)[:2]  # (2, 3) sticker px → frame px
     corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
@@ -243,9 +249,14 @@ def draw_placement(
         return  # entirely outside the frame
     to_box = to_frame.copy()
     to_box[:, 2] -= (x0, y0)
-    patch = cv2.warpAffine(sticker.bgra, to_box, (int(x1 - x0), int(y1 - y0)),
-                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                           borderValue=0)  # fmt: skip  # (h, w, 4)
+    patch = cv2.warpAffine(
+        sticker.bgra,
+        to_box,
+        (int(x1 - x0), int(y1 - y0)),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )  # (h, w, 4)
     alpha = patch[..., 3:4].astype(np.float32) * np.float32(1 / 255)  # (h, w, 1)
     box = image[y0:y1, x0:x1]  # (h, w, 3) view
     blended = box * (1 - alpha) + patch[..., :3] * alpha

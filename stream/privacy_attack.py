@@ -19,8 +19,10 @@ is no longer correct with it (the paper's "the predicted emotion changes from th
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -49,10 +51,14 @@ class Clip:
     identity: str = ""
     clip_id: str = ""
     placements: list[Placement | None] = field(default_factory=list)
+    cache: Path | None = None  # .npz of the features: a rerun (another recognizer) reuses it
     _features: tuple[np.ndarray, np.ndarray] | None = None
 
     def features(self) -> tuple[np.ndarray, np.ndarray]:
         """(values (T, F) float32, valid (T,) bool) of a fresh tracker and extractor."""
+        if self._features is None and self.cache is not None and self.cache.is_file():
+            with np.load(self.cache) as data:
+                self._features = (data["values"], data["valid"])
         if self._features is None:
             tracker, extractor = FaceTracker(), FeatureExtractor()
             values, valid = [], []
@@ -62,6 +68,9 @@ class Clip:
                 values.append(row.values.copy())
                 valid.append(row.valid)
             self._features = (np.stack(values), np.array(valid, bool))
+            if self.cache is not None:
+                self.cache.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(self.cache, values=self._features[0], valid=self._features[1])
         return self._features
 
 
@@ -128,10 +137,17 @@ class ClipSource:
     lead_region: str | None = None
 
     def animator(self) -> FaceAnimator:
-        return FaceAnimator(SyntheticConfig(
-            seed=self.seed, photo=self.photo, fps=self.fps, micro_per_min=self.micro_per_min,
-            macro_per_min=0.0, blinks_per_min=6.0, lead_region=self.lead_region,
-        ))  # fmt: skip
+        return FaceAnimator(
+            SyntheticConfig(
+                seed=self.seed,
+                photo=self.photo,
+                fps=self.fps,
+                micro_per_min=self.micro_per_min,
+                macro_per_min=0.0,
+                blinks_per_min=6.0,
+                lead_region=self.lead_region,
+            )
+        )
 
     def clips(self, animator: FaceAnimator | None = None) -> Iterator[Clip]:
         """Each micro-expression with ``pre_s`` before and ``post_s`` after it (frames
@@ -145,8 +161,15 @@ class ClipSource:
             if event.kind != "micro" or start < 0 or stop > n_frames:
                 continue
             frames = [animator.render(i) for i in range(start, stop)]
-            yield Clip(frames, self.fps, event.emotion, pre, event.offset - start, name,
-                       f"{name}/{self.seed}/{k}")  # fmt: skip
+            yield Clip(
+                frames,
+                self.fps,
+                event.emotion,
+                pre,
+                event.offset - start,
+                name,
+                f"{name}/{self.seed}/{k}",
+            )
 
 
 def identity_name(photo: str | None) -> str:
@@ -171,17 +194,39 @@ def detached(face: AlignedFace) -> AlignedFace:
     return dataclasses.replace(face, face=None, landmarks=copy, transform=transform)
 
 
-def protect(clip: Clip, faces: Sequence[AlignedFace], sticker: Sticker, region: str) -> Clip:
-    """A copy of the clip with the sticker on ``region`` of every frame with a face."""
+def protect(
+    clip: Clip,
+    faces: Sequence[AlignedFace],
+    sticker: Sticker,
+    region: str,
+    overlay_s: list[float] | None = None,
+) -> Clip:
+    """A copy of the clip with the sticker on ``region`` of every frame with a face;
+    ``overlay_s`` collects the seconds each frame's sticker took (placement, warp, blend)."""
     placer = StickerPlacer(sticker, region)
     frames, placements = [], []
     for image, face in zip(clip.frames, faces, strict=True):
         out = image.copy()
+        t0 = time.perf_counter()
         placer.apply(out, face)
+        if overlay_s is not None:
+            overlay_s.append(time.perf_counter() - t0)
         frames.append(out)
         placements.append(placer.last)
-    return Clip(frames, clip.fps, clip.emotion, clip.onset, clip.offset, clip.identity,
-                clip.clip_id, placements)  # fmt: skip
+    cache = None
+    if clip.cache is not None:
+        cache = clip.cache.with_name(f"{clip.cache.stem}_{sticker.name}_{region}.npz")
+    return Clip(
+        frames,
+        clip.fps,
+        clip.emotion,
+        clip.onset,
+        clip.offset,
+        clip.identity,
+        clip.clip_id,
+        placements,
+        cache,
+    )
 
 
 def predicted(probs: np.ndarray) -> str:

@@ -33,8 +33,14 @@ from stream.rois import ROI_NAMES, canonical_landmarks, roi_centres
 
 MAG_ON = np.array([feature_names().index(f"{roi}.mag_on") for roi in FACE_ROIS])  # (R-1,)
 EmitFn = Callable[[str, dict[str, Any], int | None], None]
-URL_FORMATS = {"rtmp": "flv", "rtmps": "flv", "udp": "mpegts", "srt": "mpegts",
-               "tcp": "mpegts", "rtsp": "rtsp"}  # fmt: skip
+URL_FORMATS = {
+    "rtmp": "flv",
+    "rtmps": "flv",
+    "udp": "mpegts",
+    "srt": "mpegts",
+    "tcp": "mpegts",
+    "rtsp": "rtsp",
+}
 
 
 def roi_motion_series(rows: Sequence[FeatureRow]) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +87,7 @@ class PrivacyCalibrator:
 
     @property
     def collecting(self) -> bool:
-        return self._t0 is not None or not self.graphs and self._thread is None
+        return self._t0 is not None or (not self.graphs and self._thread is None)
 
     def add(self, row: FeatureRow, t_s: float) -> None:
         """Feed one frame's features (invalid rows are kept: they mark the gaps)."""
@@ -122,7 +128,8 @@ class ProtectedWriter(VideoRecorder):
             return
         scheme = self.url.split("://", 1)[0].lower()
         if scheme not in URL_FORMATS:
-            raise MexliveError(f"--privacy-out cannot stream to {scheme}:// ({sorted(URL_FORMATS)})")
+            known = ", ".join(sorted(URL_FORMATS))
+            raise MexliveError(f"--privacy-out cannot stream to {scheme}:// (only {known})")
         super().__init__(Path.cwd() / "unused", fps, crf)
         self._format = URL_FORMATS[scheme]
 
@@ -136,7 +143,8 @@ class ProtectedWriter(VideoRecorder):
             self._container = av.open(self.url, mode="w", format=self._format, timeout=5.0)
         except (av.error.FFmpegError, OSError) as exc:
             raise MexliveError(f"cannot stream to {self.url}: {exc}") from None
-        stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+        rate = Fraction(self.fps).limit_denominator(1001)
+        stream = self._container.add_stream("libx264", rate=rate)
         stream.width, stream.height = width - width % 2, height - height % 2
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = Fraction(1, 1000)
@@ -178,9 +186,15 @@ class PrivacyStage:
         self.frames_protected += drawn
         if drawn != self._drawing:  # one status line per change, not per frame
             reason = "" if drawn else (aligned.reason if aligned is not None else "no_face")
-            self.emit("privacy_sticker", {"on": drawn, "region": self.placer.region,
-                                          "reason": reason or ("" if drawn else "no_face")},
-                      frame.seq)  # fmt: skip
+            self.emit(
+                "privacy_sticker",
+                {
+                    "on": drawn,
+                    "region": self.placer.region,
+                    "reason": reason or ("" if drawn else "no_face"),
+                },
+                frame.seq,
+            )
             self._drawing = drawn
         results["privacy"] = self.placer.last
         if self.writer is not None:
@@ -189,8 +203,13 @@ class PrivacyStage:
     def on_graph(self, graph: CausalGraph) -> None:
         """Move the sticker to the calibration's root region and say so."""
         self.placer.region = graph.root
-        detail = {"root": graph.root, "fallback": graph.fallback_used, "reason": graph.reason,
-                  "edges": len(graph.edges), "samples": graph.n_samples}  # fmt: skip
+        detail = {
+            "root": graph.root,
+            "fallback": graph.fallback_used,
+            "reason": graph.reason,
+            "edges": len(graph.edges),
+            "samples": graph.n_samples,
+        }
         self.emit("privacy_calibrated", detail, None)
 
     def close(self) -> None:
@@ -202,28 +221,51 @@ class PrivacyStage:
 
 def add_privacy_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("privacy sticker")
-    group.add_argument("--privacy", action="store_true",
-                       help="draw a privacy sticker on the window, --record and --privacy-out")
-    group.add_argument("--privacy-out", default=None, metavar="PATH|URL",
-                       help="write only the protected stream (H.264) to a file or URL")
+    group.add_argument(
+        "--privacy",
+        action="store_true",
+        help="draw a privacy sticker on the window, --record and --privacy-out",
+    )
+    group.add_argument(
+        "--privacy-out",
+        default=None,
+        metavar="PATH|URL",
+        help="write only the protected stream (H.264) to a file or URL",
+    )
     group.add_argument("--privacy-design", choices=DESIGNS, default="textured")
-    group.add_argument("--privacy-sticker", default=None, metavar="IMAGE",
-                       help="sticker image file instead of a built-in design")
-    group.add_argument("--privacy-region", choices=STICKER_REGIONS, default=DEFAULT_FALLBACK,
-                       help="region before (or without) calibration")
-    group.add_argument("--calibrate-privacy", action="store_true",
-                       help="choose the region by causal discovery over the first seconds")
+    group.add_argument(
+        "--privacy-sticker",
+        default=None,
+        metavar="IMAGE",
+        help="sticker image file instead of a built-in design (implies --privacy)",
+    )
+    group.add_argument(
+        "--privacy-region",
+        choices=STICKER_REGIONS,
+        default=DEFAULT_FALLBACK,
+        help="region before (or without) calibration",
+    )
+    group.add_argument(
+        "--calibrate-privacy",
+        action="store_true",
+        help="choose the region by causal discovery over the first seconds",
+    )
     group.add_argument("--privacy-calibration-s", type=float, default=10.0)
-    group.add_argument("--privacy-graph", default="privacy_graph", metavar="PREFIX",
-                       help="the calibration's graph: PREFIX.json and PREFIX.png")  # fmt: skip
+    group.add_argument(
+        "--privacy-graph",
+        default="privacy_graph",
+        metavar="PREFIX",
+        help="the calibration's graph: PREFIX.json and PREFIX.png",
+    )
 
 
 def privacy_stage_from_args(
     args: argparse.Namespace, emit: EmitFn, fps: float | None
 ) -> PrivacyStage | None:
     """The stage the arguments ask for (None without --privacy / --privacy-out /
-    --calibrate-privacy). Bad input (sticker file, output) raises MexliveError."""
-    if not (args.privacy or args.privacy_out or args.calibrate_privacy):
+    --calibrate-privacy / --privacy-sticker). Bad input (sticker file, output) raises
+    MexliveError."""
+    if not (args.privacy or args.privacy_out or args.calibrate_privacy or args.privacy_sticker):
         return None
     check_region(args.privacy_region)
     if args.privacy_calibration_s <= 0:
@@ -238,7 +280,10 @@ def privacy_stage_from_args(
     if args.calibrate_privacy:
         lag = max(1, round(0.1 * (fps or 30.0)))  # ~100 ms between the two time slices
         stage.calibrator = PrivacyCalibrator(
-            args.privacy_calibration_s, stage.on_graph, args.privacy_graph, lag_frames=lag,
+            args.privacy_calibration_s,
+            stage.on_graph,
+            args.privacy_graph,
+            lag_frames=lag,
             fallback=args.privacy_region,
-        )  # fmt: skip
+        )
     return stage

@@ -29,8 +29,9 @@ def driven_series(driver: int, lag: int, n: int = 900, seed: int = 0) -> np.ndar
         pulses[start : start + 8] += rng.uniform(0.5, 3.0) * np.hanning(8)
     series = 0.05 * rng.standard_normal((n, 6)) + 0.2  # (n, 6) noise floor
     series[:, driver] += pulses
-    for follower, gain in zip([i for i in range(6) if i != driver][:3], (0.8, 1.2, 0.6),
-                              strict=True):  # fmt: skip
+    for follower, gain in zip(
+        [i for i in range(6) if i != driver][:3], (0.8, 1.2, 0.6), strict=True
+    ):
         series[lag:, follower] += gain * pulses[:-lag]
     return series
 
@@ -94,10 +95,13 @@ def test_graph_saved_as_json_and_png(tmp_path):
 
 
 def test_most_frequent_root_ignores_fallbacks():
-    graphs = [CausalGraph(NAMES, 3, root="r2"), CausalGraph(NAMES, 3, root="r2"),
-              CausalGraph(NAMES, 3, root="r5", fallback_used=True),
-              CausalGraph(NAMES, 3, root="r5", fallback_used=True),
-              CausalGraph(NAMES, 3, root="r5", fallback_used=True)]  # fmt: skip
+    graphs = [
+        CausalGraph(NAMES, 3, root="r2"),
+        CausalGraph(NAMES, 3, root="r2"),
+        CausalGraph(NAMES, 3, root="r5", fallback_used=True),
+        CausalGraph(NAMES, 3, root="r5", fallback_used=True),
+        CausalGraph(NAMES, 3, root="r5", fallback_used=True),
+    ]
     assert most_frequent_root(graphs) == "r2"
     assert most_frequent_root(graphs[2:]) is None
 

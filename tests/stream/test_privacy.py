@@ -26,8 +26,9 @@ from stream.synthetic import FaceAnimator, SyntheticConfig
 @pytest.fixture(scope="module")
 def still_face() -> tuple[np.ndarray, np.ndarray]:
     """A neutral synthetic frame (480, 640, 3) and its true landmarks (68, 2)."""
-    animator = FaceAnimator(SyntheticConfig(seed=2, head_motion=False, noise_sigma=0.0,
-                                            light_drift=False))  # fmt: skip
+    animator = FaceAnimator(
+        SyntheticConfig(seed=2, head_motion=False, noise_sigma=0.0, light_drift=False)
+    )
     return animator.render(0), animator.landmarks_at(0)
 
 
@@ -36,8 +37,9 @@ def warp_face(image, landmarks, angle_deg, scale, shift):
     centre = tuple(float(v) for v in landmarks.mean(0))
     matrix = cv2.getRotationMatrix2D(centre, angle_deg, scale)
     matrix[:, 2] += shift
-    warped = cv2.warpAffine(image, matrix, image.shape[1::-1], flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+    warped = cv2.warpAffine(
+        image, matrix, image.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
     return warped, apply_transform(matrix.astype(np.float32), landmarks)
 
 
@@ -96,8 +98,9 @@ def test_sticker_follows_the_face_through_head_motion(still_face):
     for i in range(45):
         phase = 2 * np.pi * i / 45
         shift = (35 * np.sin(phase), 20 * np.sin(2 * phase))
-        frame, landmarks = warp_face(image, truth, 10 * np.sin(phase),
-                                     1 + 0.12 * np.cos(phase), shift)  # fmt: skip
+        frame, landmarks = warp_face(
+            image, truth, 10 * np.sin(phase), 1 + 0.12 * np.cos(phase), shift
+        )
         aligned = tracker.update(frame, i, round(i / 30 * 1e9), i / 30)
         before = frame.copy()
         assert placer.apply(frame, aligned)
@@ -158,8 +161,9 @@ def test_sticker_file_keeps_its_transparency(tmp_path, still_face):
     image, truth = still_face
     out = apply_sticker(image.copy(), truth, sticker, "chin")
     changed = np.argwhere(np.any(out != image, axis=2))  # (K, 2) rows, cols
-    full = np.argwhere(np.any(apply_sticker(image.copy(), truth, Sticker.design("solid"),
-                                            "chin") != image, axis=2))  # fmt: skip
+    full = np.argwhere(
+        np.any(apply_sticker(image.copy(), truth, Sticker.design("solid"), "chin") != image, axis=2)
+    )
     assert 0.3 < len(changed) / len(full) < 0.7  # about half of the disk drawn
 
 
