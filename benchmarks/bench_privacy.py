@@ -151,6 +151,23 @@ def stream_check(source: ClipSource, root: str | None) -> tuple[int, int, int]:
     return len(truth), len(matches), right
 
 
+def overlay_cost(repeats: int = 2000) -> np.ndarray:
+    """Seconds per ``StickerPlacer.apply`` (placement + warp + blend) on a tracked 640×480
+    synthetic face, every design in turn, ``repeats`` times."""
+    from stream.align import FaceTracker
+
+    image = ClipSource(None, 0).animator().render(0)
+    face = FaceTracker().update(image, 0, 0, 0.0)
+    placers = [StickerPlacer(Sticker.design(d), "brow_l_inner") for d in DESIGNS]
+    seconds = np.empty(repeats)
+    for i in range(repeats):
+        frame = image.copy()
+        t0 = time.perf_counter()
+        placers[i % len(placers)].apply(frame, face)
+        seconds[i] = time.perf_counter() - t0
+    return seconds
+
+
 def cached_check(out_dir: Path, source: ClipSource, root: str | None) -> tuple[int, int, int]:
     """``stream_check``, remembered in ``out_dir`` (a rerun for another recognizer skips it)."""
     path = out_dir / "features" / f"check_{identity_name(source.photo)}_{source.seed}_{root}.json"
@@ -190,20 +207,27 @@ def summarise(queries: list[Query], rec: str, design: str, n_random: int) -> dic
     }
 
 
-def per_class(queries: list[Query], rec: str, design: str) -> list[str]:
+def per_class(queries: list[Query], rec: str, designs: list[str], n_random: int) -> list[str]:
+    """Rows of the per-emotion table: per design, attack success on the root / on random
+    regions (the mean over the placement draws, each draw one query per clip)."""
     rows = []
-    mine = [q for q in queries if q.recognizer == rec]
     for emotion in EMOTIONS:
-        clean = [q for q in mine if q.condition == "none" and q.truth == emotion]
-        causal = [
-            q for q in mine if q.condition == "causal" and q.design == design and q.truth == emotion
-        ]
-        rand = [
-            q for q in mine if q.condition == "random" and q.design == design and q.truth == emotion
-        ]
-        s_c, n_ok = attack_success(clean, causal)
-        s_r = attack_success(clean, rand)[0]
-        rows.append(f"| {rec} | {emotion} | {len(clean)} | {n_ok} | {_pct(s_c)} | {_pct(s_r)} |")
+        of_class = [q for q in queries if q.recognizer == rec and q.truth == emotion]
+        clean = [q for q in of_class if q.condition == "none"]
+        cells = []
+        for design in designs:
+            mine = [q for q in of_class if q.design == design]
+            s_c, n_ok = attack_success(clean, [q for q in mine if q.condition == "causal"])
+            draws = [
+                attack_success(
+                    clean, [q for q in mine if q.condition == "random" and q.placement_k == k]
+                )[0]
+                for k in range(n_random)
+            ]
+            s_r = float(np.mean(draws)) if draws and n_ok else float("nan")
+            cells.append(f"{_pct(s_c)} / {_pct(s_r)}")
+        n_ok = attack_success(clean, clean)[1]
+        rows.append(f"| {rec} | {emotion} | {len(clean)} | {n_ok} | " + " | ".join(cells) + " |")
     return rows
 
 
@@ -226,7 +250,15 @@ def main(argv: list[str] | None = None) -> int:
         default="/tmp/mexlive_privacy",
         help="causal graphs and a feature cache (a rerun reuses it) go here",
     )
+    p.add_argument("--overlay-only", action="store_true", help="only time the overlay")
     args = p.parse_args(argv)
+    if args.overlay_only:
+        ms = 1e3 * overlay_cost()
+        print(
+            f"Machine: {_cpu_name()}; overlay (placement + warp + blend) over {len(ms)} "
+            f"frames: median {np.median(ms):.3f} ms, p99 {np.percentile(ms, 99):.3f} ms"
+        )
+        return 0
     designs = [d for d in args.designs.split(",") if d]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -303,17 +335,11 @@ def print_report(args, queries, recognizers, designs, graphs, checks, overlay_s,
                 f"{_pct(r_mean)} ± {100 * r_sd:.0f} | {100 * (succ - r_mean):+.0f} pts | "
                 f"{100 * s['area']:.1f} % |"
             )
-    print("\nPer emotion (textured sticker): attack success causal vs random\n")
-    print("| recognizer | emotion | clips | correct clean | causal | random |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("\nPer emotion: attack success, causal root / random regions, per design\n")
+    print("| recognizer | emotion | clips | correct clean | " + " | ".join(designs) + " |")
+    print("|---|---|---:|---:|" + "---:|" * len(designs))
     for rec in recognizers:
-        print(
-            "\n".join(
-                per_class(
-                    queries, rec.name, designs[0] if "textured" not in designs else "textured"
-                )
-            )
-        )
+        print("\n".join(per_class(queries, rec.name, designs, args.random)))
     if checks:
         print(
             "\nLive spotter on the whole test video (micro-expressions), textured sticker "

@@ -85,7 +85,7 @@ def test_each_condition_is_one_query_per_clip_and_recognizer():
     assert {x.prediction for x in queries} <= set(EMOTIONS)
     stickered = [x for x in queries if x.condition != "none"]
     assert all(0.02 < x.area_fraction <= 0.04 for x in stickered)
-    assert len(overlay_s) == 2 * 3 * len(clip.frames)  # every stickered frame timed
+    assert len(overlay_s) == 2 * len(clip.frames)  # every frame of the causal placements timed
 
 
 @pytest.mark.slow
