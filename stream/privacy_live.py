@@ -79,15 +79,17 @@ class PrivacyCalibrator:
         self.fallback = fallback
         self._rows: list[FeatureRow] = []
         self._t0: float | None = None
+        self._wanted = True  # a calibration window is still to be measured
         self._thread: threading.Thread | None = None
         self.graphs: list[CausalGraph] = []
 
     def restart(self) -> None:
-        self._rows, self._t0 = [], None
+        """Measure a new window from the next face (e.g. another person sat down)."""
+        self._rows, self._t0, self._wanted = [], None, True
 
     @property
     def collecting(self) -> bool:
-        return self._t0 is not None or (not self.graphs and self._thread is None)
+        return self._wanted
 
     def add(self, row: FeatureRow, t_s: float) -> None:
         """Feed one frame's features (invalid rows are kept: they mark the gaps)."""
@@ -99,7 +101,7 @@ class PrivacyCalibrator:
             self._t0 = t_s
         self._rows.append(FeatureRow(row.seq, row.t_mono_ns, row.values.copy(), row.valid))
         if t_s - self._t0 >= self.seconds:
-            rows, self._rows, self._t0 = self._rows, [], None
+            rows, self._rows, self._t0, self._wanted = self._rows, [], None, False
             self._thread = threading.Thread(target=self._discover, args=(rows,), daemon=True)
             self._thread.start()
 
@@ -232,7 +234,9 @@ def add_privacy_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH|URL",
         help="write only the protected stream (H.264) to a file or URL",
     )
-    group.add_argument("--privacy-design", choices=DESIGNS, default="textured")
+    group.add_argument(
+        "--privacy-design", choices=DESIGNS, default="solid", help="solid: best in bench_privacy"
+    )
     group.add_argument(
         "--privacy-sticker",
         default=None,

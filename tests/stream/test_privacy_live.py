@@ -11,7 +11,7 @@ import pytest
 from stream.align import FaceTracker
 from stream.contracts import FeatureRow, Frame
 from stream.errors import MexliveError
-from stream.features import FeatureExtractor
+from stream.features import FeatureExtractor, feature_names
 from stream.privacy import Sticker, StickerPlacer
 from stream.privacy_live import PrivacyCalibrator, PrivacyStage, ProtectedWriter
 from stream.synthetic import FaceAnimator, SyntheticConfig
@@ -74,6 +74,25 @@ def test_calibration_finds_the_driving_region_from_pixels(tmp_path):
     saved = json.loads((tmp_path / "graph.json").read_text())
     assert saved["root"] == "brow_l_inner"
     assert (tmp_path / "graph.png").stat().st_size > 1000
+
+
+def test_calibrator_measures_one_window_then_again_after_restart():
+    rng = np.random.default_rng(0)
+    graphs = []
+    calibrator = PrivacyCalibrator(1.0, graphs.append, lag_frames=3)
+
+    def feed(seconds: float, start: int) -> None:
+        for i in range(start, start + round(seconds * 30)):
+            values = rng.random(len(feature_names())).astype(np.float32)
+            calibrator.add(FeatureRow(i, i, values, True), i / 30)
+        calibrator.join()
+
+    feed(3.0, 0)
+    assert len(graphs) == 1  # one window, not one per second
+    assert graphs[0].fallback_used  # 1 s of noise: too few frames, and it says so
+    calibrator.restart()
+    feed(1.5, 90)
+    assert len(graphs) == 2
 
 
 def test_stage_says_when_the_sticker_goes_off_and_on():
