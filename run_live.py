@@ -11,6 +11,7 @@ Usage:
     mexlive --headless --events - | jq .           # events on stdout, messages on stderr
     mexlive --events logs/events.jsonl --events-max-mb 50 --metrics-port 9108
     mexlive tail logs/events.jsonl --follow       # one coloured line per event
+    mexlive --source 0 --calibrate-privacy --privacy-out protected.mp4   # privacy sticker
 
 Sources: a camera index (0), a V4L2 device (/dev/video0), a video file, a URL (rtsp, rtmp,
 http(s), udp, tcp, srt) or ``synthetic[:seed]`` (a real photo animated with micro- and
@@ -53,6 +54,7 @@ from stream.errors import MexliveError
 from stream.events import EventBus, JsonlEventLog, StatusEvent
 from stream.hud import HudOptions, HudState
 from stream.pipeline import Pipeline, RunSummary
+from stream.privacy_live import add_privacy_arguments, privacy_stage_from_args
 from stream.sources import open_source
 from stream.spotting import SpottingStage
 
@@ -155,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="mp4",
         help="mp4 (H.264) or y4m (raw, usable as a browser fake camera)",
     )
+    add_privacy_arguments(parser)
     return parser
 
 
@@ -248,13 +251,18 @@ def analyse(args: argparse.Namespace) -> int:
             f"mexlive: spotter on {spotter.engine.name} ({spotter.engine.reason})", file=sys.stderr
         )
         stages.append(spotter.stage())
+    privacy = privacy_stage_from_args(args, emit, source.fps)
+    if privacy is not None:  # after the analysis (of clean frames), before record and window
+        stages.append(privacy.stage())
     view = LatestFrame() if window else None
-    # privacy_available: the sticker (calibration/causal.py + overlay) is not wired in yet.
     controls = LiveControls(
-        hud, HudOptions(), recording, spotter.recalibrate if spotter else None,
-        view.put if view else None, lambda text: print(f"mexlive: {text}", file=sys.stderr),
-        privacy_available=False,
+        hud, HudOptions(privacy="on" if privacy else "off"), recording,
+        spotter.recalibrate if spotter else None, view.put if view else None,
+        lambda text: print(f"mexlive: {text}", file=sys.stderr),
+        privacy_available=privacy is not None,
     )  # fmt: skip
+    if privacy is not None:
+        privacy.wanted = lambda: controls.privacy_wanted  # the window's p key
     stages.append(controls.stage())
     if metrics is not None:
         stages.append(metrics.stage())
@@ -289,6 +297,8 @@ def analyse(args: argparse.Namespace) -> int:
     finally:
         summary = pipeline.stop() if pipeline.started else None
         recording.stop()
+        if privacy is not None:
+            privacy.close()
         bus.close()
         if metrics is not None:
             metrics.shutdown()

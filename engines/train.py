@@ -366,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(engines/loso.py); nothing is written but --loso-out",
     )
     parser.add_argument("--loso-out", default=None, help="LOSO metrics as JSON")
+    parser.add_argument("--d-model", type=int, default=TrainConfig.d_model, help="model width")
     return parser
 
 
@@ -383,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         crop_max=args.crop_max,
         lr=args.lr,
         threads=args.threads,
+        d_model=args.d_model,
     )
     val_ids = [v.strip() for v in args.val_identities.split(",") if v.strip()]
     t0 = time.perf_counter()

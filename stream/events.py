@@ -35,6 +35,8 @@ STATUSES = (
     "face_lost",
     "face_found",
     "calibrated",
+    "privacy_sticker",
+    "privacy_calibrated",
 )
 KINDS = ("micro", "macro")
 EXPRESSION_FIELDS = (

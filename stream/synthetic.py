@@ -45,7 +45,16 @@ import cv2
 import numpy as np
 
 from stream.errors import MexliveError
-from stream.synthetic_au import BLINK_AU, EMOTIONS, combo_pattern, face_roll, make_warpable
+from stream.synthetic_au import (
+    BLINK_AU,
+    EMOTIONS,
+    check_lead,
+    combo_pattern,
+    face_roll,
+    lead_push,
+    make_warpable,
+    split_lead,
+)
 from stream.synthetic_tps import TpsWarper, frame_photo, photo_landmarks
 from stream.video_writers import read_truth_csv, write_synthetic_set, write_truth_csv, write_video
 
@@ -85,6 +94,10 @@ class SyntheticConfig:
     noise_sigma: float = 2.0  # sensor noise, grey levels
     light_drift: bool = True  # slow global gain/offset change
     lead_in_s: float = 2.0  # quiet neutral stretch at the start (for baselines)
+    # A driving region (a stream/rois.py name): its landmarks move up at each expression's
+    # onset and the rest of the expression follows ``lead_frames`` later (synthetic_au.py).
+    lead_region: str | None = None
+    lead_frames: int = 4
 
     def __post_init__(self) -> None:
         # A person sets these from the command line: say what is wrong, no traceback.
@@ -96,6 +109,8 @@ class SyntheticConfig:
             raise MexliveError("synthetic frames must be at least 64x64 px and faces 32 px tall")
         if self.seed < 0:
             raise MexliveError(f"synthetic seed must be >= 0: {self.seed}")
+        if self.lead_region is not None:
+            check_lead(self.lead_region, self.lead_frames, self.fps, EXPRESSION_GAP_S)
 
 
 @dataclass(frozen=True)
@@ -168,6 +183,7 @@ class FaceAnimator:
         self._warper = TpsWarper(base, self._centre, cfg.face_height_px, (cfg.width, cfg.height))
         self.anchors_px = self._warper.anchors_px  # (16, 2) the TPS's fixed ring
         self._blink = self._warper.eyelids.pattern  # (68, 2) lids at full closure
+        self._lead = lead_push(cfg.lead_region, self._roll)  # (68, 2) unit push, or None
 
         fps = cfg.fps
         self._block_frames = round(BLOCK_S * fps)
@@ -224,6 +240,14 @@ class FaceAnimator:
         block = self._block(index // self._block_frames)
         k, weight = block.expressions.at(index)
         expression = weight * block.expressions.pattern[k] if k >= 0 else np.zeros((68, 2))
+        if self._lead is not None:  # the driver moves now, the rest as it did lead frames ago
+            late = index - self.config.lead_frames
+            delayed = np.zeros((68, 2))
+            if late >= 0:
+                late_block = self._block(late // self._block_frames).expressions
+                k_late, w_late = late_block.at(late)
+                delayed = w_late * late_block.pattern[k_late] if k_late >= 0 else delayed
+            expression = split_lead(self._lead, expression, delayed)
         return expression, block.blinks.at(index)[1]
 
     def _head(self, index: int) -> np.ndarray:
@@ -351,6 +375,8 @@ class FaceAnimator:
             aus = EMOTIONS[emotion][int(rng.integers(len(EMOTIONS[emotion])))]
             unit = combo_pattern(aus, cfg.face_height_px, self._roll, rng)  # (68, 2)
             pattern = unit * rng.uniform(*(MICRO_PX if kind == "micro" else MACRO_PX))
+            if self._lead is not None:  # the driver always moves, as far as the expression
+                pattern += self._lead * np.linalg.norm(pattern, axis=1).max()
             make_warpable(pattern, self._base)
             amp = np.linalg.norm(pattern, axis=1).max()
             peak = round(float(amp), 3)  # the truth as written; the pattern matches it exactly

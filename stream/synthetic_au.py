@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from stream.errors import MexliveError
+from stream.rois import ROI_NAMES, ROIS
+
 # dlib 68-point mirror permutation: landmark i on one half <-> MIRROR[i] on the other.
 MIRROR = np.array(
     [
@@ -204,3 +207,32 @@ def _lid_curve(points: np.ndarray) -> np.ndarray:
     s = points[:, 0]
     degree = 3 if np.all(np.diff(s) > 0.5) else 1  # a degenerate eye gets a straight lid
     return np.polyfit(s, points[:, 1], degree)
+
+
+def lead_push(region: str | None, roll: float) -> np.ndarray | None:
+    """Unit upward displacement (68, 2) of a driving region's landmarks (None: no driver).
+
+    The driver is the region's own landmarks (``stream/rois.py``); each expression gets this
+    push scaled to its own amplitude, so the driver's motion and the rest's covary.
+    """
+    if region is None:
+        return None
+    push = np.zeros((68, 2), np.float64)  # (68, 2)
+    push[list(ROIS[ROI_NAMES.index(region)].landmarks)] = (np.sin(roll), -np.cos(roll))
+    return push
+
+
+def split_lead(push: np.ndarray, now: np.ndarray, delayed: np.ndarray) -> np.ndarray:
+    """The driver's landmarks take the expression at this frame, all others the expression
+    as it was ``lead_frames`` earlier: (68, 2) from two (68, 2) displacements."""
+    driver = np.any(push != 0.0, axis=1)[:, None]  # (68, 1)
+    return np.where(driver, now, delayed)
+
+
+def check_lead(region: str, lead_frames: int, fps: float, gap_s: float) -> None:
+    """A driving region must be a known ROI and its lead shorter than half the quiet gap
+    between expressions (so the delayed part never overlaps the next one)."""
+    if region not in ROI_NAMES or region == "nose_bridge":
+        raise MexliveError(f"lead region must be one of {ROI_NAMES[:-1]}: {region!r}")
+    if not 1 <= lead_frames <= int(gap_s * fps) // 2:
+        raise MexliveError(f"lead must be 1..{int(gap_s * fps) // 2} frames: {lead_frames}")

@@ -1,0 +1,379 @@
+"""Privacy stickers against emotion recognizers: black-box, one query per clip.
+
+Usage:
+    python benchmarks/bench_privacy.py                       # the README's table (minutes)
+    python benchmarks/bench_privacy.py --identities lp_s2.jpg --seconds 20 --random 1
+
+Per identity (photos from ../shared/fixtures/photos, never in the spotter's training set):
+1. calibration: a separate synthetic video of the person (another seed); its ROI motion →
+   ``calibration.causal.discover`` (PC, Fisher-z, alpha 0.05) → the root region;
+2. test: every micro-expression of a synthetic test video as a clip (1.3 s before the onset);
+   each clip queried once per recognizer and condition: no sticker, the sticker on the causal
+   root, and on ``--random`` other regions drawn per clip (mean ± std over the placement
+   draws), for every sticker design;
+3. stream check: the whole test video through the live spotting stage (shipped spotter), clean
+   and with the textured sticker on the root: how many micro-expressions it still finds, and
+   with the right emotion.
+
+Recognizers: the shipped spotter and an independently trained variant (another seed and width,
+``engines/weights/variant/``), both through ``stream.privacy_attack.SpotterRecognizer``. Prints
+markdown tables with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from calibration.causal import CausalGraph, discover
+from engines.metrics import uf1
+from engines.spotter import EMOTIONS
+from stream.dataset import resolve_photo
+from stream.features import FACE_ROIS, FeatureExtractor
+from stream.privacy import DESIGNS, STICKER_REGIONS, Sticker, StickerPlacer
+from stream.privacy_attack import (
+    Clip,
+    ClipSource,
+    Query,
+    Recognizer,
+    SpotterRecognizer,
+    attack_success,
+    identity_name,
+    predicted,
+    protect,
+    protector_faces,
+)
+from stream.privacy_live import region_positions, roi_motion_series
+
+VARIANT = Path(__file__).resolve().parent.parent / "engines" / "weights" / "variant" / "spotter.pt"
+
+
+def calibrate(photo: str | None, seed: int, seconds: float, out_dir: Path) -> CausalGraph:
+    """The person's root region from a calibration video of their own (no recognizer query);
+    a graph already in ``out_dir`` for this person and seed is reused."""
+    from stream.align import FaceTracker
+    from stream.contracts import FeatureRow
+
+    stem = out_dir / f"graph_{identity_name(photo)}_{seed}"
+    if stem.with_suffix(".json").is_file():
+        return CausalGraph.load_json(stem.with_suffix(".json"))
+
+    source = ClipSource(photo, seed, seconds=seconds)
+    animator, tracker, extractor = source.animator(), FaceTracker(), FeatureExtractor()
+    rows: list[FeatureRow] = []
+    for i in range(round(seconds * source.fps)):
+        t_s = i / source.fps
+        row = extractor.update(tracker.update(animator.render(i), i, round(t_s * 1e9), t_s))
+        rows.append(FeatureRow(row.seq, row.t_mono_ns, row.values.copy(), row.valid))
+    mags, valid = roi_motion_series(rows)
+    graph = discover(mags, valid, FACE_ROIS, lag_frames=3)
+    graph.save_json(stem.with_suffix(".json"))
+    graph.save_png(stem.with_suffix(".png"), region_positions())
+    return graph
+
+
+def query_clip(
+    clip: Clip,
+    recognizers: list[Recognizer],
+    root: str,
+    designs: list[str],
+    random_regions: list[str],
+    overlay_s: list[float],
+) -> list[Query]:
+    """Every condition of one clip, one query per recognizer each; ``overlay_s`` collects the
+    per-frame sticker cost."""
+    faces = protector_faces(clip)
+    queries: list[Query] = []
+
+    def ask(target: Clip, condition: str, design: str, region: str, k: int) -> None:
+        areas = [p.area_fraction for p in target.placements if p is not None]
+        area = float(np.mean(areas)) if areas else 0.0
+        for rec in recognizers:
+            queries.append(
+                Query(
+                    rec.name,
+                    clip.clip_id,
+                    clip.identity,
+                    clip.emotion,
+                    condition,
+                    design,
+                    region,
+                    k,
+                    predicted(rec.recognize(target)),
+                    area,
+                )
+            )
+
+    ask(clip, "none", "", "", 0)
+    for design in designs:
+        sticker = Sticker.design(design)
+        ask(protect(clip, faces, sticker, root, overlay_s), "causal", design, root, 0)
+        for k, region in enumerate(random_regions):
+            ask(protect(clip, faces, sticker, region), "random", design, region, k)
+    return queries
+
+
+def stream_check(source: ClipSource, root: str | None) -> tuple[int, int, int]:
+    """(micro truths, found by the live spotting stage, found with the right emotion) over the
+    whole test video, clean (root None) or with the textured sticker on ``root``."""
+    from engines.metrics import spotting_matches
+    from stream.align import FaceTracker
+    from stream.contracts import Frame
+    from stream.spotting import SpottingStage
+
+    animator = source.animator()
+    n = round(source.seconds * source.fps)
+    decided: list = []
+    stage = SpottingStage(lambda event: None, backend="torch")
+    stage._emit = decided.append  # keep the decoder's intervals (frame indices) as they are
+    protector, tracker, extractor = FaceTracker(), FaceTracker(), FeatureExtractor()
+    placer = StickerPlacer(Sticker.design("textured"), root) if root else None
+    for i in range(n):
+        t_s, image = i / source.fps, animator.render(i)
+        t_ns = round(t_s * 1e9)
+        if placer is not None:
+            placer.apply(image, protector.update(image.copy(), i, t_ns, t_s))
+        row = extractor.update(tracker.update(image, i, t_ns, t_s))
+        stage(Frame(i, t_ns, t_s, image), {"features": row})
+    decided += stage.decoder.reset()
+    truth = [e for e in animator.events_between(0, n) if e.kind == "micro"]
+    micro = [s for s in decided if s.kind == "micro"]
+    spans = [(s.onset_seq, s.offset_seq) for s in micro]
+    matches = spotting_matches(spans, [(e.onset, e.offset) for e in truth])
+    right = sum(micro[p].emotion == truth[t].emotion for p, t in matches)
+    return len(truth), len(matches), right
+
+
+def overlay_cost(repeats: int = 2000) -> np.ndarray:
+    """Seconds per ``StickerPlacer.apply`` (placement + warp + blend) on a tracked 640×480
+    synthetic face, every design in turn, ``repeats`` times."""
+    from stream.align import FaceTracker
+
+    image = ClipSource(None, 0).animator().render(0)
+    face = FaceTracker().update(image, 0, 0, 0.0)
+    placers = [StickerPlacer(Sticker.design(d), "brow_l_inner") for d in DESIGNS]
+    seconds = np.empty(repeats)
+    for i in range(repeats):
+        frame = image.copy()
+        t0 = time.perf_counter()
+        placers[i % len(placers)].apply(frame, face)
+        seconds[i] = time.perf_counter() - t0
+    return seconds
+
+
+def cached_check(out_dir: Path, source: ClipSource, root: str | None) -> tuple[int, int, int]:
+    """``stream_check``, remembered in ``out_dir`` (a rerun for another recognizer skips it)."""
+    path = out_dir / "features" / f"check_{identity_name(source.photo)}_{source.seed}_{root}.json"
+    if path.is_file():
+        return tuple(json.loads(path.read_text()))
+    result = stream_check(source, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result))
+    return result
+
+
+def summarise(queries: list[Query], rec: str, design: str, n_random: int) -> dict:
+    mine = [q for q in queries if q.recognizer == rec]
+    clean = [q for q in mine if q.condition == "none"]
+    causal = [q for q in mine if q.condition == "causal" and q.design == design]
+    rand_sets = [
+        [q for q in mine if q.condition == "random" and q.design == design and q.placement_k == k]
+        for k in range(n_random)
+    ]
+
+    def acc_uf1(qs: list[Query]) -> tuple[float, float]:
+        truth, pred = [q.truth for q in qs], [q.prediction for q in qs]
+        return float(np.mean([t == p for t, p in zip(truth, pred, strict=True)])), uf1(
+            truth, pred, EMOTIONS
+        )
+
+    random_success = [attack_success(clean, qs)[0] for qs in rand_sets]
+    random_acc = [acc_uf1(qs) for qs in rand_sets]
+    return {
+        "clean": acc_uf1(clean),
+        "causal": acc_uf1(causal),
+        "causal_success": attack_success(clean, causal),
+        "random_acc": np.mean([a for a, _ in random_acc]) if random_acc else float("nan"),
+        "random_uf1": np.mean([u for _, u in random_acc]) if random_acc else float("nan"),
+        "random_success": (np.mean(random_success), np.std(random_success)),
+        "area": float(np.mean([q.area_fraction for q in causal])) if causal else 0.0,
+    }
+
+
+def per_class(queries: list[Query], rec: str, designs: list[str], n_random: int) -> list[str]:
+    """Rows of the per-emotion table: per design, attack success on the root / on random
+    regions (the mean over the placement draws, each draw one query per clip)."""
+    rows = []
+    for emotion in EMOTIONS:
+        of_class = [q for q in queries if q.recognizer == rec and q.truth == emotion]
+        clean = [q for q in of_class if q.condition == "none"]
+        cells = []
+        for design in designs:
+            mine = [q for q in of_class if q.design == design]
+            s_c, n_ok = attack_success(clean, [q for q in mine if q.condition == "causal"])
+            draws = [
+                attack_success(
+                    clean, [q for q in mine if q.condition == "random" and q.placement_k == k]
+                )[0]
+                for k in range(n_random)
+            ]
+            s_r = float(np.mean(draws)) if draws and n_ok else float("nan")
+            cells.append(f"{_pct(s_c)} / {_pct(s_r)}")
+        n_ok = attack_success(clean, clean)[1]
+        rows.append(f"| {rec} | {emotion} | {len(clean)} | {n_ok} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _pct(x: float) -> str:
+    return "–" if x != x else f"{100 * x:.0f} %"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--identities", default="lp_s2.jpg,tpsmm_source.png")
+    p.add_argument("--seconds", type=float, default=30.0, help="test video per identity")
+    p.add_argument("--calibration-seconds", type=float, default=20.0)
+    p.add_argument("--seed", type=int, default=7001)
+    p.add_argument("--designs", default=",".join(DESIGNS))
+    p.add_argument("--random", type=int, default=2, help="random placements per clip")
+    p.add_argument("--variant", default=str(VARIANT), help="independently trained spotter")
+    p.add_argument("--no-stream-check", action="store_true")
+    p.add_argument(
+        "--out",
+        default="/tmp/mexlive_privacy",
+        help="causal graphs and a feature cache (a rerun reuses it) go here",
+    )
+    p.add_argument("--overlay-only", action="store_true", help="only time the overlay")
+    args = p.parse_args(argv)
+    if args.overlay_only:
+        ms = 1e3 * overlay_cost()
+        print(
+            f"Machine: {_cpu_name()}; overlay (placement + warp + blend) over {len(ms)} "
+            f"frames: median {np.median(ms):.3f} ms, p99 {np.percentile(ms, 99):.3f} ms"
+        )
+        return 0
+    designs = [d for d in args.designs.split(",") if d]
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recognizers: list[Recognizer] = [SpotterRecognizer("spotter (shipped)")]
+    if Path(args.variant).is_file():
+        recognizers.append(SpotterRecognizer("spotter variant", args.variant))
+    else:
+        print(f"no variant weights at {args.variant}: shipped spotter only", file=sys.stderr)
+    t_start = time.perf_counter()
+    queries: list[Query] = []
+    graphs: dict[str, CausalGraph] = {}
+    checks: list[str] = []
+    overlay_s: list[float] = []
+    for n, name in enumerate(i.strip() for i in args.identities.split(",")):
+        photo = None if name == "astronaut" else resolve_photo(name)
+        if name != "astronaut" and photo is None:
+            print(f"skipping {name}: photo not found (fixtures missing?)", file=sys.stderr)
+            continue
+        graph = graphs[name] = calibrate(
+            photo, args.seed + 100 + n, args.calibration_seconds, out_dir
+        )
+        print(
+            f"{name}: root {graph.root} ({graph.reason or 'PC'}) after "
+            f"{time.perf_counter() - t_start:.0f} s",
+            file=sys.stderr,
+        )
+        source = ClipSource(photo, args.seed + n, seconds=args.seconds)
+        others = [r for r in STICKER_REGIONS if r != graph.root]
+        for c, clip in enumerate(source.clips()):
+            clip.cache = out_dir / "features" / f"{name}_{args.seed + n}_{c}.npz"
+            rng = np.random.default_rng((args.seed, n, c))
+            regions = [str(r) for r in rng.choice(others, args.random, replace=False)]
+            queries += query_clip(clip, recognizers, graph.root, designs, regions, overlay_s)
+        if not args.no_stream_check:
+            clean = cached_check(out_dir, source, None)
+            prot = cached_check(out_dir, source, graph.root)
+            checks.append(
+                f"| {name} | {clean[0]} | {clean[1]} ({clean[2]} right) | "
+                f"{prot[1]} ({prot[2]} right) |"
+            )
+    print_report(args, queries, recognizers, designs, graphs, checks, overlay_s, t_start)
+    return 0
+
+
+def print_report(args, queries, recognizers, designs, graphs, checks, overlay_s, t_start):
+    n_clips = len({q.clip_id for q in queries})
+    print(
+        f"\nMachine: {platform.machine()} {platform.processor() or ''} "
+        f"({_cpu_name()}), Python {platform.python_version()}; {n_clips} clips, "
+        f"{len(queries)} queries, {time.perf_counter() - t_start:.0f} s"
+    )
+    print(
+        "\nCausal roots: "
+        + ", ".join(
+            f"{k}: {g.root}{' (fallback: ' + g.reason + ')' if g.fallback_used else ''}"
+            f" [{sum(1 for e in g.edges if e[2] == 'lagged')} lagged edges]"
+            for k, g in graphs.items()
+        )
+    )
+    print(
+        "\n| recognizer | design | clean acc / UF1 | causal acc / UF1 | causal success "
+        "| random acc / UF1 | random success (mean ± sd) | causal − random | area |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for rec in recognizers:
+        for design in designs:
+            s = summarise(queries, rec.name, design, args.random)
+            (ca, cu), (xa, xu) = s["clean"], s["causal"]
+            succ, n_ok = s["causal_success"]
+            r_mean, r_sd = s["random_success"]
+            print(
+                f"| {rec.name} | {design} | {ca:.2f} / {cu:.2f} | {xa:.2f} / {xu:.2f} | "
+                f"{_pct(succ)} (n={n_ok}) | {s['random_acc']:.2f} / {s['random_uf1']:.2f} | "
+                f"{_pct(r_mean)} ± {100 * r_sd:.0f} | {100 * (succ - r_mean):+.0f} pts | "
+                f"{100 * s['area']:.1f} % |"
+            )
+    print("\nPer emotion: attack success, causal root / random regions, per design\n")
+    print("| recognizer | emotion | clips | correct clean | " + " | ".join(designs) + " |")
+    print("|---|---|---:|---:|" + "---:|" * len(designs))
+    for rec in recognizers:
+        print("\n".join(per_class(queries, rec.name, designs, args.random)))
+    if checks:
+        print(
+            "\nLive spotter on the whole test video (micro-expressions), textured sticker "
+            "on the causal root:\n"
+        )
+        print("| identity | micro truths | found clean | found protected |")
+        print("|---|---:|---:|---:|")
+        print("\n".join(checks))
+    if overlay_s:
+        ms = 1e3 * np.array(overlay_s)
+        print(
+            f"\nOverlay cost per frame (placement + warp + blend; the face tracking it needs "
+            f"is the analysis's own): median {np.median(ms):.3f} ms, p99 "
+            f"{np.percentile(ms, 99):.3f} ms over {len(ms)} frames"
+        )
+    roots = Counter(g.root for g in graphs.values() if not g.fallback_used)
+    print(f"Most frequent root: {roots.most_common(1)[0][0] if roots else 'none'}")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() + f", {_cores()} cores"
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Black-box attack evaluation of privacy stickers: one recognizer query per clip.
+
+A ``Recognizer`` is anything with ``name`` and ``recognize(clip) -> probabilities (3,)`` over
+``EMOTIONS``; it sees only the clip's (protected) frames. ``SpotterRecognizer`` wraps a
+mexlive spotter (the shipped one, or an independently trained variant): it aligns the clip,
+extracts the feature rows, runs the spotter over them, and reads the emotion as the live
+decoder does (score-weighted mean of the emotion probabilities over the half-maximum span
+around the strongest apex score). Another recognizer (the MPFNet-style one) plugs in by
+implementing the protocol on ``clip.frames``.
+
+Clips are cut around each micro-expression of a synthetic test video (``ClipSource``), with
+``pre_s`` of neutral face before the onset. A protected clip is the same frames with a sticker
+drawn by ``StickerPlacer`` from the protector's own face tracking of the clean frames.
+
+Attack success = share of the clips recognised correctly without a sticker whose prediction
+is no longer correct with it (the paper's "the predicted emotion changes from the correct one").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from engines.spotter import EMOTIONS
+from stream.align import FaceTracker
+from stream.contracts import AlignedFace
+from stream.features import FeatureExtractor
+from stream.privacy import Placement, Sticker, StickerPlacer
+from stream.synthetic import FaceAnimator, SyntheticConfig
+
+
+@dataclass
+class Clip:
+    """Frames (BGR uint8 (H, W, 3) each) around one expression, with its truth.
+
+    ``features()`` (alignment + feature rows, as the live path computes them) is computed once
+    and shared by every recognizer that reads features, so two spotters cost one alignment.
+    """
+
+    frames: list[np.ndarray]
+    fps: float
+    emotion: str
+    onset: int  # frame indices inside the clip
+    offset: int
+    identity: str = ""
+    clip_id: str = ""
+    placements: list[Placement | None] = field(default_factory=list)
+    cache: Path | None = None  # .npz of the features: a rerun (another recognizer) reuses it
+    _features: tuple[np.ndarray, np.ndarray] | None = None
+
+    def features(self) -> tuple[np.ndarray, np.ndarray]:
+        """(values (T, F) float32, valid (T,) bool) of a fresh tracker and extractor."""
+        if self._features is None and self.cache is not None and self.cache.is_file():
+            with np.load(self.cache) as data:
+                self._features = (data["values"], data["valid"])
+        if self._features is None:
+            tracker, extractor = FaceTracker(), FeatureExtractor()
+            values, valid = [], []
+            for i, image in enumerate(self.frames):
+                t_s = i / self.fps
+                row = extractor.update(tracker.update(image, i, round(t_s * 1e9), t_s))
+                values.append(row.values.copy())
+                valid.append(row.valid)
+            self._features = (np.stack(values), np.array(valid, bool))
+            if self.cache is not None:
+                self.cache.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(self.cache, values=self._features[0], valid=self._features[1])
+        return self._features
+
+
+class Recognizer(Protocol):
+    """Black box: a clip in, emotion probabilities (3,) over ``EMOTIONS`` out."""
+
+    name: str
+
+    def recognize(self, clip: Clip) -> np.ndarray: ...
+
+
+class SpotterRecognizer:
+    """A mexlive spotter's emotion head as a clip recognizer (see the module docstring)."""
+
+    def __init__(self, name: str, weights: str | None = None) -> None:
+        import torch
+
+        from engines.weights import load_spotter
+        from stream.features import feature_names
+
+        self.name = name
+        self.model, self.manifest = load_spotter(weights, expected_features=len(feature_names()))
+        self._torch = torch
+
+    def recognize(self, clip: Clip) -> np.ndarray:
+        values, valid = clip.features()
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.from_numpy(values)[None]  # (1, T, F)
+            out, _ = self.model(x, valid=torch.from_numpy(valid)[None])
+            apex = out.apex[0].numpy() * valid  # (T,)
+            probs = torch.softmax(out.emotion_logits[0], dim=-1).numpy()  # (T, 3)
+        return decoder_emotion(apex, probs)
+
+
+def decoder_emotion(apex: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """The live decoder's emotion: score-weighted mean of probs (T, 3) over the half-maximum
+    span of apex (T,) around its peak; uniform when the clip has no score at all."""
+    peak = int(np.argmax(apex))
+    if apex[peak] <= 0:
+        return np.full(len(EMOTIONS), 1.0 / len(EMOTIONS))
+    half = apex[peak] / 2
+    left = peak
+    while left > 0 and apex[left - 1] >= half:
+        left -= 1
+    right = peak
+    while right < len(apex) - 1 and apex[right + 1] >= half:
+        right += 1
+    weights = apex[left : right + 1, None]  # (K, 1)
+    return (weights * probs[left : right + 1]).sum(0) / weights.sum()
+
+
+@dataclass
+class ClipSource:
+    """A synthetic test video of one identity and the micro-expression clips cut from it."""
+
+    photo: str | None
+    seed: int
+    seconds: float = 30.0
+    fps: float = 30.0
+    micro_per_min: float = 16.0
+    pre_s: float = 1.3
+    post_s: float = 0.3
+    lead_region: str | None = None
+
+    def animator(self) -> FaceAnimator:
+        return FaceAnimator(
+            SyntheticConfig(
+                seed=self.seed,
+                photo=self.photo,
+                fps=self.fps,
+                micro_per_min=self.micro_per_min,
+                macro_per_min=0.0,
+                blinks_per_min=6.0,
+                lead_region=self.lead_region,
+            )
+        )
+
+    def clips(self, animator: FaceAnimator | None = None) -> Iterator[Clip]:
+        """Each micro-expression with ``pre_s`` before and ``post_s`` after it (frames
+        rendered on demand, one clip in memory at a time)."""
+        animator = animator or self.animator()
+        n_frames = round(self.seconds * self.fps)
+        pre, post = round(self.pre_s * self.fps), round(self.post_s * self.fps)
+        name = identity_name(self.photo)
+        for k, event in enumerate(animator.events_between(0, n_frames)):
+            start, stop = event.onset - pre, event.offset + post + 1
+            if event.kind != "micro" or start < 0 or stop > n_frames:
+                continue
+            frames = [animator.render(i) for i in range(start, stop)]
+            yield Clip(
+                frames,
+                self.fps,
+                event.emotion,
+                pre,
+                event.offset - start,
+                name,
+                f"{name}/{self.seed}/{k}",
+            )
+
+
+def identity_name(photo: str | None) -> str:
+    return "astronaut" if photo is None else photo.rsplit("/", 1)[-1]
+
+
+def protector_faces(clip: Clip) -> list[AlignedFace]:
+    """The protector's own tracking of the clean frames (it places the sticker)."""
+    tracker = FaceTracker()
+    faces = []
+    for i, image in enumerate(clip.frames):
+        t_s = i / clip.fps
+        face = tracker.update(image, i, round(t_s * 1e9), t_s)
+        faces.append(detached(face))
+    return faces
+
+
+def detached(face: AlignedFace) -> AlignedFace:
+    """A copy that keeps no reference to the tracker's reused buffers (no aligned pixels)."""
+    copy = None if face.landmarks is None else face.landmarks.copy()
+    transform = None if face.transform is None else face.transform.copy()
+    return dataclasses.replace(face, face=None, landmarks=copy, transform=transform)
+
+
+def protect(
+    clip: Clip,
+    faces: Sequence[AlignedFace],
+    sticker: Sticker,
+    region: str,
+    overlay_s: list[float] | None = None,
+) -> Clip:
+    """A copy of the clip with the sticker on ``region`` of every frame with a face;
+    ``overlay_s`` collects the seconds each frame's sticker took (placement, warp, blend)."""
+    placer = StickerPlacer(sticker, region)
+    frames, placements = [], []
+    for image, face in zip(clip.frames, faces, strict=True):
+        out = image.copy()
+        t0 = time.perf_counter()
+        placer.apply(out, face)
+        if overlay_s is not None:
+            overlay_s.append(time.perf_counter() - t0)
+        frames.append(out)
+        placements.append(placer.last)
+    cache = None
+    if clip.cache is not None:
+        cache = clip.cache.with_name(f"{clip.cache.stem}_{sticker.name}_{region}.npz")
+    return Clip(
+        frames,
+        clip.fps,
+        clip.emotion,
+        clip.onset,
+        clip.offset,
+        clip.identity,
+        clip.clip_id,
+        placements,
+        cache,
+    )
+
+
+def predicted(probs: np.ndarray) -> str:
+    return EMOTIONS[int(np.argmax(probs))]
+
+
+@dataclass(frozen=True)
+class Query:
+    """One recognizer query: which clip, which condition, what came out."""
+
+    recognizer: str
+    clip_id: str
+    identity: str
+    truth: str
+    condition: str  # "none" | "causal" | "random"
+    design: str  # "" for no sticker
+    region: str  # "" for no sticker
+    placement_k: int  # index of the random placement (0 for causal / none)
+    prediction: str
+    area_fraction: float
+
+
+def attack_success(clean: Sequence[Query], attacked: Sequence[Query]) -> tuple[float, int]:
+    """(share of the clips correct without a sticker that are wrong with it, how many were
+    correct without it). ``attacked`` holds one query per clip of one condition."""
+    correct = {q.clip_id for q in clean if q.prediction == q.truth}
+    flipped = sum(q.prediction != q.truth for q in attacked if q.clip_id in correct)
+    return (flipped / len(correct) if correct else float("nan")), len(correct)

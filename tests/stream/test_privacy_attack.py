@@ -1,0 +1,114 @@
+"""Attack evaluation: the decoder's emotion rule, success counting, one query per clip, and a
+small end-to-end evaluation run of benchmarks/bench_privacy.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.bench_privacy import main as bench_main
+from benchmarks.bench_privacy import query_clip
+from engines.spotter import EMOTIONS
+from stream.privacy_attack import (
+    Clip,
+    ClipSource,
+    Query,
+    SpotterRecognizer,
+    attack_success,
+    decoder_emotion,
+)
+
+
+def test_decoder_emotion_weights_the_half_maximum_span():
+    apex = np.array([0.0, 0.1, 0.6, 1.0, 0.55, 0.2, 0.9])  # the later 0.9 is a separate peak
+    probs = np.zeros((7, 3))
+    probs[:, 0] = 1.0  # negative everywhere ...
+    probs[2:5] = (0.0, 1.0, 0.0)  # ... except positive inside the span around the peak
+    assert np.allclose(decoder_emotion(apex, probs), (0.0, 1.0, 0.0))
+    assert np.allclose(decoder_emotion(np.zeros(4), probs[:4]), 1 / 3)  # no score: no opinion
+
+
+def q(clip: str, truth: str, pred: str, condition: str = "none") -> Query:
+    return Query("r", clip, "id", truth, condition, "", "", 0, pred, 0.0)
+
+
+def test_attack_success_counts_only_clips_that_were_right_before():
+    clean = [
+        q("a", "positive", "positive"),
+        q("b", "negative", "negative"),
+        q("c", "surprise", "negative"),
+    ]
+    attacked = [
+        q("a", "positive", "surprise", "causal"),
+        q("b", "negative", "negative", "causal"),
+        q("c", "surprise", "positive", "causal"),
+    ]
+    assert attack_success(clean, attacked) == (0.5, 2)  # c was wrong already: not counted
+    rate, n = attack_success([q("a", "positive", "negative")], attacked)
+    assert n == 0 and rate != rate  # nothing to attack: NaN, not 0 or 100 %
+
+
+class CountingRecognizer:
+    """A real, if simple, black box: the brightest third of the face decides; it counts the
+    queries it gets."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.queries = 0
+
+    def recognize(self, clip: Clip) -> np.ndarray:
+        self.queries += 1
+        grey = np.mean([f[150:300, 250:390].mean() for f in clip.frames])
+        probs = np.zeros(len(EMOTIONS))
+        probs[int(grey) % 3] = 1.0
+        return probs
+
+
+@pytest.mark.slow
+def test_each_condition_is_one_query_per_clip_and_recognizer():
+    clip = next(ClipSource(None, seed=5, seconds=12.0).clips())
+    counting = CountingRecognizer()
+    spotter = SpotterRecognizer("spotter")
+    overlay_s: list[float] = []
+    queries = query_clip(
+        clip,
+        [counting, spotter],
+        "brow_l_inner",
+        ["solid", "translucent"],
+        ["chin", "nose_r"],
+        overlay_s,
+    )
+    per_condition = 1 + 2 * (1 + 2)  # none + designs x (causal + 2 random)
+    assert counting.queries == per_condition
+    assert len(queries) == 2 * per_condition
+    assert {x.prediction for x in queries} <= set(EMOTIONS)
+    stickered = [x for x in queries if x.condition != "none"]
+    assert all(0.02 < x.area_fraction <= 0.04 for x in stickered)
+    assert len(overlay_s) == 2 * len(clip.frames)  # every frame of the causal placements timed
+
+
+@pytest.mark.slow
+def test_small_evaluation_run_prints_the_tables(capsys, tmp_path):
+    code = bench_main(
+        [
+            "--identities",
+            "astronaut",
+            "--seconds",
+            "10",
+            "--calibration-seconds",
+            "8",
+            "--designs",
+            "textured",
+            "--random",
+            "1",
+            "--no-stream-check",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Machine:" in out and "| spotter (shipped) | textured |" in out
+    assert "Per emotion" in out and "Overlay cost" in out
+    assert len(list(tmp_path.glob("graph_astronaut_*.json"))) == 1
