@@ -7,6 +7,7 @@ Usage:
     mexlive --source rtsp://camera/stream --record analysed.mp4
     mexlive --source synthetic:7 --fps 30 --duration 20 --headless
     mexlive --make-synthetic data/ --count 10 --seconds 30 --fps 30
+    mexlive --gradio [--port 7860]            # browser preview on http://127.0.0.1:7860
 
 Sources: a camera index (0), a V4L2 device (/dev/video0), a video file, a URL (rtsp, rtmp,
 http(s), udp, tcp, srt) or ``synthetic[:seed]`` (a real photo animated with micro- and
@@ -118,6 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="write every frame's feature row (and synthetic ground truth) to .npz",
     )
 
+    preview = parser.add_argument_group("browser preview (Gradio)")
+    preview.add_argument(
+        "--gradio",
+        action="store_true",
+        help="serve the live preview page (server source or the browser's webcam)",
+    )
+    preview.add_argument("--port", type=int, default=None, help="preview port (default 7860)")
+    preview.add_argument(
+        "--host", default="127.0.0.1", help="preview address; 0.0.0.0 opens it to the network"
+    )
+    preview.add_argument("--share", action="store_true", help="a public Gradio share link")
+    preview.add_argument(
+        "--auth", default=None, metavar="USER:PASS", help="password for the preview page"
+    )
+
     synth = parser.add_argument_group("synthetic data")
     synth.add_argument(
         "--make-synthetic",
@@ -142,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.make_synthetic:
             return make_synthetic(args)
+        if args.gradio:
+            from stream.preview import serve
+
+            return serve(args)
         return analyse(args)
     except (MexliveError, WeightsError) as exc:
         print(f"mexlive: error: {exc}", file=sys.stderr)

@@ -1,0 +1,227 @@
+"""The Gradio preview in a real browser: Debian's Chromium driven by Playwright, with a fake
+camera playing a synthetic clip whose frames carry a frame-code barcode (stream/framecode.py).
+
+Checks, in both modes: frames reach the server unmirrored (the code reads only the right way
+round), the annotated image on the page keeps changing, a known micro-expression shows up in
+the events table with its emotion, and the downloaded event log parses as me-events/v1.
+Skipped, with the reason, where /usr/bin/chromium or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stream.contracts import Frame
+from stream.events import validate_event
+from stream.framecode import read_frame_code, write_coded_clip
+from stream.pipeline import Stage
+from stream.preview import BROWSER_MODE, PreviewConfig, build_app, launch
+from stream.preview_session import PreviewSession, SessionConfig
+from stream.synthetic import SyntheticConfig
+
+pytestmark = pytest.mark.slow
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Seed 2 at 15 fps: micro-expressions at 5.4 s (positive), 11.8 s (negative), 13.3 s, 14.3 s.
+CLIP = SyntheticConfig(seed=2, fps=15.0, width=480, height=360, face_height_px=160,
+                       micro_per_min=12, macro_per_min=1, blinks_per_min=6)  # fmt: skip
+CLIP_S = 30.0
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--use-fake-device-for-media-stream",
+                 "--use-fake-ui-for-media-stream"]  # fmt: skip
+
+
+@dataclass
+class CodeLog:
+    """A pipeline stage recording the frame code of every analysed frame (None: unreadable)."""
+
+    codes: dict[int, int | None] = field(default_factory=dict)  # seq -> clip frame index
+    mirrored: int = 0  # frames whose code reads only when flipped back
+
+    def __call__(self, frame: Frame, results: dict) -> None:
+        code = read_frame_code(frame.image)
+        self.codes[frame.seq] = code
+        if code is None and read_frame_code(frame.image[:, ::-1]) is not None:
+            self.mirrored += 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clip") / "face.y4m"
+    truth = write_coded_clip(path, CLIP, round(CLIP_S * CLIP.fps))
+    return path, truth
+
+
+@pytest.fixture
+def browser(clip):
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium (make test tries)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    args = [*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={clip[0].resolve()}"]
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def preview(tmp_path):
+    """The app served in this process on a free port: (url, session, code log)."""
+    codes = CodeLog()
+    session = PreviewSession(SessionConfig(log_dir=tmp_path / "logs",
+                                           extra_stages=[Stage("codes", codes)]))  # fmt: skip
+    config = PreviewConfig(port=free_port(), session=session.config)
+    demo = build_app(session, config)
+    url = launch(demo, config)
+    try:
+        yield url, session, codes
+    finally:
+        session.stop()
+        demo.close()
+
+
+def _annotated_loads(page) -> int:
+    return page.evaluate("window.__annotatedLoads || 0")
+
+
+COUNT_LOADS = """
+window.__annotatedLoads = 0;
+document.addEventListener('load', (e) => {
+  if (e.target.tagName === 'IMG' && e.target.closest('#annotated')) window.__annotatedLoads++;
+}, true);
+"""
+
+
+def _wait_for_micro(page, session, truth_of, timeout_s: float) -> list[tuple]:
+    """Poll the page until a spotted micro matches a true micro; returns the matches."""
+    waited = 0.0
+    while waited < timeout_s:
+        page.wait_for_timeout(1000)
+        waited += 1.0
+        matches = [m for m in map(truth_of, session.spotted()) if m is not None]
+        if any(m[0].kind == "micro" and m[1].kind == "micro" for m in matches):
+            return matches
+    return [m for m in map(truth_of, session.spotted()) if m is not None]
+
+
+def _check_download(page, session, tmp_path) -> list[dict]:
+    with page.expect_download(timeout=20000) as info:
+        page.get_by_role("button", name="Download the event log").click()
+    path = tmp_path / "downloaded.jsonl"
+    info.value.save_as(path)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines and all(validate_event(line) == [] for line in lines)
+    assert lines[0]["status"] == "started" and lines[-1]["status"] == "stopped"
+    return lines
+
+
+def _stop(page) -> None:
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.get_by_text("frames from").first.wait_for(timeout=20000)  # the summary line
+
+
+def test_browser_webcam_mode(browser, preview, clip, tmp_path):
+    url, session, codes = preview
+    _, truth = clip
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    page.add_init_script(COUNT_LOADS)
+    page.goto(url)  # never wait for networkidle: the stream keeps the page busy
+    page.get_by_label(BROWSER_MODE).check()
+    page.get_by_role("button", name="Start", exact=True).click()
+    page.get_by_text("analysing browser webcam").wait_for(timeout=60000)
+    page.get_by_text("Click to Access Webcam").click()
+    page.locator('[aria-label="capture photo"]').click(timeout=20000)
+
+    def truth_of(event):
+        # The event's apex frame is our seq; its code says which clip frame that was.
+        clip_index = codes.codes.get(event.apex_frame)
+        if clip_index is None:
+            return None
+        hit = [t for t in truth if t.onset - 2 <= clip_index <= t.offset + 2]
+        return (event, hit[0]) if hit else None
+
+    matches = _wait_for_micro(page, session, truth_of, timeout_s=26)
+    loads = _annotated_loads(page)
+    page.wait_for_timeout(1500)
+    assert _annotated_loads(page) > loads, "the annotated image stopped updating"
+    stats = page.locator("#stats").inner_text()
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "preview_browser.png"), full_page=True)
+    table = page.locator("#events").inner_text()
+    _stop(page)
+
+    decoded = [c for c in codes.codes.values() if c is not None]
+    assert len(codes.codes) >= 50, f"only {len(codes.codes)} frames arrived; page said {stats}"
+    assert codes.mirrored == 0, f"{codes.mirrored} frames arrived mirrored"
+    assert len(decoded) >= 0.9 * len(codes.codes), "frame codes unreadable: mirrored or damaged"
+    assert np.all(np.diff(decoded) >= 0), "frames arrived out of order"
+    assert "analysing" in stats and "frames/s" in stats
+    micros = [(e, t) for e, t in matches if e.kind == "micro" and t.kind == "micro"]
+    assert micros, f"no true micro-expression spotted; events: {session.spotted()}"
+    assert any(e.emotion == t.emotion for e, t in micros), f"wrong emotions: {micros}"
+    assert "micro" in table
+    lines = _check_download(page, session, tmp_path)
+    assert any(line["type"] == "expression" for line in lines)
+
+
+def test_server_source_mode(browser, preview, tmp_path):
+    url, session, _ = preview
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    page.add_init_script(COUNT_LOADS)
+    page.goto(url)
+    page.get_by_label("server source: ").fill("synthetic:5")
+    page.get_by_role("button", name="Start", exact=True).click()
+    page.get_by_text("analysing synthetic:5").wait_for(timeout=60000)
+    animator = session.source.animator
+    truth = animator.events_between(0, 10_000)
+
+    def truth_of(event):
+        hit = [t for t in truth if t.onset - 2 <= event.apex_frame <= t.offset + 2]
+        return (event, hit[0]) if hit else None
+
+    # Seed 5 at 30 fps: the first micro-expressions at 11.1 s (negative) and 14.4 s (surprise).
+    matches = _wait_for_micro(page, session, truth_of, timeout_s=30)
+    loads = _annotated_loads(page)
+    page.wait_for_timeout(1500)
+    assert _annotated_loads(page) > loads, "the annotated image stopped updating"
+    stats = session.stats()
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "preview_server.png"), full_page=True)
+    _stop(page)
+
+    summary = session.summary
+    assert summary is not None and summary.balanced
+    # Full rate: a synthetic source never drops, and the display took only some frames.
+    assert summary.dropped_total == 0 and summary.processed == summary.captured
+    assert stats.processed_fps > 20, f"analysing only {stats.processed_fps:.1f} frames/s"
+    micros = [(e, t) for e, t in matches if e.kind == "micro" and t.kind == "micro"]
+    assert micros, f"no true micro-expression spotted; events: {session.spotted()}"
+    assert any(e.emotion == t.emotion for e, t in micros), f"wrong emotions: {micros}"
+    assert "micro" in page.locator("#events").inner_text()
+    _check_download(page, session, tmp_path)
+
+
+def test_session_stop_ends_a_quiet_browser_run(tmp_path):
+    """A browser run with no frames stops at once, with a balanced, empty account."""
+    session = PreviewSession(SessionConfig(log_dir=tmp_path))
+    session.start("browser")
+    done = threading.Event()
+    threading.Thread(target=lambda: (session.stop(), done.set()), daemon=True).start()
+    assert done.wait(5.0), "stop blocked on a source without frames"
+    assert session.summary.captured == 0 and session.summary.balanced
