@@ -93,12 +93,9 @@ class PreviewConfig:
 def serve(args: argparse.Namespace) -> int:
     """``run_live.py --gradio``: build the page and serve it until Ctrl+C."""
     config = PreviewConfig.from_args(args)
-    if config.exposed and config.auth is None:
-        bar = "!" * 78
-        print(f"{bar}\nmexlive: WARNING: the preview is OPEN to anyone who can reach "
-              f"{'its share link' if config.share else config.host}: no --auth given.\n"
-              f"Anyone can watch the camera and read the events. Add --auth USER:PASS.\n{bar}",
-              file=sys.stderr)  # fmt: skip
+    warning = open_warning(config)
+    if warning:
+        print(warning, file=sys.stderr)
     session = PreviewSession(config.session)
     # Load the models while the page opens: a bad --weights file is also reported here.
     session.warm_up()
@@ -111,6 +108,17 @@ def serve(args: argparse.Namespace) -> int:
         session.stop()
         demo.close()
     return 0
+
+
+def open_warning(config: PreviewConfig) -> str | None:
+    """The loud banner for a preview reachable by others without a password; None if not."""
+    if not config.exposed or config.auth is not None:
+        return None
+    bar = "!" * 78
+    where = "its public share link" if config.share else config.host
+    return (f"{bar}\nmexlive: WARNING: the preview is OPEN to anyone who can reach {where}: "
+            "no --auth given.\nAnyone can watch the camera and read the events. Add --auth "
+            f"USER:PASS.\n{bar}")  # fmt: skip
 
 
 def launch(demo, config: PreviewConfig, block: bool = False) -> str:
@@ -155,8 +163,8 @@ def build_app(session: PreviewSession, config: PreviewConfig):
                                  elem_id="annotated")  # fmt: skip
         with gr.Row():
             stats = gr.Markdown(elem_id="stats")
-            plot = gr.Image(label="apex score (orange) and threshold (red), last 10 s",
-                            format="png", interactive=False, show_label=True)  # fmt: skip
+            plot = gr.Image(label="apex score", format="png", interactive=False,
+                            show_label=False, elem_id="score-plot")  # fmt: skip
         events = gr.Dataframe(headers=EVENT_COLUMNS, label="events (newest first)",
                               interactive=False, elem_id="events")  # fmt: skip
         download = gr.DownloadButton("Download the event log (JSON Lines)", value=None)
@@ -253,7 +261,7 @@ def draw_score_plot(trace: np.ndarray, span_s: float, size: tuple[int, int] = (5
     import cv2
 
     width, height = size
-    left, right, top, bottom = 34, 8, 8, 22
+    left, right, top, bottom = 34, 8, 24, 22
     image = np.full((height, width, 3), 255, np.uint8)  # (H, W, 3) RGB
     t_end = trace[-1, 0] if len(trace) else span_s
     y_max = max(1.0, float(np.nanmax(trace[:, 1:])) * 1.1) if len(trace) else 1.0
@@ -272,6 +280,12 @@ def draw_score_plot(trace: np.ndarray, span_s: float, size: tuple[int, int] = (5
         (x, y), *_ = px(np.array([second]), np.array([0.0]))
         cv2.putText(image, f"{second}s", (x - 8, height - 6), font, 0.35, (90, 90, 90), 1,
                     cv2.LINE_AA)  # fmt: skip
+    for x, text, colour in (
+        (left, "apex score", (245, 130, 20)),
+        (left + 110, "threshold", (220, 30, 30)),
+    ):
+        cv2.line(image, (x, 12), (x + 18, 12), colour, 2)
+        cv2.putText(image, text, (x + 24, 16), font, 0.4, (40, 40, 40), 1, cv2.LINE_AA)
     for column, colour in ((2, (220, 30, 30)), (1, (245, 130, 20))):
         values = trace[:, column]
         # NaN (no face) breaks the line: a gap is shown as a gap, never bridged.
@@ -296,4 +310,5 @@ def _log_copy(session: PreviewSession) -> str | None:
     return str(path) if path is not None and path.is_file() else None
 
 
-__all__ = ["PreviewConfig", "build_app", "launch", "serve", "stats_markdown"]
+__all__ = ["PreviewConfig", "build_app", "draw_score_plot", "launch", "open_warning", "serve",
+           "stats_markdown"]  # fmt: skip

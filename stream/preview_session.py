@@ -3,9 +3,9 @@
 ``PreviewSession`` wires a source (server side: webcam, file, URL, synthetic; or the browser's
 webcam through ``PushedSource``) to the same stages as ``run_live.py`` (alignment, features,
 spotter, event log) plus a ``preview`` stage that keeps, per analysed frame, the apex score and
-the decoder threshold for the plot and, only when the page has taken the previous one, a
-snapshot of the frame for display. So the page may see fewer frames than were analysed (display
-frames are dropped), while every frame the source delivers is analysed.
+the decoder threshold for the plot and a copy of the newest frame with its analysis, which the
+page takes when it has time. So the page may see fewer frames than were analysed (display frames
+are dropped), while every frame the source delivers is analysed.
 
 No Gradio here: ``stream/preview.py`` builds the page on top of this.
 """
@@ -146,7 +146,8 @@ class PreviewSession:
         self._latency_ms: deque[float] = deque(maxlen=256)  # capture -> analysed
         self._display_ms: deque[float] = deque(maxlen=256)  # capture -> handed to the page
         self._snapshot: _Snapshot | None = None
-        self._want_display = True
+        self._shown_seq = -1
+        self.displayed = 0  # frames handed to the page
         self._captured_marks: deque[tuple[float, int]] = deque()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -255,21 +256,20 @@ class PreviewSession:
         while now - done[0] > 10.0:
             done.popleft()
         self._latency_ms.append((time.monotonic_ns() - frame.t_mono_ns) / 1e6)
-        # Browser frames are few and each reply shows its own frame: keep every one. Otherwise
-        # copy a frame only once the page has taken the last one (display frames are dropped).
-        if self._want_display or self._pushed is not None:
-            aligned = results.get("aligned")
-            row = results.get("features")
-            snapshot = _Snapshot(
-                image=frame.image.copy(),
-                aligned=replace(aligned, face=None) if aligned is not None else None,
-                roi_flow=roi_block(row.values)[:, :2].copy() if row is not None else None,
-                seq=frame.seq,
-                t_mono_ns=frame.t_mono_ns,
-            )
-            with self._display_cond:
-                self._snapshot, self._want_display = snapshot, False
-                self._display_cond.notify_all()
+        # The newest frame replaces the last unshown one: the page shows what it has time for
+        # (display frames are dropped), the analysis never waits for it. A copy is ~0.1 ms.
+        aligned = results.get("aligned")
+        row = results.get("features")
+        snapshot = _Snapshot(
+            image=frame.image.copy(),
+            aligned=replace(aligned, face=None) if aligned is not None else None,
+            roi_flow=roi_block(row.values)[:, :2].copy() if row is not None else None,
+            seq=frame.seq,
+            t_mono_ns=frame.t_mono_ns,
+        )
+        with self._display_cond:
+            self._snapshot = snapshot
+            self._display_cond.notify_all()
 
     # -- what the page reads --------------------------------------------------------------
     def take_display(
@@ -287,9 +287,10 @@ class PreviewSession:
             if after_seq is not None:
                 self._display_cond.wait_for(analysed, timeout_s)
             snapshot = self._snapshot
-            if snapshot is None or self._want_display:
+            if snapshot is None or snapshot.seq == self._shown_seq:
                 return None
-            self._want_display = True
+            self._shown_seq = snapshot.seq
+            self.displayed += 1
         image = snapshot.image
         draw_analysis(image, snapshot.aligned, snapshot.roi_flow)
         self._display_ms.append((time.monotonic_ns() - snapshot.t_mono_ns) / 1e6)
