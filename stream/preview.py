@@ -8,10 +8,11 @@ Two modes, picked on the page:
   ``gr.Timer``). Frames the page has no time to show are skipped for display only: every frame
   is analysed.
 - **browser webcam**: the page's webcam streams to the server (``gr.Image(sources=["webcam"],
-  streaming=True)`` with ``.stream(stream_every=...)``); each frame is pushed, stamped with its
-  arrival time, into a ``PushedSource`` and analysed; the reply is the newest annotated frame
-  (JPEG: webp costs ~70 ms a frame). The browser sends the next frame only once the reply is
-  back, so the analysed rate is what the round trip allows (7-19 frames/s measured here); the
+  streaming=True)`` with ``.stream(stream_every=...)``); each frame that reaches the handler is
+  pushed, stamped with its arrival time, into a ``PushedSource`` and analysed, and the page
+  shows the newest analysed frame on the timer (JPEG: webp costs ~70 ms a frame). The page posts
+  a frame every ``stream_every_s``, but Gradio hands the handler only the newest one each time
+  the previous step is done, so the analysed rate is what Gradio's per-step cost allows; the
   page says what it is.
 
 Bound to 127.0.0.1 unless ``--host`` says otherwise; ``--share`` or a non-local host without
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from stream.errors import MexliveError
+from stream.features import FeatureConfig
 from stream.preview_session import (
     BROWSER,
     EVENT_COLUMNS,
@@ -39,6 +41,9 @@ from stream.preview_session import (
 )
 
 SERVER_MODE, BROWSER_MODE = "server source", "browser webcam"
+# Motion is measured against a face 60-250 ms older (stream/features.py): slower than one frame
+# per 250 ms, no frame has a reference and nothing is scored.
+MIN_FPS = 1e3 / FeatureConfig().onset_range_ms[1]
 NOT_A_DIAGNOSIS = (
     "**Not a diagnosis.** mexlive spots brief facial movements and guesses a coarse emotion "
     "class from a model trained on synthetic faces; it says nothing reliable about what a "
@@ -58,6 +63,11 @@ class PreviewConfig:
     auth: tuple[str, str] | None = None
     refresh_s: float = 0.2  # page updates: 5 per second
     stream_every_s: float = 0.05  # the browser sends a frame at most this often
+    # Browser mode: reply to each frame with that frame annotated (True), or show the newest
+    # analysed frame on the timer like the server mode (False, the default: replies without an
+    # image make each of Gradio's stream steps cheaper, so more frames get analysed; measured
+    # in benchmarks/bench_preview.py).
+    reply_frames: bool = False
     session: SessionConfig = field(default_factory=SessionConfig)
 
     @classmethod
@@ -198,14 +208,15 @@ def build_app(session: PreviewSession, config: PreviewConfig):
                 return gr.skip()
             # (H, W, 3) RGB from the page -> BGR, owned by the pipeline from here on.
             seq = session.push(np.ascontiguousarray(image[..., ::-1]), time.monotonic())
-            if seq is None:
+            if seq is None or not config.reply_frames:
                 return gr.skip()
             # Reply with this very frame, analysed (~20 ms): the page shows what it sent.
             shown = session.take_display(after_seq=seq, timeout_s=0.5)
             return gr.skip() if shown is None else shown[0]
 
         def on_tick():
-            shown = session.take_display() if session.mode == "server" else None
+            polled = session.mode == "server" or not config.reply_frames
+            shown = session.take_display() if polled else None
             rows, version = session.events()
             fresh = version != seen["events"]
             seen["events"] = version
@@ -237,6 +248,10 @@ def stats_markdown(stats: PreviewStats) -> str:
         rate = (f"**analysing {stats.processed_fps:.1f} frames/s**: every frame your browser "
                 f"sends ({stats.capture_fps:.1f}/s arrive; it sends the next once the reply "
                 "is back)")  # fmt: skip
+        if stats.running and 0 < stats.processed_fps < MIN_FPS:
+            rate += (f"  \n**too slow to spot anything**: below {MIN_FPS:.0f} frames/s no "
+                     "earlier frame lies within the 250 ms the motion features compare "
+                     "against")  # fmt: skip
     else:
         rate = (f"**analysing {stats.processed_fps:.1f} frames/s** of "
                 f"{stats.capture_fps:.1f} captured/s from {stats.source}")  # fmt: skip
