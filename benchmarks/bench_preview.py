@@ -126,14 +126,16 @@ LABELS = {
 }
 
 
-def run_mode(mode: str, seconds: float, warmup_s: float, browser, tmp: Path) -> dict:
+def run_mode(
+    mode: str, seconds: float, warmup_s: float, stream_every_s: float, browser, tmp: Path
+) -> dict:
     page_mode, spec, realtime = MODES[mode]
     session = PreviewSession(SessionConfig(log_dir=tmp / "logs", realtime=realtime))
     session.warm_up()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = PreviewConfig(port=port, session=session.config,
+    config = PreviewConfig(port=port, session=session.config, stream_every_s=stream_every_s,
                            reply_frames=mode == "browser-reply")  # fmt: skip
     demo = build_app(session, config)
     url = launch(demo, config)
@@ -201,6 +203,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds before measuring")
     parser.add_argument("--modes", default=",".join(MODES), help=f"of {', '.join(MODES)}")
     parser.add_argument("--repeats", type=int, default=1, help="run the modes in turn N times")
+    parser.add_argument("--stream-every", type=float, default=0.05, help="browser modes, s")
     args = parser.parse_args()
     if not Path(CHROMIUM).is_file():
         print(f"bench_preview: {CHROMIUM} not found (apt-get install chromium)", file=sys.stderr)
@@ -220,12 +223,12 @@ def main() -> int:
             try:
                 for _ in range(args.repeats):
                     for mode in args.modes.split(","):
-                        rows.append(run_mode(mode.strip(), args.seconds, args.warmup, browser,
-                                             tmp))  # fmt: skip
+                        rows.append(run_mode(mode.strip(), args.seconds, args.warmup,
+                                             args.stream_every, browser, tmp))  # fmt: skip
             finally:
                 browser.close()
     print(f"Machine: {header}; Chromium headless; {args.seconds:g} s per mode after "
-          f"{args.warmup:g} s warm-up\n")  # fmt: skip
+          f"{args.warmup:g} s warm-up; stream_every {args.stream_every:g} s\n")  # fmt: skip
     print("| mode | source | page sent/s | frames in/s | analysed/s | dropped | capture→analysed "
           "ms (median / p99) | capture→sent to page ms (median / p99) | page image loads/s "
           "| round trip in the page ms (median / p99, n) |")  # fmt: skip

@@ -217,15 +217,18 @@ def build_app(session: PreviewSession, config: PreviewConfig):
         def on_tick():
             polled = session.mode == "server" or not config.reply_frames
             shown = session.take_display() if polled else None
+            # A file that ended: finish the run so the log gets its stopped line.
+            ended = session.stop() if session.ended else None
             rows, version = session.events()
-            fresh = version != seen["events"]
+            fresh = version != seen["events"] or ended is not None
             seen["events"] = version
             return (
+                gr.skip() if ended is None else ended,
                 gr.skip() if shown is None else shown[0],
-                stats_markdown(session.stats()),
+                stats_markdown(session.stats(), config.stream_every_s),
                 draw_score_plot(session.trace(), session.config.trace_s),
                 _events_frame(rows) if fresh else gr.skip(),
-                _log_copy(session) if fresh and version > 0 else gr.skip(),
+                _log_copy(session) if fresh and (version > 0 or ended) else gr.skip(),
             )
 
         mode.change(on_mode, mode, [spec, webcam])
@@ -235,19 +238,20 @@ def build_app(session: PreviewSession, config: PreviewConfig):
         webcam.stream(on_frame, webcam, annotated, stream_every=config.stream_every_s,
                       concurrency_limit=1, concurrency_id="frames", show_progress="hidden",
                       time_limit=None)  # fmt: skip
-        timer.tick(on_tick, None, [annotated, stats, plot, events, download],
+        timer.tick(on_tick, None, [status, annotated, stats, plot, events, download],
                    concurrency_limit=1, concurrency_id="tick", show_progress="hidden")  # fmt: skip
     return demo
 
 
-def stats_markdown(stats: PreviewStats) -> str:
+def stats_markdown(stats: PreviewStats, stream_every_s: float = 0.05) -> str:
     """The stats panel: rates, latency, accounting."""
     if not stats.running and not stats.processed:
         return "not running"
     if stats.mode == "browser":
-        rate = (f"**analysing {stats.processed_fps:.1f} frames/s**: every frame your browser "
-                f"sends ({stats.capture_fps:.1f}/s arrive; it sends the next once the reply "
-                "is back)")  # fmt: skip
+        rate = (f"**analysing {stats.processed_fps:.1f} frames/s**: every frame that reaches "
+                f"the server ({stats.capture_fps:.1f}/s; the page posts one every "
+                f"{stream_every_s * 1e3:.0f} ms and Gradio hands over the newest each time the "
+                "previous one is done)")  # fmt: skip
         if stats.running and 0 < stats.processed_fps < MIN_FPS:
             rate += (f"  \n**too slow to spot anything**: below {MIN_FPS:.0f} frames/s no "
                      "earlier frame lies within the 250 ms the motion features compare "

@@ -157,6 +157,12 @@ class PreviewSession:
         return pipeline is not None and not pipeline.wait(0)
 
     @property
+    def ended(self) -> bool:
+        """The run ended by itself (end of file, source error) and awaits ``stop``."""
+        pipeline = self._pipeline
+        return pipeline is not None and pipeline.wait(0)
+
+    @property
     def mode(self) -> str:
         return self._mode
 
@@ -193,7 +199,6 @@ class PreviewSession:
             spotter = SpottingStage(bus.emit, cfg.stream_name, weights=cfg.weights,
                                     on_status=emit, backend=cfg.backend)  # fmt: skip
             stages = [*analysis.stages(), spotter.stage(), Stage("preview", self._observe)]
-            # Live sources never wait for us; a synthetic one paced like a camera neither.
             pipeline = Pipeline(source, bus, [*stages, *cfg.extra_stages],
                                 stream_name=cfg.stream_name)  # fmt: skip
             self._reset_view()

@@ -39,7 +39,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # screenshots (g
 # Seed 2 at 15 fps: micro-expressions at 5.4 s (positive), 11.8 s (negative), 13.3 s, 14.3 s.
 CLIP = SyntheticConfig(seed=2, fps=15.0, width=480, height=360, face_height_px=160,
                        micro_per_min=12, macro_per_min=1, blinks_per_min=6)  # fmt: skip
-CLIP_S = 30.0
+CLIP_S = 26.0  # Chromium loops the clip: the test ends before it wraps
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--use-fake-device-for-media-stream",
@@ -107,6 +107,17 @@ def _annotated_loads(page) -> int:
     return page.evaluate("window.__annotatedLoads || 0")
 
 
+def _image_updates(page, within_s: float = 8.0) -> bool:
+    """True when the annotated image loads a new frame within ``within_s`` (a loaded 2-core
+    machine can take seconds)."""
+    before = _annotated_loads(page)
+    for _ in range(int(within_s / 0.5)):
+        page.wait_for_timeout(500)
+        if _annotated_loads(page) > before:
+            return True
+    return False
+
+
 COUNT_LOADS = """
 window.__annotatedLoads = 0;
 document.addEventListener('load', (e) => {
@@ -116,15 +127,16 @@ document.addEventListener('load', (e) => {
 
 
 def _wait_for_micro(page, session, truth_of, timeout_s: float) -> list[tuple]:
-    """Poll the page until a spotted micro matches a true micro; returns the matches."""
-    waited = 0.0
+    """Poll the page until a spotted micro matches a true micro with the same emotion (or the
+    time is up); returns every (event, truth) match so far."""
+    waited, matches = 0.0, []
     while waited < timeout_s:
         page.wait_for_timeout(1000)
         waited += 1.0
         matches = [m for m in map(truth_of, session.spotted()) if m is not None]
-        if any(m[0].kind == "micro" and m[1].kind == "micro" for m in matches):
-            return matches
-    return [m for m in map(truth_of, session.spotted()) if m is not None]
+        if any(e.kind == t.kind == "micro" and e.emotion == t.emotion for e, t in matches):
+            break
+    return matches
 
 
 def _check_download(page, session, tmp_path) -> list[dict]:
@@ -164,16 +176,15 @@ def test_browser_webcam_mode(browser, preview, clip, tmp_path):
         hit = [t for t in truth if t.onset - 2 <= clip_index <= t.offset + 2]
         return (event, hit[0]) if hit else None
 
-    matches = _wait_for_micro(page, session, truth_of, timeout_s=26)
-    loads = _annotated_loads(page)
-    page.wait_for_timeout(1500)
-    assert _annotated_loads(page) > loads, "the annotated image stopped updating"
+    matches = _wait_for_micro(page, session, truth_of, timeout_s=22)
+    updating = _image_updates(page)
     stats = page.locator("#stats").inner_text()
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "preview_browser.png"), full_page=True)
     table = page.locator("#events").inner_text()
     _stop(page)
 
+    assert updating, f"the annotated image stopped updating; the page said {stats}"
     decoded = [c for c in codes.codes.values() if c is not None]
     assert len(codes.codes) >= 50, f"only {len(codes.codes)} frames arrived; page said {stats}"
     assert codes.mirrored == 0, f"{codes.mirrored} frames arrived mirrored"
@@ -206,14 +217,13 @@ def test_server_source_mode(browser, preview, tmp_path):
 
     # Seed 5 at 30 fps: the first micro-expressions at 11.1 s (negative) and 14.4 s (surprise).
     matches = _wait_for_micro(page, session, truth_of, timeout_s=30)
-    loads = _annotated_loads(page)
-    page.wait_for_timeout(1500)
-    assert _annotated_loads(page) > loads, "the annotated image stopped updating"
+    updating = _image_updates(page)
     stats = session.stats()
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "preview_server.png"), full_page=True)
     _stop(page)
 
+    assert updating, f"the annotated image stopped updating; stats {stats}"
     summary = session.summary
     assert summary is not None and summary.balanced
     # Every frame analysed (a synthetic source never drops); the page showed only some.
