@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument(
         "--auth", default=None, metavar="USER:PASS", help="password for the preview page"
     )
+    preview.add_argument(
+        "--stream-every", type=float, default=0.1, help="browser webcam: post a frame every S s"
+    )
 
     synth = parser.add_argument_group("synthetic data")
     synth.add_argument(

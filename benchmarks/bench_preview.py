@@ -203,7 +203,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds before measuring")
     parser.add_argument("--modes", default=",".join(MODES), help=f"of {', '.join(MODES)}")
     parser.add_argument("--repeats", type=int, default=1, help="run the modes in turn N times")
-    parser.add_argument("--stream-every", type=float, default=0.05, help="browser modes, s")
+    parser.add_argument("--stream-every", type=float, default=0.1, help="browser modes, s")
     args = parser.parse_args()
     if not Path(CHROMIUM).is_file():
         print(f"bench_preview: {CHROMIUM} not found (apt-get install chromium)", file=sys.stderr)

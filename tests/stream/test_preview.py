@@ -253,6 +253,7 @@ def test_session_stop_ends_a_quiet_browser_run(tmp_path):
         (["--auth", "bob"], "--auth must be USER:PASSWORD"),  # no colon
         (["--auth", ":secret"], "--auth must be USER:PASSWORD"),  # no user
         (["--port", "70000"], "--port 70000 is out of range"),
+        (["--stream-every", "0"], "--stream-every 0 is out of range"),
     ],
 )
 def test_bad_preview_flags_exit_2_with_one_line(flags, message, capsys):
