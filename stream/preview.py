@@ -118,6 +118,9 @@ def serve(args: argparse.Namespace) -> int:
         launch(demo, config, block=True)
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the port is taken, the address is not this machine's
+        where = f"{config.host}:{config.port or 7860}"
+        raise MexliveError(f"cannot serve the preview on {where}: {exc}") from None
     finally:
         session.stop()
         demo.close()
@@ -162,9 +165,11 @@ def build_app(session: PreviewSession, config: PreviewConfig):
         with gr.Row(equal_height=True):
             mode = gr.Radio([SERVER_MODE, BROWSER_MODE], label="mode",
                             value=BROWSER_MODE if browser_first else SERVER_MODE)  # fmt: skip
+            # Reachable by others: the page may not pick server files or URLs (only --source).
             spec = gr.Textbox(value="synthetic" if browser_first else config.source, scale=2,
                               label="server source: 0, /dev/videoN, file, URL, synthetic[:seed]",
-                              visible=not browser_first)  # fmt: skip
+                              visible=not browser_first,
+                              interactive=not config.exposed)  # fmt: skip
             start = gr.Button("Start", variant="primary")
             stop = gr.Button("Stop")
             privacy = gr.Checkbox(label="privacy sticker", value=False, info=PRIVACY_NOTE)
@@ -192,6 +197,8 @@ def build_app(session: PreviewSession, config: PreviewConfig):
 
         def on_start(choice: str, source: str):
             seen["events"] = -1
+            if config.exposed:
+                source = config.source
             try:
                 line = session.start(BROWSER if choice == BROWSER_MODE else source)
             except MexliveError as exc:

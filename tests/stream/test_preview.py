@@ -287,3 +287,14 @@ def test_score_plot_shows_gaps_as_gaps():
     width = image.shape[1] - 34 - 8
     gap = (columns > 34 + 0.42 * width) & (columns < 34 + 0.58 * width)
     assert columns.size > 0.6 * width and not gap.any()
+
+
+@pytest.mark.slow
+def test_taken_port_exits_2_with_one_line(capsys, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["--gradio", "--port", str(port), "--events", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot serve the preview on 127.0.0.1:{port}" in err and "Traceback" not in err
