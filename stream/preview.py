@@ -310,7 +310,7 @@ def draw_score_plot(trace: np.ndarray, span_s: float, size: tuple[int, int] = (5
         (x0, y), (x1, _) = px(np.array([t_end - span_s, t_end]), np.array([level, level]))
         cv2.line(image, (x0, y), (x1, y), grey, 1)
         cv2.putText(image, f"{level:.2f}", (2, y + 4), font, 0.35, (90, 90, 90), 1, cv2.LINE_AA)
-    for second in range(int(np.ceil(t_end - span_s)), int(t_end) + 1):
+    for second in range(max(0, int(np.ceil(t_end - span_s))), int(t_end) + 1):
         (x, y), *_ = px(np.array([second]), np.array([0.0]))
         cv2.putText(image, f"{second}s", (x - 8, height - 6), font, 0.35, (90, 90, 90), 1,
                     cv2.LINE_AA)  # fmt: skip
