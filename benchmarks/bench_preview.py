@@ -100,6 +100,21 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, load average {load:.1f} at start, {platform.system()}"
 
 
+def chromium_cpu_s() -> float:
+    """CPU seconds used so far by every Chromium process on this machine (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if b"chromium" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
 def round_trips(sent: dict[str, float], shown: dict[str, float]) -> np.ndarray:
     """ms from the page sending a frame to the page loading that frame, annotated."""
     return np.array([shown[code] - sent[code] for code in shown if code in sent])
@@ -146,7 +161,7 @@ def run_mode(
             time.sleep(warmup_s)
         else:
             _open_page(page, url, page_mode, warmup_s)
-        before, t0 = _counts(session), time.monotonic()
+        before, t0, cpu0 = _counts(session), time.monotonic(), chromium_cpu_s()
         if page is None:
             time.sleep(seconds)
             posts, loads, sent, shown = 0, 0, {}, {}
@@ -157,7 +172,7 @@ def run_mode(
             posts, loads, sent, shown = page.evaluate(
                 "[window.__posts, window.__loads, window.__sent, window.__shown]"
             )
-        after, t1 = _counts(session), time.monotonic()
+        after, t1, cpu1 = _counts(session), time.monotonic(), chromium_cpu_s()
         stats = session.stats(window_s=seconds)
     finally:
         if page is not None:
@@ -173,6 +188,7 @@ def run_mode(
         "stats": stats,
         "page_updates": loads / span,
         "sent_fps": posts / span,
+        "chromium_pct": (cpu1 - cpu0) / span * 100,
         "trips": round_trips(sent, shown),
     }
 
@@ -231,8 +247,8 @@ def main() -> int:
           f"{args.warmup:g} s warm-up; stream_every {args.stream_every:g} s\n")  # fmt: skip
     print("| mode | source | page sent/s | frames in/s | analysed/s | dropped | capture→analysed "
           "ms (median / p99) | capture→sent to page ms (median / p99) | page image loads/s "
-          "| round trip in the page ms (median / p99, n) |")  # fmt: skip
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| round trip in the page ms (median / p99, n) | Chromium CPU % |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         s, trips = row["stats"], row["trips"]
         trip = f"{pct(trips, 50)} / {pct(trips, 99)} (n={trips.size})" if trips.size else "–"
@@ -241,11 +257,14 @@ def main() -> int:
         print(f"| {label} | {source} | {sent} | {row['in_fps']:.1f} | "
               f"{row['analysed_fps']:.1f} | {row['dropped']} | {s.latency_ms:.0f} / "
               f"{s.latency_p99_ms:.0f} | {s.display_ms:.0f} / {s.display_p99_ms:.0f} | "
-              f"{row['page_updates']:.1f} | {trip} |")  # fmt: skip
-    print("\npage sent/s: frames the page posted; frames in/s: delivered by the source (server) "
-          "or reaching the stream handler (browser: Gradio keeps only the newest unhandled "
-          "frame); round trip: the page sends a frame → that frame, annotated, is loaded in the "
-          "page (matched by its frame code)")  # fmt: skip
+              f"{row['page_updates']:.1f} | {trip} | {row['chromium_pct']:.0f} |")  # fmt: skip
+    print(
+        "\npage sent/s: frames the page posted; frames in/s: delivered by the source (server) "
+        "or reaching the stream handler (browser: Gradio keeps only the newest unhandled "
+        "frame); round trip: the page sends a frame → that frame, annotated, is loaded in the "
+        "page (matched by its frame code); Chromium CPU %: all its processes, % of one core "
+        "over the span (the browser runs in every mode; no page is loaded in the first)"
+    )
     return 0
 
 

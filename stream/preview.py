@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import gradio as gr
 import numpy as np
 
 from stream.errors import MexliveError
@@ -157,8 +158,6 @@ def launch(demo, config: PreviewConfig, block: bool = False) -> str:
 
 def build_app(session: PreviewSession, config: PreviewConfig):
     """The Blocks page wired to ``session``."""
-    import gradio as gr
-
     browser_first = config.source == BROWSER
     with gr.Blocks(title="mexlive preview", analytics_enabled=False) as demo:
         gr.Markdown("## mexlive live preview\n" + NOT_A_DIAGNOSIS)
@@ -188,7 +187,8 @@ def build_app(session: PreviewSession, config: PreviewConfig):
                               interactive=False, elem_id="events")  # fmt: skip
         download = gr.DownloadButton("Download the event log (JSON Lines)", value=None)
         timer = gr.Timer(config.refresh_s)
-        seen = {"events": -1, "ticks": 0}  # the events version the page shows; ticks so far
+        # The events version the page shows, ticks so far, the tab whose webcam feeds the run.
+        seen: dict[str, Any] = {"events": -1, "ticks": 0, "camera": None}
 
         def on_mode(choice: str):
             return gr.update(visible=choice == SERVER_MODE), gr.update(
@@ -196,7 +196,7 @@ def build_app(session: PreviewSession, config: PreviewConfig):
             )
 
         def on_start(choice: str, source: str):
-            seen["events"] = -1
+            seen["events"], seen["camera"] = -1, None
             if config.exposed:
                 source = config.source
             try:
@@ -214,8 +214,10 @@ def build_app(session: PreviewSession, config: PreviewConfig):
             session.privacy = enabled
             return PRIVACY_NOTE if enabled else "privacy sticker off"
 
-        def on_frame(image: np.ndarray | None):
-            if image is None:
+        def on_frame(image: np.ndarray | None, request: gr.Request):
+            # The first tab that streams after Start owns the run: two webcams must not mix.
+            seen["camera"] = seen["camera"] or request.session_hash
+            if image is None or request.session_hash != seen["camera"]:
                 return gr.skip()
             # (H, W, 3) RGB from the page -> BGR, owned by the pipeline from here on.
             seq = session.push(np.ascontiguousarray(image[..., ::-1]), time.monotonic())
