@@ -125,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve the live preview page (server source or the browser's webcam)",
     )
-    preview.add_argument("--port", type=int, default=None, help="preview port (default 7860)")
+    preview.add_argument(
+        "--port", type=int, default=None, help="preview port; None: 7860 or the next free one"
+    )
     preview.add_argument(
         "--host", default="127.0.0.1", help="preview address; 0.0.0.0 opens it to the network"
     )
@@ -134,7 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--auth", default=None, metavar="USER:PASS", help="password for the preview page"
     )
     preview.add_argument(
-        "--stream-every", type=float, default=0.1, help="browser webcam: post a frame every S s"
+        "--stream-every",
+        type=float,
+        default=0.1,
+        metavar="S",
+        help="browser webcam: the page posts a frame every S seconds",
     )
 
     synth = parser.add_argument_group("synthetic data")

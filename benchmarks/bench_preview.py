@@ -100,19 +100,24 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, load average {load:.1f} at start, {platform.system()}"
 
 
-def chromium_cpu_s() -> float:
-    """CPU seconds used so far by every Chromium process on this machine (from /proc)."""
+def chromium_cpu_s() -> dict[str, float]:
+    """CPU seconds used so far by each running Chromium process (pid -> s, from /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    used = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             if b"chromium" not in Path(f"/proc/{pid}/cmdline").read_bytes():
                 continue
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            used[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-    return total
+    return used
+
+
+def cpu_between(before: dict[str, float], after: dict[str, float]) -> float:
+    """CPU seconds between two readings; processes that started in between count from 0."""
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
 
 
 def round_trips(sent: dict[str, float], shown: dict[str, float]) -> np.ndarray:
@@ -188,7 +193,7 @@ def run_mode(
         "stats": stats,
         "page_updates": loads / span,
         "sent_fps": posts / span,
-        "chromium_pct": (cpu1 - cpu0) / span * 100,
+        "chromium_pct": cpu_between(cpu0, cpu1) / span * 100,
         "trips": round_trips(sent, shown),
     }
 
