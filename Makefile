@@ -31,6 +31,15 @@ test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
+# Debian's Chromium for the browser tests of the preview (tests/stream/test_preview.py), when
+# missing and apt can run; best effort: without it those tests skip and say why.
+test: browser-deps
+.PHONY: browser-deps
+browser-deps:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium not installed: the browser tests will skip"
+
 lint:
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 

@@ -12,6 +12,7 @@ Usage:
     mexlive --events logs/events.jsonl --events-max-mb 50 --metrics-port 9108
     mexlive tail logs/events.jsonl --follow       # one coloured line per event
     mexlive --source 0 --calibrate-privacy --privacy-out protected.mp4   # privacy sticker
+    mexlive --gradio [--port 7860]            # browser preview on http://127.0.0.1:7860
 
 Sources: a camera index (0), a V4L2 device (/dev/video0), a video file, a URL (rtsp, rtmp,
 http(s), udp, tcp, srt) or ``synthetic[:seed]`` (a real photo animated with micro- and
@@ -54,6 +55,7 @@ from stream.errors import MexliveError
 from stream.events import EventBus, JsonlEventLog, StatusEvent
 from stream.hud import HudOptions, HudState
 from stream.pipeline import Pipeline, RunSummary
+from stream.preview_args import add_preview_arguments
 from stream.privacy_live import add_privacy_arguments, privacy_stage_from_args
 from stream.sources import open_source
 from stream.spotting import SpottingStage
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_monitoring_args(parser)
+    add_preview_arguments(parser)
 
     synth = parser.add_argument_group("synthetic data")
     synth.add_argument(
@@ -190,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.make_synthetic:
             return make_synthetic(args)
         sources = args.source or ["synthetic"]
+        if args.gradio:
+            if len(sources) > 1:
+                raise MexliveError("--gradio previews one --source")
+            args.source = sources[0]
+            from stream.preview import serve
+
+            return serve(args)
         if len(sources) > 1:
             return analyse_many(args, sources)
         args.source = sources[0]
