@@ -41,6 +41,7 @@ from stream.events import EventBus, JsonlEventLog, StatusEvent
 from stream.features import roi_block
 from stream.overlay import draw_analysis
 from stream.pipeline import Pipeline, RunSummary, Stage
+from stream.recognition import recognizer_from_flags
 from stream.sources import open_source
 from stream.spotting import SpottingStage
 
@@ -118,6 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="write every frame's feature row (and synthetic ground truth) to .npz",
     )
 
+    rec = parser.add_argument_group("recognizer (emotion of each spotted interval)")
+    rec.add_argument(
+        "--no-recognizer",
+        action="store_true",
+        help="emotions from the spotter's head only (default: fused with the MPFNet-style "
+        "recognizer when its weights are present)",
+    )
+    rec.add_argument(
+        "--recognizer-weights",
+        default=None,
+        metavar="PATH",
+        help="recognizer weights (default: engines/weights/recognizer.pt, sha256-checked)",
+    )
+
     synth = parser.add_argument_group("synthetic data")
     synth.add_argument(
         "--make-synthetic",
@@ -190,9 +205,13 @@ def analyse(args: argparse.Namespace) -> int:
     stages = analysis.stages()
     spotter = None
     if not args.no_spotter:
-        spotter = SpottingStage(
-            bus.emit, args.stream_name, weights=args.weights, on_status=emit, backend=args.backend
+        recognizer = recognizer_from_flags(
+            args.recognizer_weights, args.no_recognizer, log=lambda s: print(s, file=sys.stderr)
         )
+        spotter = SpottingStage(
+            bus.emit, args.stream_name, weights=args.weights, on_status=emit, backend=args.backend,
+            recognizer=recognizer,
+        )  # fmt: skip
         print(
             f"mexlive: spotter on {spotter.engine.name} ({spotter.engine.reason})", file=sys.stderr
         )
