@@ -88,6 +88,17 @@ class EventRecognizer:
         self.history = FaceHistory(history_frames)
         self.weight = recognizer_weight
         self.info = {"variant": self.variant, "sha256": self.manifest.get("sha256", "")}
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """One thread (an event's forward pass is small: a second thread only waits on this
+        shared CPU, 5-10x slower under load), and a first pass now, not on the first event."""
+        import torch
+
+        torch.set_num_threads(1)
+        size, steps = self.config.size, self.config.steps
+        still = np.zeros((2, steps, size, size), np.float32)  # (2, T, S, S)
+        self.probabilities(FlowStack(still, np.zeros((size, size), np.float32), ()))
 
     def observe(self, results: dict[str, Any]) -> None:
         """Per frame: keep the aligned face (if any) of this frame's results."""
