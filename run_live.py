@@ -57,6 +57,7 @@ from stream.hud import HudOptions, HudState
 from stream.pipeline import Pipeline, RunSummary
 from stream.preview_args import add_preview_arguments
 from stream.privacy_live import add_privacy_arguments, privacy_stage_from_args
+from stream.recognition import add_recognizer_arguments, recognizer_from_flags
 from stream.sources import open_source
 from stream.spotting import SpottingStage
 
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_monitoring_args(parser)
     add_preview_arguments(parser)
+    add_recognizer_arguments(parser)
 
     synth = parser.add_argument_group("synthetic data")
     synth.add_argument(
@@ -254,9 +256,13 @@ def analyse(args: argparse.Namespace) -> int:
     stages = analysis.stages()
     spotter = None
     if not args.no_spotter:
-        spotter = SpottingStage(
-            bus.emit, args.stream_name, weights=args.weights, on_status=emit, backend=args.backend
+        recognizer = recognizer_from_flags(
+            args.recognizer_weights, args.no_recognizer, log=lambda s: print(s, file=sys.stderr)
         )
+        spotter = SpottingStage(
+            bus.emit, args.stream_name, weights=args.weights, on_status=emit, backend=args.backend,
+            recognizer=recognizer,
+        )  # fmt: skip
         print(
             f"mexlive: spotter on {spotter.engine.name} ({spotter.engine.reason})", file=sys.stderr
         )

@@ -7,6 +7,8 @@ Layout of ``engines/weights/``:
                     ``torch.load(weights_only=True)`` reads it
     manifest.json   {"file": "spotter.pt", "sha256": ..., "n_features": ...,
                     "feature_names_sha256": ..., "command": ..., ...} (written by engines.train)
+    recognizer.pt   {"format", "config" (RecognizerConfig fields), "state_dict"}
+    recognizer.json the recognizer's manifest, same checks (written by engines.train_recognizer)
 
 ``load_spotter`` hashes the file's bytes and compares them with the manifest BEFORE
 unpickling anything, then loads those same bytes (no second read that could differ).
@@ -27,12 +29,16 @@ from typing import Any
 
 import torch
 
+from engines.recognizer import Recognizer, RecognizerConfig
 from engines.spotter import Spotter, SpotterConfig
 
 FORMAT = "mexlive-spotter/v1"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "spotter.pt"
 MANIFEST_NAME = "manifest.json"
+RECOGNIZER_FORMAT = "mexlive-recognizer/v1"
+DEFAULT_RECOGNIZER = WEIGHTS_DIR / "recognizer.pt"
+RECOGNIZER_MANIFEST = "recognizer.json"  # its own file: engines.train rewrites manifest.json
 
 
 class WeightsError(Exception):
@@ -82,6 +88,35 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def verified_bytes(
+    path: Path, manifest: str | Path | dict[str, Any] | None, what: str, hint: str
+) -> tuple[bytes, dict[str, Any]]:
+    """(the file's bytes, the manifest as a dict) once the bytes' sha256 matches the manifest
+    (``manifest.json`` beside ``path`` when None); read once: what is loaded was checked.
+
+    Raises:
+        WeightsError: missing file or manifest, a manifest written for another file, or a
+            sha256 mismatch (naming the file and both hashes).
+    """
+    if manifest is None:
+        manifest = path.parent / MANIFEST_NAME
+    if not isinstance(manifest, dict):
+        manifest = read_manifest(manifest)
+    if not path.is_file():
+        raise WeightsError(f"{what} {path} are missing ({hint})")
+    named = manifest.get("file")
+    if named and named != path.name:
+        raise WeightsError(f"the manifest describes {named}, not {path.name}")
+    data = path.read_bytes()
+    actual, expected = sha256_bytes(data), str(manifest["sha256"])
+    if actual != expected:
+        raise WeightsError(
+            f"{what} {path} do not match their manifest: sha256 {actual}, "
+            f"manifest says {expected} (altered or partly written file; retrain or restore it)"
+        )
+    return data, manifest
+
+
 def load_spotter(
     path: str | Path | None = None,
     manifest: str | Path | dict[str, Any] | None = None,
@@ -101,24 +136,9 @@ def load_spotter(
             wrong number of features.
     """
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    if manifest is None:
-        manifest = path.parent / MANIFEST_NAME
-    if not isinstance(manifest, dict):
-        manifest = read_manifest(manifest)
-    if not path.is_file():
-        raise WeightsError(
-            f"spotter weights {path} are missing (train with python -m engines.train)"
-        )
-    named = manifest.get("file")
-    if named and named != path.name:
-        raise WeightsError(f"the manifest describes {named}, not {path.name}")
-    data = path.read_bytes()
-    actual, expected = sha256_bytes(data), str(manifest["sha256"])
-    if actual != expected:
-        raise WeightsError(
-            f"spotter weights {path} do not match their manifest: sha256 {actual}, "
-            f"manifest says {expected} (altered or partly written file; retrain or restore it)"
-        )
+    data, manifest = verified_bytes(
+        path, manifest, "spotter weights", "train with python -m engines.train"
+    )
     try:
         payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
         config = SpotterConfig(**payload["config"])
@@ -134,6 +154,48 @@ def load_spotter(
         raise WeightsError(
             f"spotter weights {path} take {config.n_features} features, "
             f"the features here have {expected_features} (retrain on the current layout)"
+        )
+    model.eval()
+    return model, manifest
+
+
+def save_recognizer(model: Recognizer, path: str | Path) -> str:
+    """Write the recognizer checkpoint; returns its sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": RECOGNIZER_FORMAT,
+        "config": {**dataclasses.asdict(model.config), "widths": list(model.config.widths)},
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    path.write_bytes(data)
+    return sha256_bytes(data)
+
+
+def load_recognizer(
+    path: str | Path | None = None,
+    manifest: str | Path | dict[str, Any] | None = None,
+) -> tuple[Recognizer, dict[str, Any]]:
+    """Verify (sha256 against ``recognizer.json`` beside it) and load recognizer weights;
+    returns (model in eval mode, manifest). Raises WeightsError like ``load_spotter``."""
+    path = Path(path) if path is not None else DEFAULT_RECOGNIZER
+    if manifest is None:
+        manifest = path.parent / RECOGNIZER_MANIFEST
+    data, manifest = verified_bytes(
+        path, manifest, "recognizer weights", "train with python -m engines.train_recognizer"
+    )
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        model = Recognizer(RecognizerConfig(**payload["config"]))
+        model.load_state_dict(payload["state_dict"])
+    except Exception as exc:  # a verified file that still does not load: say which one
+        raise WeightsError(f"recognizer weights {path} cannot be loaded: {exc}") from None
+    if payload.get("format") != RECOGNIZER_FORMAT:
+        raise WeightsError(
+            f"recognizer weights {path}: format {payload.get('format')!r}, not {RECOGNIZER_FORMAT}"
         )
     model.eval()
     return model, manifest

@@ -6,7 +6,11 @@ and a killed process leaves only whole lines behind. Two types:
 - ``"status"``: started, stopped (with the frame accounting), frames_dropped (batched per
   window), source_stalled, reconnected, source_error, face_lost, face_found, calibrated (the
   person's baseline is measured and floors the decoder).
-- ``"expression"``: a spotted micro- or macro-expression with its emotion (from the spotter).
+- ``"expression"``: a spotted micro- or macro-expression with its emotion. With the recognizer
+  on, ``emotion_probs`` fuses the spotter's emotion head and the recognizer's, and the optional
+  ``emotion_sources`` holds both: ``{"spotter": {..}, "recognizer": {..} | null, "fusion":
+  "mean" | "spotter_only", "recognizer_weight": w, "recognizer_model": {"variant", "sha256"}}``
+  (absent when the recognizer is off, so older readers see the same lines as before).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ EXPRESSION_FIELDS = (
     "latency_ms", "model",
 )  # fmt: skip
 EMOTIONS = ("negative", "positive", "surprise")
+FUSIONS = ("mean", "spotter_only")
 
 
 def wall_clock_iso() -> str:
@@ -95,11 +100,14 @@ class ExpressionEvent:
     rois: list[str]
     latency_ms: dict[str, float]
     model: dict[str, str]
+    emotion_sources: dict[str, Any] | None = None  # spotter and recognizer inputs of the fusion
     t_mono_ns: int = field(default_factory=time.monotonic_ns)
     t_wall: str = field(default_factory=wall_clock_iso)
 
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
+        if body["emotion_sources"] is None:
+            del body["emotion_sources"]
         body["duration_ms"] = round((self.offset_s - self.onset_s) * 1e3, 1)
         return {"schema": SCHEMA, "type": "expression", **body}
 
@@ -121,8 +129,26 @@ def validate_event(line: dict[str, Any]) -> list[str]:
             problems.append(f"kind {line.get('kind')!r} not in {KINDS}")
         if line.get("emotion") not in EMOTIONS:
             problems.append(f"emotion {line.get('emotion')!r} not in {EMOTIONS}")
+        if "emotion_sources" in line:
+            problems += _source_problems(line["emotion_sources"])
     else:
         problems.append(f"unknown type {line.get('type')!r}")
+    return problems
+
+
+def _source_problems(sources: Any) -> list[str]:
+    """Problems with an expression line's optional ``emotion_sources``."""
+    if not isinstance(sources, dict):
+        return ["emotion_sources is not an object"]
+    problems = []
+    if sources.get("fusion") not in FUSIONS:
+        problems.append(f"emotion_sources.fusion {sources.get('fusion')!r} not in {FUSIONS}")
+    for name in ("spotter", "recognizer"):
+        probs = sources.get(name)
+        if probs is None and name == "recognizer" and sources.get("fusion") == "spotter_only":
+            continue
+        if not isinstance(probs, dict) or set(probs) != set(EMOTIONS):
+            problems.append(f"emotion_sources.{name} must map {EMOTIONS} to probabilities")
     return problems
 
 

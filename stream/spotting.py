@@ -21,6 +21,7 @@ from stream.decoder import DecoderConfig, EventDecoder, Spotted
 from stream.events import ExpressionEvent
 from stream.features import FACE_ROIS, feature_names
 from stream.pipeline import Stage
+from stream.recognition import EventRecognizer
 
 if TYPE_CHECKING:
     from engines.batching import SharedSteps
@@ -51,6 +52,8 @@ class SpottingStage:
         on_status: ``(status, detail, seq)`` for the ``calibrated`` line.
         shared: step in this batch of streams (`engines.batching.SharedSteps`, several sources
             on one engine) instead of an engine of its own; ``close()`` leaves it.
+        recognizer: when given, each event's interval is also recognised from its flow stack
+            and the two emotion estimates are fused (``stream/recognition.py``).
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class SpottingStage:
         backend: str = "auto",
         cache_dir: str | Path | None = None,
         shared: SharedSteps | None = None,
+        recognizer: EventRecognizer | None = None,
     ) -> None:
         from engines.backends import make_engine
         from engines.weights import load_spotter
@@ -99,12 +103,15 @@ class SpottingStage:
             "sha256": self.manifest.get("sha256", ""),
         }
         self.events: list[ExpressionEvent] = []
+        self.recognizer = recognizer
 
     def stage(self) -> Stage:
         return Stage("spot", self)
 
     def __call__(self, frame: Frame, results: dict[str, Any]) -> None:
         row: FeatureRow = results["features"]
+        if self.recognizer is not None:
+            self.recognizer.observe(results)
         if not row.valid:
             self._reset()
             decided = self.decoder.update(frame.seq, frame.t_s, frame.t_mono_ns, 0.0, None, False)
@@ -164,7 +171,14 @@ class SpottingStage:
             self.slot = -1
 
     def _emit(self, spotted: Spotted) -> None:
+        emotion, probs, sources = spotted.emotion, spotted.emotion_probs, None
+        latency = {"lookahead": round(self.decoder.config.lookahead_s * 1e3, 1)}
+        if self.recognizer is not None:
+            probs, sources, ms = self.recognizer.fuse(probs, spotted.onset_seq, spotted.apex_seq)
+            emotion = max(probs, key=probs.__getitem__)
+            latency["recognizer"] = round(ms, 1)
         now_ns = time.monotonic_ns()
+        latency["capture_to_event"] = round((now_ns - spotted.offset_t_mono_ns) / 1e6, 1)
         event = ExpressionEvent(
             seq=spotted.decided_seq,
             stream=self.stream_name,
@@ -175,15 +189,13 @@ class SpottingStage:
             onset_s=round(spotted.onset_s, 3),
             apex_s=round(spotted.apex_s, 3),
             offset_s=round(spotted.offset_s, 3),
-            emotion=spotted.emotion,
-            emotion_probs=spotted.emotion_probs,
+            emotion=emotion,
+            emotion_probs=probs,
             confidence=round(spotted.apex_score, 3),
             rois=self._active_rois(spotted.apex_seq),
-            latency_ms={
-                "lookahead": round(self.decoder.config.lookahead_s * 1e3, 1),
-                "capture_to_event": round((now_ns - spotted.offset_t_mono_ns) / 1e6, 1),
-            },
+            latency_ms=latency,
             model=self.model_info,
+            emotion_sources=sources,
         )
         self.events.append(event)
         self.emit(event)
