@@ -3,7 +3,7 @@ face, looped; samples memory, file descriptors, threads and latencies every 10 s
 
 Usage:
     python benchmarks/soak.py --minutes 30 --plot docs/soak.png
-    python benchmarks/soak.py --minutes 2 --frames-per-clip 100 --json soak.json
+    python benchmarks/soak.py --minutes 2 --clips lp_d3.mp4 synthetic:0 --frames-per-clip 120
 
 Each clip ends like an unplugged camera (the playlist source raises a read error and the capture
 thread reconnects to the next clip), so every clip boundary also soaks the reconnect path and
@@ -47,10 +47,11 @@ class Sample:
     frames: int
     fps: float
     rss_mb: float
-    fds: int
-    threads: int
-    proc_ms_p50: float  # stages only, per frame
+    fds: int  # at the last clip switch (a quiescent point: no clip open)
+    threads: int  # OS threads at the last clip switch
+    proc_ms_p50: float  # stages only, per frame, wall clock
     proc_ms_p99: float
+    cpu_ms_p99: float  # the worker thread's CPU time per frame: blind to the neighbours' load
     capture_to_done_ms_p99: float  # includes the wait in the ring
     event_latency_ms: float  # median capture_to_event of the window's events (nan if none)
     events: int
@@ -63,6 +64,7 @@ class SoakResult:
     warmup_s: float
     samples: list[Sample] = field(default_factory=list)
     cycle_p99_ms: list[float] = field(default_factory=list)  # per completed playlist cycle
+    cycle_cpu_p99_ms: list[float] = field(default_factory=list)
     events_decided: int = 0
     events_logged: int = 0
     frames: int = 0
@@ -74,15 +76,19 @@ class SoakResult:
         first, rest = after[0], after[1:] or after
         third = max(len(after) // 3, 1)
         early, late = after[:third], after[-third:]
-        cycles = [p for i, p in enumerate(self.cycle_p99_ms) if i >= self._warm_cycles()]
-        drift = cycles[-1] / cycles[0] - 1 if len(cycles) >= 2 else float("nan")
         return {
             "rss_growth_pct": 100 * (max(s.rss_mb for s in rest) / first.rss_mb - 1),
             "fd_growth": max(s.fds for s in late) - max(s.fds for s in early),
             "thread_growth": max(s.threads for s in late) - max(s.threads for s in early),
-            "p99_drift_pct": 100 * drift,
+            "p99_drift_pct": self._drift_pct(self.cycle_p99_ms),
+            "cpu_p99_drift_pct": self._drift_pct(self.cycle_cpu_p99_ms),
             "lost_events": self.events_decided - self.events_logged,
         }
+
+    def _drift_pct(self, per_cycle: list[float]) -> float:
+        """Last completed cycle against the first one after the warm-up."""
+        cycles = per_cycle[self._warm_cycles() :]
+        return 100 * (cycles[-1] / cycles[0] - 1) if len(cycles) >= 2 else float("nan")
 
     def _warm_cycles(self) -> int:
         """Cycles completed during the warm-up (their p99 is not the reference)."""
@@ -91,17 +97,28 @@ class SoakResult:
 
 
 class PlaylistSource:
-    """Cycles through source specs forever; each clip's end is a read error (a reconnect)."""
+    """Cycles through source specs forever; each clip's end is a read error (a reconnect).
+
+    A file plays from its start (at most ``frames_per_clip`` frames); the synthetic face plays
+    ``synthetic_frames`` frames per visit and goes on where it left off, so every cycle shows
+    new expressions.
+    """
 
     live = True
 
-    def __init__(self, specs: list[str], frames_per_clip: int | None = None) -> None:
+    def __init__(
+        self, specs: list[str], frames_per_clip: int | None = None, synthetic_frames: int = 300
+    ) -> None:
         self.specs = specs
         self.frames_per_clip = frames_per_clip
+        self.synthetic_frames = synthetic_frames
         self.name = "playlist"
+        self._resume: dict[str, int] = {}  # synthetic spec -> frames already shown
         self.position = 0  # clips started so far
+        self.boundary = process_stats()[1:]  # (fds, threads) at the last clip switch
         self._clip = None
         self._read = 0
+        self._limit: int | None = None
 
     @property
     def fps(self) -> float | None:
@@ -112,9 +129,15 @@ class PlaylistSource:
         return max(self.position - 1, 0) // len(self.specs)
 
     def open(self) -> None:
+        self.boundary = process_stats()[1:]  # the previous clip is closed, the next not open
         spec = self.specs[self.position % len(self.specs)]
         clip = open_source(spec, realtime=False)
         clip.open()
+        self._limit = self.frames_per_clip
+        if hasattr(clip, "skip"):  # the synthetic face: continue the scene
+            clip.skip(self._resume.get(spec, 0))
+            self._resume[spec] = self._resume.get(spec, 0) + self.synthetic_frames
+            self._limit = self.synthetic_frames
         self._clip, self._read = clip, 0
         self.position += 1
 
@@ -122,7 +145,7 @@ class PlaylistSource:
         if self._clip is None:
             raise SourceReadError("playlist: not open")
         frame = None
-        if self.frames_per_clip is None or self._read < self.frames_per_clip:
+        if self._limit is None or self._read < self._limit:
             frame = self._clip.read()
         if frame is None:
             raise SourceReadError(f"playlist: end of {self._clip.name}, next clip")
@@ -152,6 +175,7 @@ class Recorder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.proc_ms: list[float] = []
+        self.cpu_ms: list[float] = []
         self.done_ms: list[float] = []
         self.event_ms: list[float] = []
         self.frames = 0
@@ -159,11 +183,13 @@ class Recorder:
     def stages(self) -> tuple[Stage, Stage]:
         def start(frame, results):
             results["t0_ns"] = time.perf_counter_ns()
+            results["c0_ns"] = time.thread_time_ns()
 
         def done(frame, results):
-            now = time.perf_counter_ns()
+            now, cpu_now = time.perf_counter_ns(), time.thread_time_ns()
             with self.lock:
                 self.proc_ms.append((now - results["t0_ns"]) / 1e6)
+                self.cpu_ms.append((cpu_now - results["c0_ns"]) / 1e6)
                 self.done_ms.append((time.monotonic_ns() - frame.t_mono_ns) / 1e6)
                 self.frames += 1
 
@@ -173,10 +199,11 @@ class Recorder:
         with self.lock:
             self.event_ms.append(event.latency_ms["capture_to_event"])
 
-    def take(self) -> tuple[list[float], list[float], list[float], int]:
+    def take(self) -> tuple[list[float], list[float], list[float], list[float], int]:
         with self.lock:
-            taken = (self.proc_ms, self.done_ms, self.event_ms, self.frames)
-            self.proc_ms, self.done_ms, self.event_ms, self.frames = [], [], [], 0
+            taken = (self.proc_ms, self.cpu_ms, self.done_ms, self.event_ms, self.frames)
+            self.proc_ms, self.cpu_ms, self.done_ms, self.event_ms = [], [], [], []
+            self.frames = 0
         return taken
 
 
@@ -184,6 +211,7 @@ def run_soak(
     minutes: float,
     specs: list[str],
     frames_per_clip: int | None = None,
+    synthetic_frames: int = 300,
     sample_s: float = 10.0,
     warmup_s: float | None = None,
     log_path: Path | None = None,
@@ -209,22 +237,25 @@ def run_soak(
     spotter = SpottingStage(on_event, "soak", on_status=emit)
     first, last = recorder.stages()
     stages = [first, *analysis.stages(), spotter.stage(), *(extra_stages or []), last]
-    source = PlaylistSource(specs, frames_per_clip)
+    source = PlaylistSource(specs, frames_per_clip, synthetic_frames)
     pipeline = Pipeline(source, bus, stages, stream_name="soak", duration_s=duration_s,
                         ring_policy="block")  # fmt: skip
     pipeline.capture.backoff_s = (0.0, 0.0)  # the next clip is there at once
     cycle_ms: dict[int, list[float]] = {}
+    cycle_cpu_ms: dict[int, list[float]] = {}
     pipeline.start()
     t0 = time.monotonic()
     next_sample = t0 + sample_s
     while not pipeline.wait(max(next_sample - time.monotonic(), 0.0)):
-        proc, done, events, frames = recorder.take()
+        proc, cpu, done, events, frames = recorder.take()
         cycle_ms.setdefault(source.cycle, []).extend(proc)
-        rss_mb, fds, threads = process_stats()
+        cycle_cpu_ms.setdefault(source.cycle, []).extend(cpu)
+        rss_mb = process_stats()[0]
+        fds, threads = source.boundary
         sample = Sample(
             t_s=round(time.monotonic() - t0, 1), frames=frames, fps=round(frames / sample_s, 1),
             rss_mb=round(rss_mb, 1), fds=fds, threads=threads,
-            proc_ms_p50=_pct(proc, 50), proc_ms_p99=_pct(proc, 99),
+            proc_ms_p50=_pct(proc, 50), proc_ms_p99=_pct(proc, 99), cpu_ms_p99=_pct(cpu, 99),
             capture_to_done_ms_p99=_pct(done, 99),
             event_latency_ms=_pct(events, 50), events=len(events), cycle=source.cycle,
         )  # fmt: skip
@@ -238,6 +269,7 @@ def run_soak(
     log.close()
     finished = sorted(cycle_ms)[:-1]  # the last cycle is cut short by the end of the run
     result.cycle_p99_ms = [_pct(cycle_ms[c], 99) for c in finished]
+    result.cycle_cpu_p99_ms = [_pct(cycle_cpu_ms[c], 99) for c in finished]
     result.events_decided = len(spotter.events)
     result.events_logged = sum('"type":"expression"' in line for line in log_path.open())
     result.frames, result.balanced = summary.processed, summary.balanced
@@ -250,14 +282,15 @@ def _pct(values: list[float], q: float) -> float:
 
 HEADER = (
     f"{'t s':>6} {'fps':>6} {'RSS MB':>7} {'fds':>4} {'thr':>4} {'p50 ms':>7} {'p99 ms':>7} "
-    f"{'cap→done p99':>12} {'event ms':>9} {'events':>6}"
+    f"{'cpu p99':>7} {'cap→done p99':>12} {'event ms':>9} {'events':>6}"
 )
 
 
 def _row(s: Sample) -> str:
     return (
         f"{s.t_s:6.0f} {s.fps:6.1f} {s.rss_mb:7.1f} {s.fds:4d} {s.threads:4d} "
-        f"{s.proc_ms_p50:7.2f} {s.proc_ms_p99:7.2f} {s.capture_to_done_ms_p99:12.1f} "
+        f"{s.proc_ms_p50:7.2f} {s.proc_ms_p99:7.2f} {s.cpu_ms_p99:7.2f} "
+        f"{s.capture_to_done_ms_p99:12.1f} "
         f"{s.event_latency_ms:9.1f} {s.events:6d}"
     )
 
@@ -270,7 +303,9 @@ def table(result: SoakResult, every: int = 1) -> str:
         f"{result.events_logged}, balanced {result.balanced}; after a {result.warmup_s:.0f} s "
         f"warm-up: RSS growth {goals['rss_growth_pct']:.1f} %, fd growth {goals['fd_growth']}, "
         f"thread growth {goals['thread_growth']}, p99 drift {goals['p99_drift_pct']:.1f} % "
-        f"(cycle p99s {result.cycle_p99_ms} ms), lost events {goals['lost_events']}"
+        f"wall / {goals['cpu_p99_drift_pct']:.1f} % CPU (per-cycle p99 wall "
+        f"{result.cycle_p99_ms} ms, CPU {result.cycle_cpu_p99_ms} ms), lost events "
+        f"{goals['lost_events']}"
     )
     return "\n".join(rows)
 
@@ -285,7 +320,7 @@ def plot(result: SoakResult, path: Path) -> None:
     panels = [
         ("RSS (MB)", [s.rss_mb for s in result.samples]),
         ("open fds / threads", None),
-        ("per-frame ms (p50, p99)", None),
+        ("per-frame ms", None),
         ("event latency ms (median)", [s.event_latency_ms for s in result.samples]),
     ]
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 9), sharex=True)
@@ -295,8 +330,9 @@ def plot(result: SoakResult, path: Path) -> None:
             ax.plot(t, [s.threads for s in result.samples], label="threads")
             ax.legend(loc="lower right")
         elif title.startswith("per-frame"):
-            ax.plot(t, [s.proc_ms_p50 for s in result.samples], label="p50")
-            ax.plot(t, [s.proc_ms_p99 for s in result.samples], label="p99")
+            ax.plot(t, [s.proc_ms_p50 for s in result.samples], label="p50 wall")
+            ax.plot(t, [s.proc_ms_p99 for s in result.samples], label="p99 wall")
+            ax.plot(t, [s.cpu_ms_p99 for s in result.samples], label="p99 CPU")
             ax.legend(loc="lower right")
         else:
             ax.plot(t, values, marker="." if "event" in title else None)
@@ -311,11 +347,19 @@ def plot(result: SoakResult, path: Path) -> None:
     plt.close(fig)
 
 
+def fixtures_videos() -> Path:
+    root = os.environ.get("MEXLIVE_FIXTURES")
+    return Path(root or Path(__file__).resolve().parents[2] / "shared" / "fixtures") / "videos"
+
+
 def default_specs() -> list[str]:
-    root = Path(os.environ.get("MEXLIVE_FIXTURES") or Path(__file__).resolve().parents[2]
-                / "shared" / "fixtures")  # fmt: skip
-    videos = sorted(str(p) for p in (root / "videos").glob("*.mp4"))
-    return [*videos, "synthetic:0"]
+    return [*sorted(str(p) for p in fixtures_videos().glob("*.mp4")), "synthetic:0"]
+
+
+def resolve_clip(spec: str) -> str:
+    """A bare fixture name (``lp_d3.mp4``) → its path; anything else as given."""
+    candidate = fixtures_videos() / spec
+    return str(candidate) if "/" not in spec and candidate.is_file() else spec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,7 +367,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--sample-s", type=float, default=10.0, help="window length, s")
     parser.add_argument("--warmup-s", type=float, default=None, help="default min(180, 25 %%)")
-    parser.add_argument("--frames-per-clip", type=int, default=None, help="cap each clip")
+    parser.add_argument("--frames-per-clip", type=int, default=None, help="cap each file")
+    parser.add_argument(
+        "--synthetic-frames", type=int, default=300, help="synthetic frames per visit"
+    )
     parser.add_argument("--clips", nargs="*", default=None, help="default: fixtures+synthetic")
     parser.add_argument("--plot", type=Path, default=None, help="write a PNG plot here")
     parser.add_argument("--json", type=Path, default=None, help="write samples + goals here")
@@ -331,9 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.minutes <= 0:
         parser.error("--minutes must be positive")
-    specs = args.clips or default_specs()
+    specs = [resolve_clip(c) for c in args.clips] if args.clips else default_specs()
     print(f"soak: {args.minutes:g} min over {len(specs)} clips", file=sys.stderr)
-    result = run_soak(args.minutes, specs, args.frames_per_clip, args.sample_s, args.warmup_s)
+    result = run_soak(
+        args.minutes, specs, args.frames_per_clip, args.synthetic_frames, args.sample_s,
+        args.warmup_s,
+    )  # fmt: skip
     print(table(result, args.every))
     if args.plot:
         plot(result, args.plot)

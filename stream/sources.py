@@ -166,7 +166,10 @@ class AVSource(_ContextSource):
             raise SourceError(f"{self.target}: {what} (expected {SPEC_HELP})")
         options = {"rtsp_transport": "tcp"} if self.target.startswith("rtsp") else {}
         try:
-            container = av.open(self.target, timeout=self.timeouts, options=options)
+            # Broken metadata in an untrusted file must not stop the video from playing.
+            container = av.open(
+                self.target, timeout=self.timeouts, options=options, metadata_errors="replace"
+            )
         except (av.error.ExitError, av.error.TimeoutError) as exc:
             raise SourceError(
                 f"{self.target}: no answer within {self.timeouts[0]:g} s ({_ffmpeg_reason(exc)})"
