@@ -6,6 +6,7 @@ Usage:
     mexlive --source clip.mp4 --headless --events events.jsonl
     mexlive --source rtsp://camera/stream --record analysed.mp4
     mexlive --source synthetic:7 --fps 30 --duration 20 --headless
+    mexlive --source a.mp4 --source b.mp4 --source 0 --headless   # 3 streams, one engine
     mexlive --make-synthetic data/ --count 10 --seconds 30 --fps 30
 
 Sources: a camera index (0), a V4L2 device (/dev/video0), a video file, a URL (rtsp, rtmp,
@@ -58,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src = parser.add_argument_group("input")
     src.add_argument(
-        "--source", default="synthetic", help="0 | /dev/videoN | FILE | URL | synthetic[:seed]"
+        "--source",
+        action="append",
+        default=None,
+        help="0 | /dev/videoN | FILE | URL | synthetic[:seed] (default synthetic); repeat it for "
+        "several streams at once, headless, stepped in one batch on one engine",
     )
     src.add_argument(
         "--fps", type=float, default=None, help="frame rate of the synthetic source (default 30)"
@@ -102,9 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument(
         "--backend",
-        choices=("auto", "torch", "onnxruntime"),
+        choices=("auto", "tensorrt", "torch-cuda", "onnxruntime", "torch"),
         default="auto",
-        help="spotter backend; auto = ONNX Runtime when installed, else torch (says which)",
+        help="spotter backend; auto = TensorRT > torch on CUDA > ONNX Runtime > torch on the "
+        "CPU, whichever runs first (the log says which and why)",
     )
     out.add_argument(
         "--no-spotter",
@@ -142,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.make_synthetic:
             return make_synthetic(args)
+        sources = args.source or ["synthetic"]
+        if len(sources) > 1:
+            return analyse_many(args, sources)
+        args.source = sources[0]
         return analyse(args)
     except (MexliveError, WeightsError) as exc:
         print(f"mexlive: error: {exc}", file=sys.stderr)
@@ -235,6 +245,45 @@ def analyse(args: argparse.Namespace) -> int:
         print("\nground truth of the synthetic face vs what was spotted:")
         print(truth_table(spotter.events, truth, pipeline.last_seq))
     return report(summary, args.events)
+
+
+def analyse_many(args: argparse.Namespace, sources: list[str]) -> int:
+    """Several sources, one pipeline each, one batched spotter engine; one event log."""
+    from stream.multi import build_streams, run_streams
+
+    if args.record or args.dump_features:
+        raise MexliveError("--record and --dump-features take one --source")
+    log = JsonlEventLog(args.events)
+    console = sys.stderr if args.events == "-" else sys.stdout
+    bus = EventBus([log, ConsoleEvents(console)])
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    runs = []
+    try:
+        runs = build_streams(
+            sources,
+            bus,
+            args.stream_name,
+            dict(fps=args.fps, realtime=not args.no_realtime,
+                 open_timeout_s=args.open_timeout, read_timeout_s=args.read_timeout),
+            dict(ring_capacity=args.ring, max_frames=args.max_frames,
+                 duration_s=args.duration, stall_timeout_s=args.stall_timeout),
+            spotter=not args.no_spotter,
+            backend=args.backend,
+            weights=args.weights,
+            log=lambda line: print(line, file=sys.stderr),
+        )  # fmt: skip
+        run_streams(runs, stop.is_set)
+    except KeyboardInterrupt:
+        pass  # run_streams stopped every pipeline on the way out
+    finally:
+        bus.close()
+    codes = []
+    for run in runs:
+        print(f"{run.name} ({run.source_spec}): ", end="", file=console)
+        codes.append(report(run.summary, args.events))
+    return max(codes, default=EXIT_BAD_INPUT)
 
 
 def _save_features(analysis: FaceAnalysis, source, path: str) -> None:

@@ -2,6 +2,8 @@
 
 Usage:
     python benchmarks/bench_spotting.py --features /tmp/mexlive_data/test [--weights PATH]
+        [--onnx STEP.onnx]      # the same replay with ONNX Runtime on that step graph
+                                # (FP32, FP16 or INT8 QDQ from calibration.int8)
 
 Each clip (``python -m stream.dataset`` output) is replayed frame by frame through
 ``stream.spotting.SpottingStage`` itself, the live stage: the first 2 s of face set the
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engines.backends import OnnxRuntimeEngine
 from engines.data import Clip, DataError, load_clips, names_hash
 from engines.metrics import VideoIntervals, spotting_matches, spotting_report, strs, uar, uf1
 from engines.spotter import EMOTIONS
@@ -36,11 +39,15 @@ from stream.decoder import Spotted
 from stream.spotting import SpottingStage
 
 
-def replay(weights: str | None, clip: Clip) -> tuple[list[Spotted], float]:
+def replay(weights: str | None, clip: Clip, onnx: str | None = None) -> tuple[list[Spotted], float]:
     """The live stage over one clip (baseline calibration, step, decoder); returns the decided
-    intervals and the stage's ms per valid frame."""
+    intervals and the stage's ms per valid frame. `onnx`: step with ONNX Runtime on that graph
+    (another precision) instead of the stage's own engine."""
     decided: list[Spotted] = []
-    stage = SpottingStage(lambda event: None, weights=weights)
+    stage = SpottingStage(lambda event: None, weights=weights, backend="torch")
+    if onnx:
+        stage.engine = OnnxRuntimeEngine(onnx)
+        stage.state = stage.engine.init_state(1)
     stage._emit = decided.append  # keep the decoder's intervals (frame indices) as they are
     rows = clip.x.numpy()
     image = np.zeros((2, 2, 3), np.uint8)
@@ -110,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features", required=True, help="folder of test clip .npz files")
     parser.add_argument("--weights", default=None, help="spotter .pt (default: shipped)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (live: 1)")
+    parser.add_argument(
+        "--onnx", default=None, help="step graph to run in ONNX Runtime (FP32/FP16/INT8 QDQ)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
@@ -128,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: identities {overlap} were seen in training/validation", file=sys.stderr)
     results, step_ms = [], []
     for clip in clips:
-        events, ms = replay(args.weights, clip)
+        events, ms = replay(args.weights, clip, args.onnx)
         results.append((clip, events))
         step_ms.append(ms)
     groups = {ident: [r for r in results if r[0].identity == ident]
@@ -140,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     sha = str(manifest.get("sha256"))[:12]
     stage_ms = np.mean(step_ms)
     print(f"weights {manifest.get('file')} sha256 {sha}; spotting stage {stage_ms:.2f} ms/frame;")
-    print("live path: SpottingStage (baseline, Spotter.step, EventDecoder)\n")
+    engine = f"ONNX Runtime on {args.onnx}" if args.onnx else "torch FP32"
+    print(f"live path: SpottingStage (baseline, step, EventDecoder); engine: {engine}\n")
     cols = ("identity", "clips", "valid", "micro (n)", "macro (n)", "micro F1 (P/R)",
             "macro F1", "overall F1", "TP/FP/FN", "micro UF1", "micro UAR", "STRS")  # fmt: skip
     print("| " + " | ".join(cols) + " |")

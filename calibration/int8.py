@@ -200,7 +200,14 @@ def step_ms(onnx_path: str | Path, n_features: int, repeats: int = 500) -> float
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", required=True, help="folder of feature .npz clips")
+    parser.add_argument(
+        "--features", required=True, help="folder of feature .npz clips to calibrate INT8 on"
+    )
+    parser.add_argument(
+        "--eval-features",
+        default=None,
+        help="held-out clips to compare the variants on (never the calibration clips)",
+    )
     parser.add_argument("--out", required=True, help="output directory for the .onnx files")
     parser.add_argument("--weights", default=None, help="spotter .pt (default: shipped weights)")
     parser.add_argument("--max-frames", type=int, default=2000, help="calibration steps")
@@ -222,6 +229,18 @@ def main(argv: list[str] | None = None) -> int:
     if not clips:
         print(f"error: no clips in {features}", file=sys.stderr)
         return 2
+    eval_clips = clips
+    if args.eval_features:
+        try:
+            eval_clips = load_clips(args.eval_features, expected_names=None)
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if not eval_clips:
+            print(f"error: no clips in {args.eval_features}", file=sys.stderr)
+            return 2
+    else:
+        print("warning: comparing on the calibration clips (give --eval-features)", file=sys.stderr)
 
     out = Path(args.out)
     fp32 = export_step(model, out / "spotter_step.onnx")
@@ -230,8 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     fp16 = convert_fp16(fp32, out / "spotter_step.fp16.onnx")
 
     n_features = model.config.n_features
-    frames = sum(c.length for c in clips)
-    print(f"{len(clips)} clips, {frames} frames; INT8 calibrated on {len(feeds)} steps\n")
+    frames = sum(c.length for c in eval_clips)
+    print(
+        f"INT8 calibrated on {len(feeds)} steps of {len(clips)} clips in {features}; "
+        f"compared on {len(eval_clips)} clips, {frames} frames\n"
+    )
     bar = "\\|"
     print(
         f"| variant | size (KiB) | max{bar}Δapex{bar} | mean{bar}Δapex{bar} | max{bar}Δprob{bar} "
@@ -242,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         if path == fp32:
             err = {"max_abs_apex": 0.0, "mean_abs_apex": 0.0, "max_abs_prob": 0.0}
         else:
-            err = compare(fp32, path, clips)
+            err = compare(fp32, path, eval_clips)
         print(
             f"| {name} | {path.stat().st_size / 1024:.1f} | {err['max_abs_apex']:.2e} | "
             f"{err['mean_abs_apex']:.2e} | {err['max_abs_prob']:.2e} | "

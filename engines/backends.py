@@ -10,9 +10,12 @@
   CPU execution provider with one intra-op thread (the live pipeline runs other stages on the
   other cores; one thread per engine also makes frames/s scale per core).
 
-Both keep the state as numpy arrays (`EngineState`, the `SpotterState` layout), so states and
-outputs of the two are interchangeable and comparable. TensorRT / CUDA execution is not part of
-this module; it arrives in a later step.
+- `TorchCudaEngine` (`engines/gpu.py`): the step on a CUDA GPU, optionally as a CUDA graph.
+- `TensorRTEngine` (`engines/tensorrt_engine.py`): the exported graph built by TensorRT.
+
+The CPU engines keep the state as numpy arrays (`EngineState`, the `SpotterState` layout); the
+GPU engines keep it on the device. Callers only pass a state back to the engine that made it.
+`auto` prefers TensorRT > torch on CUDA > ONNX Runtime > torch on the CPU, and says why.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import torch
 from engines.export import INPUT_NAMES, OUTPUT_NAMES, export_step
 from engines.spotter import Spotter, SpotterState
 
-BACKENDS = ("auto", "torch", "onnxruntime")
+BACKENDS = ("auto", "tensorrt", "torch-cuda", "onnxruntime", "torch")
 
 
 class BackendError(Exception):
@@ -211,6 +214,33 @@ def _onnx_engine(
         return OnnxRuntimeEngine(path), f"re-exported damaged {path.name}"
 
 
+def _gpu_engine(
+    backend: str, model: Spotter, cache_dir: str | Path, weights_sha256: str | None
+) -> tuple[Engine | None, str]:
+    """A TensorRT or torch-CUDA engine, or (None, why not). Imports stay inside."""
+    from engines.gpu import TorchCudaEngine, cuda_available
+
+    ok, gpu = cuda_available()
+    if not ok:
+        return None, gpu
+    if backend == "torch-cuda":
+        return TorchCudaEngine(model), f"torch {torch.__version__} CUDA graphs on {gpu}"
+    from engines.tensorrt_engine import TensorRTEngine, TensorRTError, tensorrt_usable
+
+    usable, why = tensorrt_usable()
+    if not usable:
+        return None, why
+    sha = weights_sha256 or model_sha256(model)
+    onnx_path = Path(cache_dir) / f"spotter_step_{sha}.onnx"
+    if not onnx_path.is_file():
+        export_step(model, onnx_path)
+    try:
+        engine = TensorRTEngine.from_onnx(onnx_path, "fp32", cache_dir=Path(cache_dir) / "trt")
+    except (TensorRTError, RuntimeError, OSError) as exc:
+        return None, f"TensorRT failed: {exc}"
+    return engine, f"{why} FP32 on {gpu}"
+
+
 def make_engine(
     backend: str,
     model: Spotter,
@@ -221,36 +251,51 @@ def make_engine(
 
     "onnxruntime" exports the step graph to `onnx_cache_dir` as spotter_step_<sha256>.onnx
     (the weights file's sha256 when given, else `model_sha256`), re-exported when missing or
-    damaged, and fails with BackendError when ONNX Runtime is unavailable. "auto" takes
-    onnxruntime when it is importable and the graph loads, else torch.
+    damaged. "tensorrt" builds from that graph (engines cached under `onnx_cache_dir`/trt);
+    "torch-cuda" steps on the GPU with CUDA graphs. A backend asked for by name that cannot run
+    raises BackendError naming what is missing; "auto" tries TensorRT > torch-CUDA >
+    ONNX Runtime > torch-CPU and records in `reason` why each was passed over.
     """
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
-    engine: TorchEngine | OnnxRuntimeEngine
+    passed_over: list[str] = []
+    for gpu_backend in ("tensorrt", "torch-cuda"):
+        if backend not in ("auto", gpu_backend):
+            continue
+        engine, why = _gpu_engine(gpu_backend, model, onnx_cache_dir, weights_sha256)
+        if engine is not None:
+            engine.reason = f"{'auto' if backend == 'auto' else 'backend'} {gpu_backend}: {why}"
+            return engine
+        if backend == gpu_backend:
+            raise BackendError(f"backend {gpu_backend!r} cannot run: {why}")
+        passed_over.append(f"{gpu_backend}: {why}")
+    skipped = f" [passed over: {'; '.join(passed_over)}]" if passed_over else ""
+    cpu_engine: TorchEngine | OnnxRuntimeEngine
     if backend == "torch":
-        engine = TorchEngine(model)
-        engine.reason = "backend 'torch' requested"
-        return engine
+        cpu_engine = TorchEngine(model)
+        cpu_engine.reason = "backend 'torch' requested"
+        return cpu_engine
     try:
         import onnxruntime as ort
     except ImportError as exc:
         if backend == "onnxruntime":
             raise BackendError(
-                f"backend 'onnxruntime' requested but not importable: {exc}"
+                f"backend 'onnxruntime' requested but not importable ({exc}); "
+                "pip install onnxruntime"
             ) from None
-        engine = TorchEngine(model)
-        engine.reason = f"auto: onnxruntime not importable ({exc}); using torch"
-        return engine
+        cpu_engine = TorchEngine(model)
+        cpu_engine.reason = f"auto: onnxruntime not importable ({exc}); using torch{skipped}"
+        return cpu_engine
     try:
-        engine, how = _onnx_engine(model, onnx_cache_dir, weights_sha256)
+        cpu_engine, how = _onnx_engine(model, onnx_cache_dir, weights_sha256)
     except (BackendError, OSError, RuntimeError, ValueError) as exc:
         if backend == "onnxruntime":
             raise BackendError(f"backend 'onnxruntime' failed: {exc}") from None
-        engine = TorchEngine(model)
-        engine.reason = f"auto: ONNX export/load failed ({exc}); using torch"
-        return engine
+        cpu_engine = TorchEngine(model)
+        cpu_engine.reason = f"auto: ONNX export/load failed ({exc}); using torch{skipped}"
+        return cpu_engine
     prefix = "auto: onnxruntime importable" if backend == "auto" else "backend 'onnxruntime'"
-    engine.reason = (
-        f"{prefix} (onnxruntime {ort.__version__}, CPUExecutionProvider, 1 thread; {how})"
+    cpu_engine.reason = (
+        f"{prefix} (onnxruntime {ort.__version__}, CPUExecutionProvider, 1 thread; {how}){skipped}"
     )
-    return engine
+    return cpu_engine

@@ -14,8 +14,14 @@ Graph (B = streams, a dynamic axis; L = n_layers, D = d_inner, K = d_conv, N = d
 torch 2.13's `torch.onnx.export` defaults to the dynamo exporter, which needs `onnxscript`;
 `dynamo=False` selects the TorchScript exporter, which needs nothing beyond torch and onnx.
 
+A second graph serves offline files: `export_chunk` unrolls T steps (default 32) into one graph
+over x (B, T, F) and valid (B, T) with the same state inputs/outputs, so a file is run T frames
+per call with the step's exact arithmetic (float32 only, no Loop/Scan: what TensorRT's parser
+takes; the training-time chunked scan computes in float64, which TensorRT does not).
+
 Usage:
-    python -m engines.export [--weights PATH] --out DIR     # writes DIR/spotter_step.onnx
+    python -m engines.export [--weights PATH] --out DIR [--chunk 32]
+        # writes DIR/spotter_step.onnx (and DIR/spotter_chunk32.onnx with --chunk)
 """
 
 from __future__ import annotations
@@ -56,15 +62,54 @@ class _StepGraph(nn.Module):
         return out.apex, out.kind_logits, out.emotion_logits, state.conv, state.ssm
 
 
+class _ChunkGraph(nn.Module):
+    """T unrolled `Spotter.step`s: x (B, T, F), valid (B, T) → per-frame heads, next state."""
+
+    def __init__(self, model: Spotter, chunk: int) -> None:
+        super().__init__()
+        self.model = model
+        self.chunk = chunk
+
+    def forward(
+        self, x: Tensor, conv_state: Tensor, ssm_state: Tensor, valid: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        state = SpotterState(conv_state, ssm_state)
+        apex, kind, emotion = [], [], []
+        for t in range(self.chunk):  # unrolled by the trace: a fixed T, no Loop node
+            out, state = self.model.step(x[:, t], state, valid[:, t] > 0.5)
+            apex.append(out.apex)  # (B,)
+            kind.append(out.kind_logits)  # (B, 2)
+            emotion.append(out.emotion_logits)  # (B, 3)
+        return (
+            torch.stack(apex, 1),  # (B, T)
+            torch.stack(kind, 1),  # (B, T, 2)
+            torch.stack(emotion, 1),  # (B, T, 3)
+            state.conv,
+            state.ssm,
+        )
+
+
+def export_chunk(model: Spotter, path: str | Path, chunk: int = 32, opset: int = 17) -> Path:
+    """Write the T-step chunk graph (see the module docstring); batch axis dynamic, T fixed."""
+    if chunk < 1:
+        raise ValueError("chunk must be >= 1")
+    c = model.config
+    state = model.init_state(_EXPORT_BATCH)
+    args = (
+        torch.zeros(_EXPORT_BATCH, chunk, c.n_features),  # x (B, T, F)
+        state.conv.cpu(),
+        state.ssm.cpu(),
+        torch.ones(_EXPORT_BATCH, chunk),  # valid (B, T)
+    )
+    return _export(_ChunkGraph(model, chunk), args, path, opset)
+
+
 def export_step(model: Spotter, path: str | Path, opset: int = 17) -> Path:
     """Write the spotter's step graph to `path` (atomically: a temp file, then a rename).
 
     The batch axis is dynamic, so one file serves any number of streams. The model is exported
     in eval mode on CPU; the caller's model is not modified. Returns the path.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    graph = _StepGraph(model).cpu().eval()
     c = model.config
     state = model.init_state(_EXPORT_BATCH)
     args = (
@@ -73,6 +118,13 @@ def export_step(model: Spotter, path: str | Path, opset: int = 17) -> Path:
         state.ssm.cpu(),  # (L, B, D, N)
         torch.ones(_EXPORT_BATCH),  # valid (B,)
     )
+    return _export(_StepGraph(model), args, path, opset)
+
+
+def _export(graph: nn.Module, args: tuple[Tensor, ...], path: str | Path, opset: int) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    graph = graph.cpu().eval()
     dynamic_axes = {
         "x": {0: "batch"},
         "conv_state": {1: "batch"},
@@ -135,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None, help="spotter .pt (default: shipped weights)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--chunk", type=int, default=0, help="also write a T-step chunk graph")
     args = parser.parse_args(argv)
     try:
         model, _ = load_spotter(args.weights)
@@ -145,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{path}")
     print(f"sha256 {sha256_file(path)}")
     print(f"nodes {len(op_types(path))}")
+    if args.chunk > 0:
+        chunk_path = export_chunk(model, Path(args.out) / f"spotter_chunk{args.chunk}.onnx",
+                                  args.chunk, args.opset)  # fmt: skip
+        print(f"{chunk_path}\nsha256 {sha256_file(chunk_path)}\nnodes {len(op_types(chunk_path))}")
     return 0
 
 

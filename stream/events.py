@@ -192,17 +192,25 @@ class EventBus:
         self.sinks = list(sinks or [])
         self._lock = threading.Lock()
         self.counts: dict[str, int] = {}
+        self._expressions_by_stream: dict[str, int] = {}
 
     def emit(self, event: StatusEvent | ExpressionEvent) -> None:
         key = event.status if isinstance(event, StatusEvent) else f"expression:{event.kind}"
         with self._lock:
             self.counts[key] = self.counts.get(key, 0) + 1
+            if isinstance(event, ExpressionEvent):
+                n = self._expressions_by_stream.get(event.stream, 0)
+                self._expressions_by_stream[event.stream] = n + 1
         for sink in self.sinks:
             sink.write(event)
 
     @property
     def expressions(self) -> int:
         return sum(n for key, n in self.counts.items() if key.startswith("expression:"))
+
+    def expressions_of(self, stream: str) -> int:
+        """Expression events of one stream (several pipelines can share a bus)."""
+        return self._expressions_by_stream.get(stream, 0)
 
     def close(self) -> None:
         for sink in self.sinks:

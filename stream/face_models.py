@@ -7,7 +7,7 @@ The predictor file is located with ``importlib.util.find_spec`` because importin
 from __future__ import annotations
 
 import importlib.util
-from functools import lru_cache
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +31,25 @@ def model_path(name: str = PREDICTOR_68) -> Path:
     return path
 
 
-@lru_cache(maxsize=1)
+# One detector and predictor per thread: several streams align in their own worker threads,
+# and dlib's objects are not safe to share (seen: heap corruption with 3 streams on one).
+_per_thread = threading.local()
+
+
 def frontal_detector():
-    import dlib
+    if not hasattr(_per_thread, "detector"):
+        import dlib
 
-    return dlib.get_frontal_face_detector()
+        _per_thread.detector = dlib.get_frontal_face_detector()
+    return _per_thread.detector
 
 
-@lru_cache(maxsize=1)
 def landmark_predictor():
-    import dlib
+    if not hasattr(_per_thread, "predictor"):
+        import dlib
 
-    return dlib.shape_predictor(str(model_path()))
+        _per_thread.predictor = dlib.shape_predictor(str(model_path()))
+    return _per_thread.predictor
 
 
 def detect_largest_face(

@@ -320,7 +320,7 @@ class Pipeline:
             processed=self.processed,
             dropped=stats.dropped,
             elapsed_s=(self._t_end or time.monotonic()) - self._t_start,
-            expressions=self.bus.expressions,
+            expressions=self.bus.expressions_of(self.stream_name),
             status_counts=dict(self.bus.counts),
             stage_latency={name: w.percentiles() for name, w in self.latency.items()},
             error=str(error) if isinstance(error, SourceError) else None,

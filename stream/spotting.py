@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from stream.decoder import DecoderConfig, EventDecoder, Spotted
 from stream.events import ExpressionEvent
 from stream.features import FACE_ROIS, feature_names
 from stream.pipeline import Stage
+
+if TYPE_CHECKING:
+    from engines.batching import SharedSteps
 
 MAG_ON = np.array([feature_names().index(f"{roi}.mag_on") for roi in FACE_ROIS])
 
@@ -39,12 +42,15 @@ class SpottingStage:
         stream_name: the ``stream`` field.
         weights: spotter weights (default: the shipped ``engines/weights/spotter.pt``).
         decoder: decoder settings.
-        backend: "auto" (ONNX Runtime when installed, else torch), "torch" or "onnxruntime";
+        backend: one of engines.backends.BACKENDS ("auto": TensorRT > torch-CUDA > ONNX
+            Runtime > torch);
             the choice and its reason are in ``engine.name`` / ``engine.reason``.
         cache_dir: where the exported ONNX step graph is cached (default: user cache).
         baseline_s: seconds of face at the start (and after ``recalibrate``) from which the
             person's baseline floors the decoder threshold (``calibration/baseline.py``).
         on_status: ``(status, detail, seq)`` for the ``calibrated`` line.
+        shared: step in this batch of streams (`engines.batching.SharedSteps`, several sources
+            on one engine) instead of an engine of its own; ``close()`` leaves it.
     """
 
     def __init__(
@@ -57,20 +63,26 @@ class SpottingStage:
         on_status: Callable[[str, dict, int | None], None] | None = None,
         backend: str = "auto",
         cache_dir: str | Path | None = None,
+        shared: SharedSteps | None = None,
     ) -> None:
         from engines.backends import make_engine
         from engines.weights import load_spotter
 
         self.model, self.manifest = load_spotter(weights, expected_features=len(feature_names()))
-        self.engine = make_engine(
-            backend, self.model, Path(cache_dir or default_cache_dir()), self.manifest["sha256"]
-        )
+        self.shared = shared
+        self.slot = shared.join() if shared is not None else -1
+        if shared is not None:
+            self.engine = shared.engine  # one engine, one batched state for all streams
+        else:
+            self.engine = make_engine(
+                backend, self.model, Path(cache_dir or default_cache_dir()), self.manifest["sha256"]
+            )
         if self.engine.name == "torch":
             import torch
 
             # One stream's step is tiny: a second thread only adds hand-offs (10x slower here).
             torch.set_num_threads(1)
-        self.state = self.engine.init_state(1)
+        self.state = self.engine.init_state(1) if shared is None else None
         self._fresh = True
         self.emit = emit
         self.stream_name = stream_name
@@ -107,6 +119,9 @@ class SpottingStage:
             self._emit(spotted)
 
     def _step(self, row: FeatureRow) -> tuple[float, np.ndarray]:
+        if self.shared is not None:
+            self._fresh = False
+            return self.shared.step(self.slot, row.values)
         self._x[0] = row.values
         apex, emotion, self.state = self.engine.step(self._x, self.state)  # (1,), (1, 3)
         self._fresh = False
@@ -134,8 +149,17 @@ class SpottingStage:
 
     def _reset(self) -> None:
         if not self._fresh:
-            self.state = self.engine.init_state(1)
+            if self.shared is not None:
+                self.shared.reset(self.slot)
+            else:
+                self.state = self.engine.init_state(1)
             self._fresh = True
+
+    def close(self) -> None:
+        """Leave the shared batch (if any), so the other streams no longer wait for this one."""
+        if self.shared is not None and self.slot >= 0:
+            self.shared.leave(self.slot)
+            self.slot = -1
 
     def _emit(self, spotted: Spotted) -> None:
         now_ns = time.monotonic_ns()

@@ -144,7 +144,26 @@ def test_make_engine_caches_by_sha(tiny: Spotter, tmp_path: Path) -> None:
     cached.write_bytes(b"garbage")  # a damaged cache entry is rebuilt, not fatal
     assert "re-exported" in make_engine("onnxruntime", tiny, tmp_path).reason
     auto = make_engine("auto", tiny, tmp_path)
-    assert auto.name == "onnxruntime" and auto.reason.startswith("auto")
+    # auto prefers a GPU (torch-cuda here, where TensorRT is absent) and else ONNX Runtime.
+    expected = "torch-cuda" if torch.cuda.is_available() else "onnxruntime"
+    assert auto.name == expected and auto.reason.startswith("auto"), auto.reason
     assert make_engine("torch", tiny, tmp_path).name == "torch"
     with pytest.raises(BackendError, match="unknown backend"):
-        make_engine("tensorrt", tiny, tmp_path)
+        make_engine("openvino", tiny, tmp_path)
+
+
+def test_chunk_graph_equals_stepping(shipped: Spotter, tmp_path: Path) -> None:
+    from engines.export import export_chunk
+    from engines.offline import ChunkRunner
+
+    path = export_chunk(shipped, tmp_path / "chunk8.onnx", chunk=8)
+    check_graph(path)  # no Loop/Scan/DFT: one unrolled graph
+    rng = np.random.default_rng(21)
+    length = 61  # not a multiple of the chunk: the last one is padded
+    x = rng.standard_normal((length, shipped.config.n_features)).astype(np.float32)
+    valid = rng.random(length) > 0.1
+    apex, probs = ChunkRunner(path).run(x, valid)
+    ref, state = TorchEngine(shipped), TorchEngine(shipped).init_state(1)
+    for t in range(length):
+        a, p, state = ref.step(x[t : t + 1], state, valid[t : t + 1])
+        assert abs(apex[t] - a[0]) <= TOL and np.abs(probs[t] - p[0]).max() <= TOL, t
