@@ -12,8 +12,11 @@ lossless ring). Goals checked at the end (``goals``): RSS growth after the warm-
 growth of open fds or threads, p99 per-frame latency drift <= 10 % (last cycle of the playlist
 against the first after the warm-up), zero lost events (every decided event is in the log).
 
-Plug-in point: ``extra_stages`` adds per-frame stages (the privacy overlay) and ``on_sample`` is
-called with every sample (a metrics exporter), for the modules that provide them.
+With ``--privacy`` the privacy sticker is drawn on every frame (``stream.privacy_live``), and
+with ``--metrics-port`` the Prometheus exporter (``stream.metrics_export``) serves on
+127.0.0.1 and is scraped once per window; both come from their own modules and are refused
+with a message in a build without them. In code, ``extra_stages`` and ``on_sample`` are the
+same plug-in points.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from soak_report import plot, row, table
 
 from stream.analysis import FaceAnalysis
 from stream.errors import SourceReadError
@@ -218,6 +222,8 @@ def run_soak(
     extra_stages: list[Stage] | None = None,
     on_sample: Callable[[Sample], None] | None = None,
     progress: bool = True,
+    privacy: bool = False,
+    metrics_port: int | None = None,
 ) -> SoakResult:
     duration_s = minutes * 60
     result = SoakResult(minutes, warmup_s if warmup_s is not None else min(180, duration_s / 4))
@@ -236,10 +242,20 @@ def run_soak(
     analysis = FaceAnalysis(emit)
     spotter = SpottingStage(on_event, "soak", on_status=emit)
     first, last = recorder.stages()
-    stages = [first, *analysis.stages(), spotter.stage(), *(extra_stages or []), last]
+    extra = list(extra_stages or [])
+    if privacy:
+        extra.append(privacy_stage(emit))
+    exporter = None
+    if metrics_port is not None:
+        exporter, scrape = metrics_exporter(metrics_port, bus)
+        extra.append(exporter.stage())
+        on_sample = _both(on_sample, scrape)
+    stages = [first, *analysis.stages(), spotter.stage(), *extra, last]
     source = PlaylistSource(specs, frames_per_clip, synthetic_frames)
     pipeline = Pipeline(source, bus, stages, stream_name="soak", duration_s=duration_s,
                         ring_policy="block")  # fmt: skip
+    if exporter is not None:
+        exporter.attach(pipeline, {"source": "playlist", "stream": "soak"})
     pipeline.capture.backoff_s = (0.0, 0.0)  # the next clip is there at once
     cycle_ms: dict[int, list[float]] = {}
     cycle_cpu_ms: dict[int, list[float]] = {}
@@ -263,10 +279,12 @@ def run_soak(
         if on_sample is not None:
             on_sample(sample)
         if progress:
-            print(_row(sample), file=sys.stderr, flush=True)
+            print(row(sample), file=sys.stderr, flush=True)
         next_sample += sample_s
     summary = pipeline.stop()
     log.close()
+    if exporter is not None:
+        exporter.shutdown()
     finished = sorted(cycle_ms)[:-1]  # the last cycle is cut short by the end of the run
     result.cycle_p99_ms = [_pct(cycle_ms[c], 99) for c in finished]
     result.cycle_cpu_p99_ms = [_pct(cycle_cpu_ms[c], 99) for c in finished]
@@ -276,75 +294,48 @@ def run_soak(
     return result
 
 
+def privacy_stage(emit) -> Stage:
+    """The privacy sticker stage with its command-line defaults (``--privacy``)."""
+    try:
+        from stream.privacy_live import add_privacy_arguments, privacy_stage_from_args
+    except ImportError:
+        raise SystemExit(
+            "soak: --privacy needs stream/privacy_live.py (not in this build)"
+        ) from None
+    parser = argparse.ArgumentParser()
+    add_privacy_arguments(parser)
+    return privacy_stage_from_args(parser.parse_args(["--privacy"]), emit, 30.0).stage()
+
+
+def metrics_exporter(port: int, bus: EventBus):
+    """The Prometheus exporter on 127.0.0.1 (``--metrics-port``) and a scrape function."""
+    import urllib.request
+
+    try:
+        from stream.metrics_export import MetricsExporter
+    except ImportError:
+        raise SystemExit(
+            "soak: --metrics-port needs stream/metrics_export.py (not in this build)"
+        ) from None
+    exporter = MetricsExporter(port)
+    exporter.start()
+    bus.sinks.append(exporter)  # it counts events and status lines as an EventBus sink
+
+    def scrape(sample: Sample) -> None:
+        with urllib.request.urlopen(exporter.url, timeout=5) as reply:
+            assert reply.status == 200 and b"mexlive_" in reply.read()
+
+    return exporter, scrape
+
+
+def _both(first, second):
+    if first is None:
+        return second
+    return lambda sample: (first(sample), second(sample))
+
+
 def _pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 2) if values else float("nan")
-
-
-HEADER = (
-    f"{'t s':>6} {'fps':>6} {'RSS MB':>7} {'fds':>4} {'thr':>4} {'p50 ms':>7} {'p99 ms':>7} "
-    f"{'cpu p99':>7} {'cap→done p99':>12} {'event ms':>9} {'events':>6}"
-)
-
-
-def _row(s: Sample) -> str:
-    return (
-        f"{s.t_s:6.0f} {s.fps:6.1f} {s.rss_mb:7.1f} {s.fds:4d} {s.threads:4d} "
-        f"{s.proc_ms_p50:7.2f} {s.proc_ms_p99:7.2f} {s.cpu_ms_p99:7.2f} "
-        f"{s.capture_to_done_ms_p99:12.1f} "
-        f"{s.event_latency_ms:9.1f} {s.events:6d}"
-    )
-
-
-def table(result: SoakResult, every: int = 1) -> str:
-    rows = [HEADER, *(_row(s) for s in result.samples[::every])]
-    goals = result.goals()
-    rows.append(
-        f"frames {result.frames}, events decided {result.events_decided}, logged "
-        f"{result.events_logged}, balanced {result.balanced}; after a {result.warmup_s:.0f} s "
-        f"warm-up: RSS growth {goals['rss_growth_pct']:.1f} %, fd growth {goals['fd_growth']}, "
-        f"thread growth {goals['thread_growth']}, p99 drift {goals['p99_drift_pct']:.1f} % "
-        f"wall / {goals['cpu_p99_drift_pct']:.1f} % CPU (per-cycle p99 wall "
-        f"{result.cycle_p99_ms} ms, CPU {result.cycle_cpu_p99_ms} ms), lost events "
-        f"{goals['lost_events']}"
-    )
-    return "\n".join(rows)
-
-
-def plot(result: SoakResult, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = [s.t_s / 60 for s in result.samples]
-    panels = [
-        ("RSS (MB)", [s.rss_mb for s in result.samples]),
-        ("open fds / threads", None),
-        ("per-frame ms", None),
-        ("event latency ms (median)", [s.event_latency_ms for s in result.samples]),
-    ]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 9), sharex=True)
-    for ax, (title, values) in zip(axes, panels, strict=True):
-        if title.startswith("open"):
-            ax.plot(t, [s.fds for s in result.samples], label="fds")
-            ax.plot(t, [s.threads for s in result.samples], label="threads")
-            ax.legend(loc="lower right")
-        elif title.startswith("per-frame"):
-            ax.plot(t, [s.proc_ms_p50 for s in result.samples], label="p50 wall")
-            ax.plot(t, [s.proc_ms_p99 for s in result.samples], label="p99 wall")
-            ax.plot(t, [s.cpu_ms_p99 for s in result.samples], label="p99 CPU")
-            ax.legend(loc="lower right")
-        else:
-            ax.plot(t, values, marker="." if "event" in title else None)
-        ax.axvline(result.warmup_s / 60, color="grey", linestyle=":", linewidth=1)
-        ax.set_ylabel(title, fontsize=8)
-        ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("minutes (dotted: end of warm-up)")
-    fig.suptitle(f"mexlive soak, {result.minutes:g} min, {result.frames} frames", fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def fixtures_videos() -> Path:
@@ -375,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, default=None, help="write a PNG plot here")
     parser.add_argument("--json", type=Path, default=None, help="write samples + goals here")
     parser.add_argument("--every", type=int, default=1, help="print every k-th window")
+    parser.add_argument("--privacy", action="store_true", help="draw the privacy sticker")
+    parser.add_argument(
+        "--metrics-port", type=int, default=None, help="serve and scrape Prometheus metrics"
+    )
     args = parser.parse_args(argv)
     if args.minutes <= 0:
         parser.error("--minutes must be positive")
@@ -382,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"soak: {args.minutes:g} min over {len(specs)} clips", file=sys.stderr)
     result = run_soak(
         args.minutes, specs, args.frames_per_clip, args.synthetic_frames, args.sample_s,
-        args.warmup_s,
+        args.warmup_s, privacy=args.privacy, metrics_port=args.metrics_port,
     )  # fmt: skip
     print(table(result, args.every))
     if args.plot:

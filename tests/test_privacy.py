@@ -4,6 +4,7 @@ command line offers defaults to this machine."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -139,3 +140,47 @@ def test_every_network_address_defaults_to_this_machine():
         pytest.skip("this build serves nothing over the network")
     for action in addresses:
         assert action.default in LOOPBACK, f"--{action.dest} defaults to {action.default}"
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses with a TCP socket listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        if not Path(table).exists():
+            continue
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            address, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                # The kernel prints each 32-bit word of the address in host (little) endian.
+                raw = b"".join(bytes.fromhex(address[i : i + 8])[::-1] for i in range(0, width, 8))
+                found.add(str(ipaddress.ip_address(raw)))
+    return found
+
+
+@pytest.mark.slow
+def test_the_metrics_port_listens_on_loopback_only(tmp_path):
+    import signal
+    import socket
+
+    from run_live import build_parser
+
+    if "--metrics-port" not in build_parser()._option_string_actions:
+        pytest.skip("this build has no --metrics-port")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = subprocess.Popen(
+        [sys.executable, str(REPO / "run_live.py"), "--source", "synthetic", "--headless",
+         "--duration", "60", "--metrics-port", str(port), "--events", str(tmp_path / "e.jsonl")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not listening_addresses(port):
+            time.sleep(0.5)
+        addresses = listening_addresses(port)
+        assert addresses and addresses <= LOOPBACK, addresses
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.wait(30)
