@@ -68,7 +68,7 @@ def test_sigkill_during_fast_writes_leaves_only_whole_lines(tmp_path):
 def test_sigkill_of_mexlive_then_a_restart_appends_a_new_session(tmp_path):
     log = tmp_path / "events.jsonl"
     args = [sys.executable, str(REPO / "run_live.py"), "--source", "synthetic:4", "--headless",
-            "--events", str(log)]  # fmt: skip
+            "--no-realtime", "--events", str(log)]  # fmt: skip
     run = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and '"calibrated"' not in _text(log):
@@ -77,7 +77,7 @@ def test_sigkill_of_mexlive_then_a_restart_appends_a_new_session(tmp_path):
     run.wait(10)
     first = parsed_lines(log)
     assert first[0]["status"] == "started" and "stopped" not in [f.get("status") for f in first]
-    again = subprocess.run([*args, "--max-frames", "20", "--no-realtime"], cwd=REPO,
+    again = subprocess.run([*args, "--max-frames", "20"], cwd=REPO,
                            capture_output=True, text=True, timeout=120)  # fmt: skip
     assert again.returncode == 0, again.stderr
     lines = parsed_lines(log)
