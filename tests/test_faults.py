@@ -128,8 +128,8 @@ def test_stall_is_reported_within_2_s_and_reconnects_with_backoff(drills):
     timed_out = next(s for s in run.statuses if "injected stall" in s.detail.get("message", ""))
     # A CPU starved by its neighbours can stall a read on its own; the injected one is the
     # stall reported just before its read timed out.
-    stalled = [s for s in run.statuses
-               if s.status == "source_stalled" and s.t_mono_ns < timed_out.t_mono_ns][-1]  # fmt: skip
+    before = [s for s in run.statuses if s.t_mono_ns < timed_out.t_mono_ns]
+    stalled = [s for s in before if s.status == "source_stalled"][-1]
     last_frame_before = max(ns for ns in run.last_frame_ns if ns < stalled.t_mono_ns)
     # The read of the next frame began right after the last one arrived.
     assert (stalled.t_mono_ns - last_frame_before) / 1e9 < 2.0 + 0.5
