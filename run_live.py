@@ -8,6 +8,9 @@ Usage:
     mexlive --source synthetic:7 --fps 30 --duration 20 --headless
     mexlive --source a.mp4 --source b.mp4 --source 0 --headless   # 3 streams, one engine
     mexlive --make-synthetic data/ --count 10 --seconds 30 --fps 30
+    mexlive --headless --events - | jq .           # events on stdout, messages on stderr
+    mexlive --events logs/events.jsonl --events-max-mb 50 --metrics-port 9108
+    mexlive tail logs/events.jsonl --follow       # one coloured line per event
 
 Sources: a camera index (0), a V4L2 device (/dev/video0), a video file, a URL (rtsp, rtmp,
 http(s), udp, tcp, srt) or ``synthetic[:seed]`` (a real photo animated with micro- and
@@ -15,10 +18,18 @@ macro-expressions that have exact ground truth).
 
 Keys in the window:
     q / Esc   quit
+    h         HUD on / off (rates, stage latency, face box, score trace, events)
+    l         landmarks, ROI squares and flow arrows on / off
+    p         privacy sticker on / off
+    r         record start / stop (the --record path, then mexlive-DATE-TIME.mp4 files)
+    c         recalibrate the baseline (keep a neutral face for 2 s)
     space     pause / resume the display (analysis goes on)
 
 Events go to ``--events`` as me-events/v1 JSON Lines, one flushed line per event
-(``tail -f events.jsonl | jq``). Bad input (missing file, unopenable camera or URL, unsupported
+(``tail -f events.jsonl | jq``), rotated by size (``--events-max-mb``); ``--metrics-port``
+serves Prometheus metrics on 127.0.0.1.
+
+Bad input (missing file, unopenable camera or URL, unsupported
 codec, truncated video) prints one message and exits with code 2; lines already written stay.
 """
 
@@ -37,11 +48,11 @@ import numpy as np
 from engines.weights import WeightsError
 from stream.analysis import FaceAnalysis
 from stream.console import ConsoleEvents, truth_table
+from stream.controls import LiveControls, Recording
 from stream.errors import MexliveError
 from stream.events import EventBus, JsonlEventLog, StatusEvent
-from stream.features import roi_block
-from stream.overlay import draw_analysis
-from stream.pipeline import Pipeline, RunSummary, Stage
+from stream.hud import HudOptions, HudState
+from stream.pipeline import Pipeline, RunSummary
 from stream.sources import open_source
 from stream.spotting import SpottingStage
 
@@ -59,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mexlive",
         description="Real-time micro-expression analyzer: spots micro- and macro-expressions "
         "live and writes every event to a JSON Lines log. " + CONSENT,
-        epilog="Keys in the window: q/Esc quit, space pause. Exit code 2 means bad input.",
+        epilog="Keys in the window: q/Esc quit, h HUD, l landmarks, p privacy, r record, "
+        "c recalibrate, space pause. 'mexlive tail LOG [--follow]' pretty-prints a log. "
+        "Exit code 2 means bad input.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     src = parser.add_argument_group("input")
@@ -129,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="write every frame's feature row (and synthetic ground truth) to .npz",
     )
 
+    add_monitoring_args(parser)
+
     synth = parser.add_argument_group("synthetic data")
     synth.add_argument(
         "--make-synthetic",
@@ -148,7 +163,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_monitoring_args(parser: argparse.ArgumentParser) -> None:
+    mon = parser.add_argument_group("event log rotation and metrics")
+    mon.add_argument(
+        "--events-max-mb",
+        type=float,
+        default=50.0,
+        help="rotate the event log past this size (events.jsonl.1, .2, ...)",
+    )
+    mon.add_argument("--events-keep", type=int, default=5, help="rotated event logs kept")
+    mon.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on this port (0: any free port, printed)",
+    )
+    mon.add_argument("--metrics-host", default="127.0.0.1", help="address the metrics bind to")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["tail"]:
+        from stream.tail import main as tail_main
+
+        return tail_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.make_synthetic:
@@ -193,10 +231,13 @@ def analyse(args: argparse.Namespace) -> int:
         read_timeout_s=args.read_timeout,
     )
     window = not args.headless and display_available()
-    recorder = _recorder(args.record, source)
-    log = JsonlEventLog(args.events)
-    console = ConsoleEvents(sys.stderr if args.events == "-" else sys.stdout)
-    bus = EventBus([log, console])
+    human = sys.stderr if args.events == "-" else sys.stdout  # stdout may carry the events
+    recording = Recording(args.record, fps=source.fps or 30.0)
+    log = _event_log(args)
+    console = ConsoleEvents(human)
+    hud = HudState()
+    metrics = _metrics(args)
+    bus = EventBus([log, console, hud] + ([metrics] if metrics else []))
 
     def emit(status: str, detail: dict, seq: int | None) -> None:
         bus.emit(StatusEvent(status, args.stream_name, seq=seq, detail=detail))
@@ -212,11 +253,16 @@ def analyse(args: argparse.Namespace) -> int:
             f"mexlive: spotter on {spotter.engine.name} ({spotter.engine.reason})", file=sys.stderr
         )
         stages.append(spotter.stage())
-    if recorder is not None:
-        stages.append(Stage("record", lambda f, r: recorder.write(f.image, f.pts_s)))
     view = LatestFrame() if window else None
-    if view is not None:
-        stages.append(Stage("view", lambda f, r: view.put(f.image, r)))
+    # privacy_available: the sticker (calibration/causal.py + overlay) is not wired in yet.
+    controls = LiveControls(
+        hud, HudOptions(), recording, spotter.recalibrate if spotter else None,
+        view.put if view else None, lambda text: print(f"mexlive: {text}", file=sys.stderr),
+        privacy_available=False,
+    )  # fmt: skip
+    stages.append(controls.stage())
+    if metrics is not None:
+        stages.append(metrics.stage())
     pipeline = Pipeline(
         source,
         bus,
@@ -227,11 +273,19 @@ def analyse(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         stall_timeout_s=args.stall_timeout,
     )
+    if metrics is not None:
+        engine = spotter.engine if spotter else None
+        metrics.attach(pipeline, {
+            "source": source.name, "stream": args.stream_name,
+            "backend": engine.name if engine else "none",
+            "precision": getattr(engine, "precision", "fp32") if engine else "none",
+            "model_sha256": spotter.model_info["sha256"] if spotter else "",
+        })  # fmt: skip
     try:
         pipeline.start()  # opens the source: SourceError here is bad input, before any thread
         _stop_on_signals(pipeline)
         if view is not None:
-            show_window(pipeline, view)
+            show_window(pipeline, view, controls)
         else:
             while not pipeline.wait(0.2):
                 pass
@@ -239,16 +293,17 @@ def analyse(args: argparse.Namespace) -> int:
         pass
     finally:
         summary = pipeline.stop() if pipeline.started else None
-        if recorder is not None:
-            recorder.close()
+        recording.stop()
         bus.close()
+        if metrics is not None:
+            metrics.shutdown()
     if summary is not None and args.dump_features:
         _save_features(analysis, source, args.dump_features)
     animator = getattr(source, "animator", None)
     if summary is not None and spotter is not None and animator is not None:
         truth = animator.events_between(0, pipeline.last_seq + 1)
-        print("\nground truth of the synthetic face vs what was spotted:")
-        print(truth_table(spotter.events, truth, pipeline.last_seq))
+        print("\nground truth of the synthetic face vs what was spotted:", file=human)
+        print(truth_table(spotter.events, truth, pipeline.last_seq), file=human)
     return report(summary, args.events)
 
 
@@ -312,12 +367,22 @@ def report(summary: RunSummary | None, events_path: str) -> int:
     return 0
 
 
-def _recorder(path: str | None, source):
-    if not path:
-        return None
-    from stream.recorder import VideoRecorder
+def _event_log(args: argparse.Namespace) -> JsonlEventLog:
+    if args.events_max_mb <= 0:
+        raise MexliveError("--events-max-mb must be positive")
+    max_bytes = int(args.events_max_mb * 1024 * 1024)
+    return JsonlEventLog(args.events, max_bytes=max_bytes, backups=args.events_keep)
 
-    return VideoRecorder(path, fps=source.fps or 30.0)
+
+def _metrics(args: argparse.Namespace):
+    if args.metrics_port is None:
+        return None
+    from stream.metrics_export import MetricsExporter
+
+    exporter = MetricsExporter(args.metrics_port, host=args.metrics_host)
+    exporter.start()
+    print(f"mexlive: Prometheus metrics on {exporter.url}", file=sys.stderr)
+    return exporter
 
 
 def _stop_on_signals(pipeline: Pipeline) -> None:
@@ -327,23 +392,19 @@ def _stop_on_signals(pipeline: Pipeline) -> None:
 
 
 class LatestFrame:
-    """The newest analysed frame for the window, copied into a reused buffer."""
+    """The newest annotated frame for the window, copied into a reused buffer."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._image: np.ndarray | None = None
         self._fresh = False
 
-    def put(self, image: np.ndarray, results: dict | None = None) -> None:
-        """Copy the frame and draw this frame's analysis (landmarks, ROIs, flow) on the copy."""
+    def put(self, image: np.ndarray) -> None:
+        """Copy the frame (the HUD stage has drawn on it already)."""
         with self._lock:
             if self._image is None or self._image.shape != image.shape:
                 self._image = np.empty_like(image)
             np.copyto(self._image, image)
-            results = results or {}
-            row = results.get("features")
-            flow = roi_block(row.values)[:, :2] if row is not None else None  # onset dx, dy
-            draw_analysis(self._image, results.get("aligned"), flow)
             self._fresh = True
 
     def take(self) -> np.ndarray | None:
@@ -377,7 +438,7 @@ def display_available() -> bool:
     return ok
 
 
-def show_window(pipeline: Pipeline, view: LatestFrame) -> None:
+def show_window(pipeline: Pipeline, view: LatestFrame, controls: LiveControls) -> None:
     import cv2
 
     # opencv-python points Qt at a font folder it does not ship; use the system's instead.
@@ -387,17 +448,14 @@ def show_window(pipeline: Pipeline, view: LatestFrame) -> None:
 
     print(__doc__.split("Keys in the window:")[1].split("Events go")[0].rstrip(), file=sys.stderr)
     cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)  # 1:1 pixels: 1-px motion stays visible
-    paused = False
     try:
         while not pipeline.wait(0.0):
             image = view.take()
-            if image is not None and not paused:
+            if image is not None and not controls.paused:
                 cv2.imshow(WINDOW, image)
-            key = cv2.waitKey(10) & 0xFF
-            if key in (ord("q"), 27):
+            key = cv2.waitKey(10)
+            if key >= 0 and controls.handle_key(key & 0xFF):
                 break
-            if key == ord(" "):
-                paused = not paused
     finally:
         cv2.destroyWindow(WINDOW)
 

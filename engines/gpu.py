@@ -39,7 +39,10 @@ class DeviceState(NamedTuple):
 def cuda_available() -> tuple[bool, str]:
     """(usable, why): a CUDA device torch can allocate on, with its name, or the reason not."""
     if not torch.cuda.is_available():
-        return False, f"torch {torch.__version__} sees no CUDA device"
+        return False, (
+            f"torch {torch.__version__} sees no CUDA device (needs an NVIDIA GPU and a CUDA "
+            "build of torch)"
+        )
     try:
         torch.zeros(1, device="cuda")
     except RuntimeError as exc:  # a driver/device error at first allocation

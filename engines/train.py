@@ -359,6 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--crop-max", type=int, default=TrainConfig.crop_max, help="frames")
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
+    parser.add_argument(
+        "--loso",
+        action="store_true",
+        help="leave-one-subject-out protocol instead: train/test a model per held-out identity "
+        "(engines/loso.py); nothing is written but --loso-out",
+    )
+    parser.add_argument("--loso-out", default=None, help="LOSO metrics as JSON")
     return parser
 
 
@@ -385,6 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.loso:
+        if val_ids:
+            print("error: --loso holds out each subject in turn; drop --val-identities",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_BAD_INPUT
+        return _run_loso(clips, cfg, args.loso_out)
     names = list(clips[0].names)
     print(
         f"{len(train_clips)} training clips ({_ids(train_clips)}), {len(val_clips)} validation "
@@ -433,6 +446,20 @@ def main(argv: list[str] | None = None) -> int:
             f"validation: F1 micro {val['micro_f1']:.3f} macro {val['macro_f1']:.3f} overall "
             f"{val['overall_f1']:.3f}; loss {val['loss']:.5f}; training took {seconds:.0f} s"
         )
+    return 0
+
+
+def _run_loso(clips: Sequence[Clip], cfg: TrainConfig, out: str | None) -> int:
+    from engines.loso import loso, table, write_json
+
+    try:
+        result = loso(clips, cfg, log=lambda s: print(s, flush=True))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(table(result))
+    if out:
+        write_json(result, out)
     return 0
 
 

@@ -12,6 +12,7 @@ and a killed process leaves only whole lines behind. Two types:
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -137,14 +138,33 @@ class JsonlEventLog:
     path fails at construction with a clear message; a write that fails mid-run (disk full) is
     reported once on stderr and analysis goes on.
 
+    With ``max_bytes``, a line that would take the file past it first rotates the log:
+    ``events.jsonl`` becomes ``events.jsonl.1`` (``.1`` becomes ``.2``, … up to ``backups``
+    old files; the oldest is deleted) and a fresh file continues with the same session. A line
+    is never split across files (one longer than ``max_bytes`` gets a file of its own).
+
     Example:
         >>> with JsonlEventLog("-") as log:  # doctest: +SKIP
         ...     log.write(StatusEvent("started", stream="cam0"))
     """
 
-    def __init__(self, path: str | Path, session: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        session: str | None = None,
+        max_bytes: int | None = None,
+        backups: int = 5,
+    ) -> None:
+        if max_bytes is not None and max_bytes <= 0:
+            raise MexliveError(f"event log size limit must be positive: {max_bytes} bytes")
+        if backups < 0:
+            raise MexliveError(f"event log backups must be >= 0: {backups}")
         self.path = str(path)
         self.session = session or uuid.uuid4().hex[:12]
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.rotations = 0
+        self._size = 0
         self._lock = threading.Lock()
         self._failed = False
         self.lines_written = 0
@@ -155,6 +175,7 @@ class JsonlEventLog:
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            self._size = os.path.getsize(self.path)
         except OSError as exc:
             raise MexliveError(f"cannot write event log {self.path}: {exc.strerror}") from None
         self._owns = True
@@ -164,14 +185,43 @@ class JsonlEventLog:
         body = event.to_dict()
         body["session"] = self.session
         line = json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n"
+        n_bytes = len(line.encode("utf-8"))
         with self._lock:
             try:
+                if self._must_rotate(n_bytes):
+                    self._rotate()
                 append_line(self._file, line)  # the whole line or none of it
+                self._size += n_bytes
                 self.lines_written += 1
             except (OSError, ValueError) as exc:
                 if not self._failed:
                     self._failed = True
                     print(f"mexlive: event log {self.path} write failed: {exc}", file=sys.stderr)
+
+    def _must_rotate(self, n_bytes: int) -> bool:
+        return (
+            self._owns
+            and self.max_bytes is not None
+            and self._size > 0
+            and self._size + n_bytes > self.max_bytes
+        )
+
+    def _rotate(self) -> None:
+        """Shift ``path.i`` to ``path.i+1`` (the last falls off) and start a fresh file."""
+        self._file.close()
+        try:
+            for i in range(self.backups - 1, 0, -1):
+                older = f"{self.path}.{i}"
+                if os.path.exists(older):
+                    os.replace(older, f"{self.path}.{i + 1}")
+            if self.backups > 0:
+                os.replace(self.path, f"{self.path}.1")
+            else:
+                os.remove(self.path)
+            self.rotations += 1
+        finally:  # a failed rename keeps logging into the same file (reported once by write)
+            self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            self._size = os.path.getsize(self.path)
 
     def close(self) -> None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""Drawing on the analysed frame: landmarks, ROI boxes and their flow (the HUD grows here)."""
+"""Drawing on the analysed frame: landmarks, ROI boxes and their flow (the HUD: stream/hud.py)."""
 
 from __future__ import annotations
 

@@ -263,7 +263,8 @@ class Pipeline:
             self.ring.count_drop("frozen")  # a repeated frame is no new light: never analysed
             return
         gap, self._pending_gap = gap or self._pending_gap, False
-        results: dict[str, Any] = {"gap": gap}
+        latency_ms: dict[str, float] = {}  # this frame's stages so far, for the HUD and metrics
+        results: dict[str, Any] = {"gap": gap, "latency_ms": latency_ms}
         for stage in self.stages:
             t0 = time.perf_counter_ns()
             try:
@@ -280,7 +281,8 @@ class Pipeline:
                         )
                     )
                 return
-            self.latency[stage.name].add((time.perf_counter_ns() - t0) / 1e6)
+            latency_ms[stage.name] = (time.perf_counter_ns() - t0) / 1e6
+            self.latency[stage.name].add(latency_ms[stage.name])
         self.processed += 1
 
     def _report_drops(self) -> None:

@@ -115,6 +115,8 @@ class SpottingStage:
             if self.baseline is None:
                 self._calibrate(frame, row, score)
             decided = self.decoder.update(frame.seq, frame.t_s, frame.t_mono_ns, score, emotion)
+            results["apex_threshold"] = self.decoder.threshold
+        results["calibrating"] = self.baseline is None
         for spotted in decided:
             self._emit(spotted)
 

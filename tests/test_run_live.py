@@ -162,3 +162,50 @@ def test_onnxruntime_and_torch_give_the_same_events(fixtures_dir, tmp_path):
             tuple(line[k] for k in keys) for line in read_log(log) if line["type"] == "expression"
         ]
     assert events["torch"] == events["onnxruntime"] and events["torch"]
+
+
+@pytest.mark.slow
+def test_events_to_stdout_leave_stdout_pure_json(tmp_path):
+    result = mexlive("--source", "synthetic:2", "--headless", "--max-frames", "60",
+                     "--no-realtime", "--events", "-")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]  # nothing else on stdout
+    assert all(validate_event(line) == [] for line in lines)
+    assert lines[0]["status"] == "started" and lines[-1]["status"] == "stopped"
+    # The person's messages (summary, ground-truth table) went to stderr.
+    assert "60 of 60 frames" in result.stderr and "ground truth" in result.stderr
+
+
+@pytest.mark.slow
+def test_headless_record_carries_the_hud(tmp_path):
+    import av
+    import numpy as np
+
+    video = tmp_path / "hud.mp4"
+    result = mexlive("--source", "synthetic:2", "--headless", "--max-frames", "30",
+                     "--no-realtime", "--events", str(tmp_path / "e.jsonl"),
+                     "--record", str(video))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with av.open(str(video)) as container:
+        last = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)][-1]
+    face_box = (last[..., 0] > 180) & (last[..., 1] < 80) & (last[..., 2] > 180)  # magenta
+    assert face_box.sum() > 300  # the HUD is in the recording, not only on screen
+    assert np.median(last[:60, :250]) < 110  # the darkened stats panel
+
+
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (("--events-max-mb", "0"), "--events-max-mb"),  # a log cannot rotate at zero bytes
+        (("--metrics-port", "70000"), "--metrics-port"),  # not a port
+    ],
+)
+def test_bad_monitoring_options_exit_2(tmp_path, args, names):
+    result = mexlive("--headless", "--max-frames", "1", "--events", str(tmp_path / "e.jsonl"),
+                     *args)  # fmt: skip
+    assert_one_clear_error(result, names)
+
+
+def test_tail_subcommand_exits_2_on_a_missing_log(tmp_path):
+    result = mexlive("tail", str(tmp_path / "missing.jsonl"))
+    assert result.returncode == 2 and "no such log" in result.stderr

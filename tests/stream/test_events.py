@@ -92,3 +92,49 @@ def test_bus_counts_by_status_and_kind():
     bus.emit(expression(kind="macro"))
     assert bus.counts == {"started": 1, "expression:micro": 1, "expression:macro": 1}
     assert bus.expressions == 2
+
+
+def read_lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_rotation_keeps_whole_lines_and_the_session(tmp_path):
+    path = tmp_path / "events.jsonl"
+    line_bytes = len(json.dumps({**expression().to_dict(), "session": "x" * 12}).encode()) + 1
+    log = JsonlEventLog(path, max_bytes=3 * line_bytes + 10, backups=2)  # 3 lines per file
+    for seq in range(20):
+        log.write(expression(seq=seq))
+    log.close()
+    files = [path, tmp_path / "events.jsonl.1", tmp_path / "events.jsonl.2"]
+    assert sorted(tmp_path.iterdir()) == sorted(files)  # older files fell off
+    kept = [read_lines(f) for f in reversed(files)]  # oldest first
+    seqs = [line["seq"] for lines in kept for line in lines]
+    assert seqs == list(range(seqs[0], 20)) and seqs[0] > 0  # contiguous, newest last
+    assert all(f.stat().st_size <= log.max_bytes for f in files)
+    assert all(len(lines) == 3 for lines in kept[:2])  # full files; the live one has the rest
+    assert {line["session"] for lines in kept for line in lines} == {log.session}
+    assert log.rotations == 6
+
+
+def test_rotation_of_an_existing_log_counts_its_size(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text("x" * 1000 + "\n")  # an earlier run's lines
+    with JsonlEventLog(path, max_bytes=1200) as log:
+        log.write(expression())  # would pass 1200 bytes: the old content rotates first
+    assert (tmp_path / "events.jsonl.1").read_text() == "x" * 1000 + "\n"
+    assert [line["seq"] for line in read_lines(path)] == [120]
+
+
+def test_a_line_longer_than_the_limit_gets_its_own_file(tmp_path):
+    path = tmp_path / "events.jsonl"
+    with JsonlEventLog(path, max_bytes=50, backups=3) as log:
+        for seq in range(3):
+            log.write(expression(seq=seq))
+    assert [read_lines(path)[0]["seq"]] == [2]
+    assert [read_lines(tmp_path / f"events.jsonl.{i}")[0]["seq"] for i in (1, 2)] == [1, 0]
+
+
+@pytest.mark.parametrize("kwargs", [{"max_bytes": 0}, {"backups": -1}])
+def test_bad_rotation_settings_are_clear_errors(tmp_path, kwargs):
+    with pytest.raises(MexliveError, match="event log"):
+        JsonlEventLog(tmp_path / "e.jsonl", **kwargs)
