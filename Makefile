@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mexlive-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format bench venv clean
+.PHONY: demo test lint format bench soak venv clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,11 @@ format:
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_capture.py
+
+# The long soak (the README's table): MINUTES=30 by default, plot in docs/soak.png.
+MINUTES ?= 30
+soak: $(STAMP)
+	nice -n 10 $(PY) benchmarks/soak.py --minutes $(MINUTES) --every 6 --plot docs/soak.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -62,6 +62,11 @@ from stream.sources import open_source
 from stream.spotting import SpottingStage
 
 EXIT_BAD_INPUT = 2
+CONSENT = (
+    "Analyse only people who know and agree. mexlive's events are estimates of facial "
+    "movement, not a diagnosis and not a lie detector. No frame or face image is written "
+    "unless --record, --privacy-out or --dump-features asks for it."
+)
 WINDOW = "mexlive"
 
 
@@ -69,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mexlive",
         description="Real-time micro-expression analyzer: spots micro- and macro-expressions "
-        "live and writes every event to a JSON Lines log.",
+        "live and writes every event to a JSON Lines log. " + CONSENT,
         epilog="Keys in the window: q/Esc quit, h HUD, l landmarks, p privacy, r record, "
         "c recalibrate, space pause. 'mexlive tail LOG [--follow]' pretty-prints a log. "
         "Exit code 2 means bad input.",

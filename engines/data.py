@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +96,11 @@ def load_clip(path: str | Path, expected_names: Sequence[str] | None = None) -> 
             if missing:
                 raise DataError(f"{path}: not a feature file, missing {', '.join(missing)}")
             arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from None
+    except DataError:
+        raise
+    except Exception as exc:  # an untrusted file: zipfile and the .npy header parser raise
+        # many kinds (BadZipFile, NotImplementedError, tokenize.TokenError, ...)
+        raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
     values, valid, names = arrays["values"], arrays["valid"], arrays["names"]
     names = tuple(str(n) for n in names.tolist())
     if values.ndim != 2 or values.shape[1] != len(names):
@@ -112,22 +114,31 @@ def load_clip(path: str | Path, expected_names: Sequence[str] | None = None) -> 
             f"{path}: its {len(names)} feature names differ from the expected "
             f"{len(expected_names)} (another feature layout: regenerate the data)"
         )
-    fps = float(arrays["fps"])
+    fps = float(arrays["fps"]) if arrays["fps"].size == 1 else float("nan")
     if not np.isfinite(fps) or fps <= 0:
-        raise DataError(f"{path}: fps is {fps}; the truth needs a frame rate")
+        raise DataError(f"{path}: fps is {arrays['fps']}; the truth needs a frame rate")
     length = values.shape[0]
+    columns = [arrays[k].reshape(-1).tolist() for k in REQUIRED[4:]]
+    if len({len(c) for c in columns}) != 1:
+        sizes = ", ".join(f"{k} {len(c)}" for k, c in zip(REQUIRED[4:], columns, strict=True))
+        raise DataError(f"{path}: truth row {min(map(len, columns))}: the truth columns have "
+                        f"different lengths ({sizes})")  # fmt: skip
     truth, blinks = [], 0
-    rows = zip(*(arrays[k].tolist() for k in REQUIRED[4:]), strict=True)
-    for onset, apex, offset, kind, emotion in rows:
+    for row, (onset, apex, offset, kind, emotion) in enumerate(zip(*columns, strict=True)):
         if kind == "blink":
             blinks += 1
             continue
         if kind not in KINDS:
-            raise DataError(f"{path}: unknown truth kind {kind!r}")
+            raise DataError(f"{path}: truth row {row}: unknown truth kind {kind!r}")
         if not 0 <= onset <= apex <= offset or onset >= length:
-            raise DataError(f"{path}: bad truth row {(onset, apex, offset)} for {length} frames")
+            raise DataError(
+                f"{path}: truth row {row}: bad frames {(onset, apex, offset)} for {length} frames"
+            )
         truth.append(TruthInterval(int(onset), int(apex), int(offset), kind, str(emotion)))
-    x = torch.from_numpy(np.nan_to_num(values.astype(np.float32)))  # (L, F)
+    try:
+        x = torch.from_numpy(np.nan_to_num(values.astype(np.float32)))  # (L, F)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{path}: values are not numbers ({values.dtype}: {exc})") from None
     x[~torch.from_numpy(valid.astype(bool))] = 0.0
     return Clip(
         path=path,

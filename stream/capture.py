@@ -5,8 +5,11 @@
 - A watchdog reports ``source_stalled`` when a read has not returned for ``stall_timeout_s``.
 - A live source that fails is closed and reopened with exponential backoff (``reconnected``);
   a file that fails ends the capture and keeps the error for the caller.
+- A frame the source could not decode (``CorruptFrameError``) or that is not BGR uint8
+  (H, W, 3) is skipped and counted as dropped (``corrupt`` / ``malformed``); the source goes on.
 - ``stop()`` returns within ``join_timeout_s`` even when the source blocks in native code:
-  the thread is a daemon and the blocked read is abandoned.
+  the thread is a daemon and the blocked read is abandoned (a source with an ``interrupt()``
+  method is asked to abort the read first).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from stream.errors import SourceError, SourceReadError
+from stream.errors import CorruptFrameError, SourceError, SourceReadError
+from stream.guards import check_image
 from stream.ring import FrameRing
 from stream.sources import Source
 
@@ -78,6 +82,9 @@ class CaptureThread(threading.Thread):
                     break
                 try:
                     frame = self._timed_read()
+                except CorruptFrameError:
+                    self.ring.reject("corrupt")
+                    continue
                 except SourceReadError as exc:
                     if not self.source.live:
                         self.error = exc
@@ -88,6 +95,9 @@ class CaptureThread(threading.Thread):
                     continue
                 if frame is None:
                     break
+                if check_image(frame.image) is not None:
+                    self.ring.reject("malformed")
+                    continue
                 seq = self._seq_offset + frame.index
                 if not self.ring.put(
                     frame.image,
@@ -144,7 +154,9 @@ class CaptureThread(threading.Thread):
     def _watch(self) -> None:
         """Report a read that has been blocked for longer than the stall timeout (once)."""
         period = min(0.25, self.stall_timeout_s / 4)
-        while not self._stop_event.wait(period):
+        wait_s = period
+        while not self._stop_event.wait(wait_s):
+            wait_s = period
             started = self._read_started_ns
             if started is None or self._stall_reported:
                 continue
@@ -152,6 +164,8 @@ class CaptureThread(threading.Thread):
             if blocked_s >= self.stall_timeout_s:
                 self._stall_reported = True
                 self.on_status("source_stalled", {"blocked_s": round(blocked_s, 2)})
+            else:  # wake at the deadline itself, not up to a period after it
+                wait_s = min(period, self.stall_timeout_s - blocked_s + 1e-3)
         # exits with the stop event; the capture loop itself may still be blocked in read()
 
     # -- control --------------------------------------------------------------------------
@@ -163,6 +177,9 @@ class CaptureThread(threading.Thread):
         """Ask the thread to finish; True if it did within the timeout."""
         self._stop_event.set()
         self.ring.stop()
+        interrupt = getattr(self.source, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
         if self.is_alive():
             self.join(join_timeout_s)
         return not self.is_alive()

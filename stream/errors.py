@@ -13,3 +13,7 @@ class SourceError(MexliveError):
 
 class SourceReadError(SourceError):
     """A read failed after the source had opened; live sources may reconnect."""
+
+
+class CorruptFrameError(SourceError):
+    """One frame or packet could not be decoded; the source itself goes on (skip, count)."""

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from stream.durable import append_line, check_free_space
 from stream.errors import MexliveError
 
 SCHEMA = "me-events/v1"
@@ -206,6 +207,7 @@ class JsonlEventLog:
         except OSError as exc:
             raise MexliveError(f"cannot write event log {self.path}: {exc.strerror}") from None
         self._owns = True
+        check_free_space(self.path)
 
     def write(self, event: StatusEvent | ExpressionEvent) -> None:
         body = event.to_dict()
@@ -216,8 +218,7 @@ class JsonlEventLog:
             try:
                 if self._must_rotate(n_bytes):
                     self._rotate()
-                self._file.write(line)
-                self._file.flush()
+                append_line(self._file, line)  # the whole line or none of it
                 self._size += n_bytes
                 self.lines_written += 1
             except (OSError, ValueError) as exc:

@@ -20,6 +20,7 @@ from stream.capture import CaptureThread
 from stream.contracts import Frame
 from stream.errors import SourceError
 from stream.events import EventBus, StatusEvent
+from stream.guards import FreezeDetector, MediaClock
 from stream.ring import FrameRing
 from stream.sources import Source, frame_shape
 
@@ -100,6 +101,11 @@ class Pipeline:
         stall_timeout_s: a read blocked longer than this is reported as source_stalled.
         drain_timeout_s: at a stop, how long a file or synthetic source may take to finish
             the frames already queued.
+        ring_policy: ``"drop_oldest"`` or ``"block"``; None picks from ``source.live``.
+
+    Before the stages, each frame's timestamp is repaired when it repeats or runs backwards
+    (``guards.MediaClock``), and a frame identical to the previous one is dropped as
+    ``frozen`` (``guards.FreezeDetector``). A new frame size counts as a gap, like a reconnect.
     """
 
     def __init__(
@@ -114,6 +120,7 @@ class Pipeline:
         drop_report_s: float = 1.0,
         stall_timeout_s: float = 2.0,
         drain_timeout_s: float = 2.0,
+        ring_policy: str | None = None,
     ) -> None:
         self.source = source
         self.bus = bus
@@ -123,7 +130,7 @@ class Pipeline:
         self.duration_s = duration_s
         self.drop_report_s = drop_report_s
         self.drain_timeout_s = drain_timeout_s
-        policy = "drop_oldest" if source.live else "block"
+        policy = ring_policy or ("drop_oldest" if source.live else "block")
         self.ring = FrameRing(ring_capacity, policy, frame_shape(source))
         self.capture = CaptureThread(
             source, self.ring, self._on_capture_status, max_frames, stall_timeout_s
@@ -132,7 +139,12 @@ class Pipeline:
         self.processed = 0
         self.last_seq = -1
         self._last_segment = 0
+        self._last_shape: tuple[int, ...] | None = None
+        self._pending_gap = False  # a gap seen on a frozen frame, owed to the next real one
         self.seq_gaps = 0
+        self.seq_missing = 0  # frames the source itself skipped (jumps in seq)
+        self.clock = MediaClock()
+        self.freeze = FreezeDetector()
         self._worker = threading.Thread(target=self._work, name="pipeline", daemon=True)
         self._stop_event = threading.Event()
         self._done = threading.Event()
@@ -146,6 +158,7 @@ class Pipeline:
     def start(self) -> None:
         """Open the source (SourceError for a person to read) and start both threads."""
         self.source.open()
+        self.clock = MediaClock(1.0 / (self.source.fps or 30.0))
         self._t_start = time.monotonic()
         self.bus.emit(
             self._status(
@@ -233,12 +246,23 @@ class Pipeline:
         return self.duration_s is not None and time.monotonic() - self._t_start >= self.duration_s
 
     def _process(self, frame: Frame) -> None:
-        # Frames lost before this one (drops, a reconnect): stages reset their state.
+        # Frames lost before this one (drops, a reconnect, a new frame size): stages reset.
+        new_segment = frame.segment != self._last_segment
         gap = self.last_seq >= 0 and (
-            frame.seq != self.last_seq + 1 or frame.segment != self._last_segment
+            frame.seq != self.last_seq + 1 or new_segment or frame.image.shape != self._last_shape
         )
         self.seq_gaps += gap
+        self.seq_missing += max(frame.seq - self.last_seq - 1, 0) if self.last_seq >= 0 else 0
         self.last_seq, self._last_segment = frame.seq, frame.segment
+        self._last_shape = frame.image.shape
+        if new_segment:
+            self.clock.new_timeline()
+        frame.pts_s = self.clock.repair(frame.pts_s)
+        if self.freeze.repeated(frame.image):
+            self._pending_gap |= gap
+            self.ring.count_drop("frozen")  # a repeated frame is no new light: never analysed
+            return
+        gap, self._pending_gap = gap or self._pending_gap, False
         latency_ms: dict[str, float] = {}  # this frame's stages so far, for the HUD and metrics
         results: dict[str, Any] = {"gap": gap, "latency_ms": latency_ms}
         for stage in self.stages:
@@ -321,6 +345,8 @@ class Pipeline:
                     "elapsed_s": round(summary.elapsed_s, 3),
                     "fps": round(summary.fps, 2),
                     "seq_gaps": self.seq_gaps,
+                    "seq_missing": self.seq_missing,
+                    "timestamps": self.clock.stats.as_dict(),
                     "reconnects": self.capture.reconnects,
                     "source_counters": counters,
                     "stage_latency": summary.stage_latency,

@@ -190,6 +190,13 @@ class FrameRing:
             self._cond.notify_all()
             return n_unread
 
+    def reject(self, cause: str) -> None:
+        """Count a frame the source delivered that never entered a slot (corrupt, malformed):
+        it is captured and dropped at once, so the accounting still balances."""
+        with self._cond:
+            self._captured += 1
+            self._dropped[cause] += 1
+
     def count_drop(self, cause: str, n: int = 1) -> None:
         """Record frames lost by a cause outside the ring (they were counted as captured)."""
         with self._cond:

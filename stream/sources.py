@@ -8,6 +8,7 @@
 ``"clip.mp4"``      a video file (PyAV)
 ``"rtsp://…"``      a network stream (PyAV; rtsp, rtmp, http(s), udp, tcp, srt)
 ``"synthetic:7"``   the synthetic animator with seed 7 (``"synthetic"`` = seed 0)
+``"faults:…:SRC"``  a fault drill around SRC (``stream/faults.py``)
 ==================  =====================================================
 
 Every source is a context manager; ``read()`` returns the next ``SourceFrame`` or None at the
@@ -165,7 +166,10 @@ class AVSource(_ContextSource):
             raise SourceError(f"{self.target}: {what} (expected {SPEC_HELP})")
         options = {"rtsp_transport": "tcp"} if self.target.startswith("rtsp") else {}
         try:
-            container = av.open(self.target, timeout=self.timeouts, options=options)
+            # Broken metadata in an untrusted file must not stop the video from playing.
+            container = av.open(
+                self.target, timeout=self.timeouts, options=options, metadata_errors="replace"
+            )
         except (av.error.ExitError, av.error.TimeoutError) as exc:
             raise SourceError(
                 f"{self.target}: no answer within {self.timeouts[0]:g} s ({_ffmpeg_reason(exc)})"
@@ -287,6 +291,10 @@ class SyntheticSource(_ContextSource):
         self._index += 1
         return out
 
+    def skip(self, n: int) -> None:
+        """Let ``n`` frames go by unrendered (the scene goes on while nobody watches)."""
+        self._index += n
+
     def close(self) -> None:
         pass  # the animator holds no OS resource; it stays readable for ground truth
 
@@ -309,6 +317,13 @@ def open_source(
     spec = spec.strip()
     if not spec:
         raise SourceError(f"empty --source (expected {SPEC_HELP})")
+    if spec.startswith("faults:"):  # a fault drill around another source (stream/faults.py)
+        from stream.faults import open_faulty
+
+        return open_faulty(spec, lambda inner: open_source(
+            inner, fps=fps, realtime=realtime, open_timeout_s=open_timeout_s,
+            read_timeout_s=read_timeout_s,
+        ))  # fmt: skip
     if spec.isdigit():
         return WebcamSource(int(spec))
     if spec.startswith("/dev/video"):

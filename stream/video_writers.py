@@ -173,26 +173,40 @@ def write_truth_csv(path: str | Path, events: list[TruthEvent]) -> None:
 
 
 def read_truth_csv(path: str | Path) -> list[TruthEvent]:
-    """Events written by ``write_truth_csv``."""
+    """Events written by ``write_truth_csv``; MexliveError names the file and the line of
+    anything malformed."""
     from stream.synthetic import TruthEvent
 
     def ints(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in text.split("+")) if text else ()
 
-    with Path(path).open(newline="") as f:
-        return [
-            TruthEvent(
-                int(row["onset"]),
-                int(row["apex"]),
-                int(row["offset"]),
-                row["kind"],
-                row["emotion"],
-                ints(row["aus"]),
-                float(row["peak_px"]),
-                ints(row["landmarks"]),
-            )
-            for row in csv.DictReader(f)
-        ]
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MexliveError(f"cannot read truth CSV {path}: {exc}") from None
+    reader = csv.DictReader(text.splitlines())
+    missing = [name for name in CSV_FIELDS if name not in (reader.fieldnames or [])]
+    if missing:
+        raise MexliveError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
+    events = []
+    for row in reader:
+        line = reader.line_num
+        try:
+            onset, apex, offset = int(row["onset"]), int(row["apex"]), int(row["offset"])
+            event = TruthEvent(onset, apex, offset, row["kind"], row["emotion"] or "",
+                               ints(row["aus"] or ""), float(row["peak_px"]),
+                               ints(row["landmarks"] or ""))  # fmt: skip
+        except (TypeError, ValueError) as exc:
+            raise MexliveError(f"{path}: line {line}: {exc}") from None
+        if row["kind"] not in ("micro", "macro", "blink"):
+            raise MexliveError(f"{path}: line {line}: kind {row['kind']!r} is not micro, macro "
+                               "or blink")  # fmt: skip
+        if not 0 <= onset <= apex <= offset:
+            raise MexliveError(f"{path}: line {line}: frames {onset}, {apex}, {offset} are not "
+                               "0 <= onset <= apex <= offset")  # fmt: skip
+        events.append(event)
+    return events
 
 
 def write_video(
