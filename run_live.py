@@ -38,14 +38,9 @@ codec, truncated video) prints one message and exits with code 2; lines already 
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import subprocess
 import sys
 import threading
-from pathlib import Path
-
-import numpy as np
 
 from engines.weights import WeightsError
 from stream.analysis import FaceAnalysis
@@ -60,6 +55,7 @@ from stream.privacy_live import add_privacy_arguments, privacy_stage_from_args
 from stream.recognition import add_recognizer_arguments, recognizer_from_flags
 from stream.sources import open_source
 from stream.spotting import SpottingStage
+from stream.window import LatestFrame, display_available, show_window
 
 EXIT_BAD_INPUT = 2
 CONSENT = (
@@ -67,7 +63,6 @@ CONSENT = (
     "movement, not a diagnosis and not a lie detector. No frame or face image is written "
     "unless --record, --privacy-out or --dump-features asks for it."
 )
-WINDOW = "mexlive"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -309,7 +304,8 @@ def analyse(args: argparse.Namespace) -> int:
         pipeline.start()  # opens the source: SourceError here is bad input, before any thread
         _stop_on_signals(pipeline)
         if view is not None:
-            show_window(pipeline, view, controls)
+            keys = __doc__.split("Keys in the window:")[1].split("Events go")[0].rstrip()
+            show_window(pipeline, view, controls, keys)
         else:
             while not pipeline.wait(0.2):
                 pass
@@ -415,75 +411,6 @@ def _stop_on_signals(pipeline: Pipeline) -> None:
     """SIGTERM ends the run like q does, so the stopped line and the summary are written."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: pipeline.request_stop())
-
-
-class LatestFrame:
-    """The newest annotated frame for the window, copied into a reused buffer."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._image: np.ndarray | None = None
-        self._fresh = False
-
-    def put(self, image: np.ndarray) -> None:
-        """Copy the frame (the HUD stage has drawn on it already)."""
-        with self._lock:
-            if self._image is None or self._image.shape != image.shape:
-                self._image = np.empty_like(image)
-            np.copyto(self._image, image)
-            self._fresh = True
-
-    def take(self) -> np.ndarray | None:
-        with self._lock:
-            if not self._fresh:
-                return None
-            self._fresh = False
-            return self._image.copy()
-
-
-def display_available() -> bool:
-    """True if an OpenCV window can open. OpenCV's GUI aborts the process without a display,
-    so a throwaway subprocess tries first."""
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
-        print("mexlive: no display found; running headless", file=sys.stderr)
-        return False
-    probe = "import cv2; cv2.namedWindow('probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
-    try:
-        ok = (
-            subprocess.run(
-                [sys.executable, "-c", probe], capture_output=True, timeout=10
-            ).returncode
-            == 0
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        ok = False
-    if not ok:
-        print("mexlive: the display cannot open a window; running headless", file=sys.stderr)
-    return ok
-
-
-def show_window(pipeline: Pipeline, view: LatestFrame, controls: LiveControls) -> None:
-    import cv2
-
-    # opencv-python points Qt at a font folder it does not ship; use the system's instead.
-    fonts = Path("/usr/share/fonts/truetype/dejavu")
-    if not Path(os.environ.get("QT_QPA_FONTDIR", "/nonexistent")).is_dir() and fonts.is_dir():
-        os.environ["QT_QPA_FONTDIR"] = str(fonts)
-
-    print(__doc__.split("Keys in the window:")[1].split("Events go")[0].rstrip(), file=sys.stderr)
-    cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)  # 1:1 pixels: 1-px motion stays visible
-    try:
-        while not pipeline.wait(0.0):
-            image = view.take()
-            if image is not None and not controls.paused:
-                cv2.imshow(WINDOW, image)
-            key = cv2.waitKey(10)
-            if key >= 0 and controls.handle_key(key & 0xFF):
-                break
-    finally:
-        cv2.destroyWindow(WINDOW)
 
 
 if __name__ == "__main__":
