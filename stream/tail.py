@@ -92,6 +92,11 @@ class LogFollower:
                 if not follow:
                     return
                 if self._replaced(file):  # rotated: the old file is read to its end
+                    # Lines the writer appended after our last read and before the rename
+                    # are still in the old file: read them before letting it go.
+                    for line in (pending + file.read()).splitlines(keepends=True):
+                        if line.endswith("\n"):
+                            yield line.rstrip("\n")
                     inode = os.fstat(file.fileno()).st_ino
                     file.close()
                     for newer in self._rotated_after(inode):  # several rotations in one poll

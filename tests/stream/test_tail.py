@@ -118,3 +118,17 @@ def test_tail_follow_subcommand_in_a_subprocess(tmp_path):
     onsets = [int(line.split("frames ")[1].split("-")[0]) for line in got]
     assert onsets == list(range(2, 32))  # the backlog's last 10, then each new line once
     assert all(EMOTION_COLOURS["positive"] in line for line in got[10:])
+
+
+def test_lines_written_just_before_a_rotation_are_not_lost(tmp_path):
+    # The writer appends and then rotates between the follower's last read and its rotation
+    # check (seen under load: the subprocess test hung on a lost line).
+    path = tmp_path / "events.jsonl"
+    path.write_text("a\n")
+    lines = LogFollower(path, sleep=lambda s: None).lines(follow=True)
+    assert next(lines) == "a" and next(lines) is None  # backlog read, now following
+    with open(path, "a") as f:
+        f.write("b\n")
+    path.rename(tmp_path / "events.jsonl.1")
+    path.write_text("c\n")
+    assert [next(lines), next(lines)] == ["b", "c"]
