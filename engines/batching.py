@@ -111,10 +111,10 @@ class SharedSteps:
     def _run_locked(self) -> None:
         if not self._pending:
             return
-        b = self._capacity
-        x = np.zeros((b, self.n_features), np.float32)  # (B, F)
-        valid = np.zeros(b, bool)  # (B,)
-        waiting = np.ones(b, bool)  # streams with no row this round keep their state
+        # Buffers reused every round (sized in _grow): no allocation per frame.
+        x, valid, waiting = self._x, self._valid, self._waiting  # (B, F), (B,), (B,)
+        valid[:] = False
+        waiting[:] = True  # streams with no row this round keep their state
         for slot, (row, ok) in self._pending.items():
             x[slot], valid[slot], waiting[slot] = row, ok, False
         before = _snapshot(self._state) if waiting.any() else None
@@ -145,6 +145,9 @@ class SharedSteps:
                 with torch.inference_mode():
                     fresh.conv[:, :old].copy_(self._state.conv)
                     fresh.ssm[:, :old].copy_(self._state.ssm)
+        self._x = np.zeros((capacity, self.n_features), np.float32)  # (B, F)
+        self._valid = np.zeros(capacity, bool)  # (B,)
+        self._waiting = np.ones(capacity, bool)  # (B,)
         self._free.extend(range(self._capacity, capacity))
         self._capacity = capacity
         self._state = fresh
