@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.data import Clip
-from engines.train import TrainConfig, decode_offline, run_clip, score_intervals, train
+from engines.train import TrainConfig, decode_clips, score_intervals, train
 
 
 def loso(
@@ -39,10 +39,7 @@ def loso(
         # Last epoch, no validation: picking the best epoch would need data, and the held-out
         # subject is not ours to look at.
         model, _ = train(train_clips, [], dataclasses.replace(cfg), log=lambda s: None)
-        decoded = []
-        for clip in test_clips:
-            apex, probs = run_clip(model, clip)
-            decoded.append((clip, decode_offline(apex, probs, clip.fps, clip.valid.numpy())))
+        decoded = decode_clips(model, test_clips)
         folds[subject] = score_intervals(decoded)
         folds[subject]["train_s"] = round(time.perf_counter() - t0, 1)
         pooled += decoded

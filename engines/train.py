@@ -191,10 +191,20 @@ def score_intervals(
 
 
 @torch.no_grad()
+def decode_clips(model: Spotter, clips: Sequence[Clip]) -> list[tuple[Clip, list[Decoded]]]:
+    """Each clip through the model and the offline decoder: (clip, decided intervals)."""
+    decoded = []
+    for clip in clips:
+        apex, probs = run_clip(model, clip)
+        decoded.append((clip, decode_offline(apex, probs, clip.fps, clip.valid.numpy())))
+    return decoded
+
+
+@torch.no_grad()
 def evaluate(model: Spotter, clips: Sequence[Clip]) -> dict[str, Any]:
     """Validation loss (masked, per frame) and offline-decoded spotting scores."""
     model.eval()
-    total, frames, decoded = 0.0, 0, []
+    total, frames = 0.0, 0
     for clip in clips:
         for start, stop in valid_runs(clip.valid):
             out, _ = model(clip.x[None, start:stop])
@@ -209,9 +219,7 @@ def evaluate(model: Spotter, clips: Sequence[Clip]) -> dict[str, Any]:
             )
             total += float(terms.total) * (stop - start)
             frames += stop - start
-        apex, probs = run_clip(model, clip)
-        decoded.append((clip, decode_offline(apex, probs, clip.fps, clip.valid.numpy())))
-    metrics = score_intervals(decoded)
+    metrics = score_intervals(decode_clips(model, clips))
     metrics["loss"] = total / max(frames, 1)
     return metrics
 
