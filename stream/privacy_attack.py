@@ -52,6 +52,7 @@ class Clip:
     clip_id: str = ""
     placements: list[Placement | None] = field(default_factory=list)
     cache: Path | None = None  # .npz of the features: a rerun (another recognizer) reuses it
+    apex: int = -1  # frame index inside the clip (the annotation a recognizer may read)
     _features: tuple[np.ndarray, np.ndarray] | None = None
 
     def features(self) -> tuple[np.ndarray, np.ndarray]:
@@ -169,6 +170,7 @@ class ClipSource:
                 event.offset - start,
                 name,
                 f"{name}/{self.seed}/{k}",
+                apex=event.apex - start,
             )
 
 
@@ -226,6 +228,7 @@ def protect(
         clip.clip_id,
         placements,
         cache,
+        apex=clip.apex,
     )
 
 
