@@ -28,6 +28,7 @@ import platform
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ from stream.privacy import DESIGNS, STICKER_REGIONS, Sticker, StickerPlacer
 from stream.privacy_attack import (
     Clip,
     ClipSource,
+    MPFNetRecognizer,
     Query,
     Recognizer,
     SpotterRecognizer,
@@ -52,28 +54,56 @@ from stream.privacy_attack import (
 )
 from stream.privacy_live import region_positions, roi_motion_series
 
-VARIANT = Path(__file__).resolve().parent.parent / "engines" / "weights" / "variant" / "spotter.pt"
+WEIGHTS = Path(__file__).resolve().parent.parent / "engines" / "weights"
+RECOGNIZERS = {  # flag name -> table name
+    "spotter": "spotter (shipped)",
+    "spotter-variant": "spotter variant",
+    "mpfnet": "MPFNet (shipped)",
+    "mpfnet-variant": "MPFNet variant",
+}
+
+
+def make_recognizers(names: list[str], variant_dir: Path) -> list[Recognizer]:
+    """The recognizers asked for; a variant whose weights are absent is left out, said once."""
+    made: list[Recognizer] = []
+    for name in names:
+        if name not in RECOGNIZERS:
+            raise SystemExit(f"error: unknown recognizer {name!r}: one of {', '.join(RECOGNIZERS)}")
+        weights = variant_dir / ("spotter.pt" if name.startswith("spotter") else "recognizer.pt")
+        if name.endswith("variant") and not weights.is_file():
+            print(f"no variant weights at {weights}: {name} left out", file=sys.stderr)
+            continue
+        path = str(weights) if name.endswith("variant") else None
+        kind = SpotterRecognizer if name.startswith("spotter") else MPFNetRecognizer
+        made.append(kind(RECOGNIZERS[name], path))
+    return made
 
 
 def calibrate(photo: str | None, seed: int, seconds: float, out_dir: Path) -> CausalGraph:
     """The person's root region from a calibration video of their own (no recognizer query);
     a graph already in ``out_dir`` for this person and seed is reused."""
+    source = ClipSource(photo, seed, seconds=seconds)
+    animator = source.animator()
+    frames = (animator.render(i) for i in range(round(seconds * source.fps)))
+    return causal_graph(frames, source.fps, out_dir / f"graph_{identity_name(photo)}_{seed}")
+
+
+def causal_graph(frames: Iterable[np.ndarray], fps: float, stem: Path) -> CausalGraph:
+    """PC over the ROI motion of ``frames`` (tracked and featurised like the live path),
+    saved as ``stem``.json / .png; read back when it is already there."""
     from stream.align import FaceTracker
     from stream.contracts import FeatureRow
 
-    stem = out_dir / f"graph_{identity_name(photo)}_{seed}"
     if stem.with_suffix(".json").is_file():
         return CausalGraph.load_json(stem.with_suffix(".json"))
-
-    source = ClipSource(photo, seed, seconds=seconds)
-    animator, tracker, extractor = source.animator(), FaceTracker(), FeatureExtractor()
+    tracker, extractor = FaceTracker(), FeatureExtractor()
     rows: list[FeatureRow] = []
-    for i in range(round(seconds * source.fps)):
-        t_s = i / source.fps
-        row = extractor.update(tracker.update(animator.render(i), i, round(t_s * 1e9), t_s))
+    for i, image in enumerate(frames):
+        t_s = i / fps
+        row = extractor.update(tracker.update(image, i, round(t_s * 1e9), t_s))
         rows.append(FeatureRow(row.seq, row.t_mono_ns, row.values.copy(), row.valid))
     mags, valid = roi_motion_series(rows)
-    graph = discover(mags, valid, FACE_ROIS, lag_frames=3)
+    graph = discover(mags, valid, FACE_ROIS, lag_frames=max(1, round(0.1 * fps)))
     graph.save_json(stem.with_suffix(".json"))
     graph.save_png(stem.with_suffix(".png"), region_positions())
     return graph
@@ -243,7 +273,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7001)
     p.add_argument("--designs", default=",".join(DESIGNS))
     p.add_argument("--random", type=int, default=2, help="random placements per clip")
-    p.add_argument("--variant", default=str(VARIANT), help="independently trained spotter")
+    p.add_argument(
+        "--recognizers",
+        default=",".join(RECOGNIZERS),
+        help="which to attack: the shipped spotter and MPFNet recognizer, and their "
+        "independently trained variants",
+    )
+    p.add_argument(
+        "--variant-dir",
+        default=str(WEIGHTS / "variant"),
+        help="the variants' weights (spotter.pt, recognizer.pt with their manifests)",
+    )
     p.add_argument("--no-stream-check", action="store_true")
     p.add_argument(
         "--out",
@@ -262,11 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     designs = [d for d in args.designs.split(",") if d]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    recognizers: list[Recognizer] = [SpotterRecognizer("spotter (shipped)")]
-    if Path(args.variant).is_file():
-        recognizers.append(SpotterRecognizer("spotter variant", args.variant))
-    else:
-        print(f"no variant weights at {args.variant}: shipped spotter only", file=sys.stderr)
+    recognizers = make_recognizers(
+        [r.strip() for r in args.recognizers.split(",") if r.strip()], Path(args.variant_dir)
+    )
     t_start = time.perf_counter()
     queries: list[Query] = []
     graphs: dict[str, CausalGraph] = {}

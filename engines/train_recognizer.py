@@ -254,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=d.batch)
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--threads", type=int, default=d.threads)
+    parser.add_argument(
+        "--widths",
+        default=",".join(str(w) for w in RecognizerConfig.widths),
+        help="channel widths of the three encoder stages (another architecture: e.g. 8,16,24)",
+    )
     return parser
 
 
@@ -271,6 +276,15 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr,
         threads=args.threads,
     )
+    try:
+        widths = tuple(int(w) for w in args.widths.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 3 or min(widths) < 1:
+        print(
+            f"error: --widths needs three positive integers, got {args.widths!r}", file=sys.stderr
+        )
+        return EXIT_BAD_INPUT
     val_ids = {v.strip() for v in args.val_identities.split(",") if v.strip()}
     t0 = time.perf_counter()
     try:
@@ -291,7 +305,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(val_set)} validation stacks ({', '.join(sorted(val_ids))})",
         flush=True,
     )
-    model, summary = train(train_set, val_set, cfg, log=lambda s: tqdm.write(s, file=sys.stdout))
+    _, _, steps, size, _ = train_set.flow.shape
+    model_config = RecognizerConfig(
+        steps=steps, size=size, n_aus=len(train_set.au_names), widths=widths
+    )
+    model, summary = train(
+        train_set,
+        val_set,
+        cfg,
+        log=lambda s: tqdm.write(s, file=sys.stdout),
+        model_config=model_config,
+    )
     seconds = time.perf_counter() - t0
     out = Path(args.out)
     sha = save_recognizer(model, out)

@@ -5,7 +5,8 @@ and a killed process leaves only whole lines behind. Two types:
 
 - ``"status"``: started, stopped (with the frame accounting), frames_dropped (batched per
   window), source_stalled, reconnected, source_error, face_lost, face_found, calibrated (the
-  person's baseline is measured and floors the decoder).
+  person's baseline is measured and floors the decoder; ``floor_capped`` and ``measured_floor``
+  when the face moved during it).
 - ``"expression"``: a spotted micro- or macro-expression with its emotion. With the recognizer
   on, ``emotion_probs`` fuses the spotter's emotion head and the recognizer's, and the optional
   ``emotion_sources`` holds both: ``{"spotter": {..}, "recognizer": {..} | null, "fusion":

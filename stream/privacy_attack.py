@@ -5,8 +5,9 @@ A ``Recognizer`` is anything with ``name`` and ``recognize(clip) -> probabilitie
 mexlive spotter (the shipped one, or an independently trained variant): it aligns the clip,
 extracts the feature rows, runs the spotter over them, and reads the emotion as the live
 decoder does (score-weighted mean of the emotion probabilities over the half-maximum span
-around the strongest apex score). Another recognizer (the MPFNet-style one) plugs in by
-implementing the protocol on ``clip.frames``.
+around the strongest apex score). ``MPFNetRecognizer`` wraps the MPFNet-style recognizer
+(shipped or a variant): the onset→apex flow stack of the aligned faces, as a live event gets.
+Alignment and features are computed once per clip (``Clip.analysis``) for all of them.
 
 Clips are cut around each micro-expression of a synthetic test video (``ClipSource``), with
 ``pre_s`` of neutral face before the onset. A protected clip is the same frames with a sticker
@@ -36,11 +37,28 @@ from stream.synthetic import FaceAnimator, SyntheticConfig
 
 
 @dataclass
+class ClipAnalysis:
+    """What the live path computes from a clip's frames, once for every recognizer.
+
+    values (T, F) float32 and valid (T,) bool: the feature rows (the spotters' input);
+    faces (K, S, S) uint8, landmarks (K, 68, 2) float32 and faces_ok (K,) bool: the aligned
+    faces of frames onset..apex (the MPFNet recognizer's input), K = apex - onset + 1.
+    """
+
+    values: np.ndarray
+    valid: np.ndarray
+    faces: np.ndarray
+    landmarks: np.ndarray
+    faces_ok: np.ndarray
+
+
+@dataclass
 class Clip:
     """Frames (BGR uint8 (H, W, 3) each) around one expression, with its truth.
 
-    ``features()`` (alignment + feature rows, as the live path computes them) is computed once
-    and shared by every recognizer that reads features, so two spotters cost one alignment.
+    ``analysis()`` (alignment, feature rows and the aligned faces, as the live path computes
+    them) is computed once and shared by every recognizer, so four recognizers cost one
+    alignment; with ``cache`` set it is also kept on disk for a rerun.
     """
 
     frames: list[np.ndarray]
@@ -51,28 +69,51 @@ class Clip:
     identity: str = ""
     clip_id: str = ""
     placements: list[Placement | None] = field(default_factory=list)
-    cache: Path | None = None  # .npz of the features: a rerun (another recognizer) reuses it
+    cache: Path | None = None  # .npz of the analysis: a rerun (another recognizer) reuses it
     apex: int = -1  # frame index inside the clip (the annotation a recognizer may read)
-    _features: tuple[np.ndarray, np.ndarray] | None = None
+    _analysis: ClipAnalysis | None = None
 
     def features(self) -> tuple[np.ndarray, np.ndarray]:
         """(values (T, F) float32, valid (T,) bool) of a fresh tracker and extractor."""
-        if self._features is None and self.cache is not None and self.cache.is_file():
+        analysis = self.analysis()
+        return analysis.values, analysis.valid
+
+    def analysis(self) -> ClipAnalysis:
+        if self._analysis is None and self.cache is not None and self.cache.is_file():
             with np.load(self.cache) as data:
-                self._features = (data["values"], data["valid"])
-        if self._features is None:
-            tracker, extractor = FaceTracker(), FeatureExtractor()
-            values, valid = [], []
-            for i, image in enumerate(self.frames):
-                t_s = i / self.fps
-                row = extractor.update(tracker.update(image, i, round(t_s * 1e9), t_s))
-                values.append(row.values.copy())
-                valid.append(row.valid)
-            self._features = (np.stack(values), np.array(valid, bool))
+                if set(ClipAnalysis.__dataclass_fields__) <= set(data.files):
+                    self._analysis = ClipAnalysis(**{k: data[k] for k in data.files})
+        if self._analysis is None:
+            self._analysis = self._analyse()
             if self.cache is not None:
                 self.cache.parent.mkdir(parents=True, exist_ok=True)
-                np.savez(self.cache, values=self._features[0], valid=self._features[1])
-        return self._features
+                np.savez(self.cache, **dataclasses.asdict(self._analysis))
+        return self._analysis
+
+    def _analyse(self) -> ClipAnalysis:
+        tracker, extractor = FaceTracker(), FeatureExtractor()
+        values, valid, faces, landmarks, faces_ok = [], [], [], [], []
+        rise = range(self.onset, max(self.apex, self.onset) + 1)
+        for i, image in enumerate(self.frames):
+            t_s = i / self.fps
+            aligned = tracker.update(image, i, round(t_s * 1e9), t_s)
+            if i in rise:  # copies: the tracker reuses its buffers
+                ok = aligned.ok and aligned.face is not None
+                faces.append(aligned.face.copy() if ok else None)
+                landmarks.append(aligned.landmarks.copy() if ok else np.zeros((68, 2), np.float32))
+                faces_ok.append(ok)
+            row = extractor.update(aligned)
+            values.append(row.values.copy())
+            valid.append(row.valid)
+        shape = next((f.shape for f in faces if f is not None), (1, 1))
+        blank = np.zeros(shape, np.uint8)
+        return ClipAnalysis(
+            np.stack(values),
+            np.array(valid, bool),
+            np.stack([blank if f is None else f for f in faces]),  # (K, S, S)
+            np.stack(landmarks).astype(np.float32),  # (K, 68, 2)
+            np.array(faces_ok, bool),
+        )
 
 
 class Recognizer(Protocol):
@@ -105,6 +146,36 @@ class SpotterRecognizer:
             apex = out.apex[0].numpy() * valid  # (T,)
             probs = torch.softmax(out.emotion_logits[0], dim=-1).numpy()  # (T, 3)
         return decoder_emotion(apex, probs)
+
+
+class MPFNetRecognizer:
+    """mexlive's MPFNet-style recognizer as a clip recognizer, through the live code path.
+
+    Like the recognition protocol of CASME II-style benchmarks, it reads the clip's annotated
+    onset and apex frames (indices, not pixels) and classifies the onset→apex flow stack of
+    the aligned faces it sees (``stream.recognition.EventRecognizer``: the same ring, stack
+    and forward pass a live event gets). A clip whose faces were lost on the rise gets a
+    uniform answer.
+    """
+
+    def __init__(self, name: str, weights: str | Path | None = None) -> None:
+        from stream.recognition import EventRecognizer
+
+        self.name = name
+        # history: a clip's rise is < 1 s; weight 1: the recognizer's own probabilities
+        self.live = EventRecognizer(weights, history_frames=64, recognizer_weight=1.0)
+
+    def recognize(self, clip: Clip) -> np.ndarray:
+        analysis = clip.analysis()
+        uniform = np.full(len(EMOTIONS), 1.0 / len(EMOTIONS))
+        if clip.apex <= clip.onset or not analysis.faces_ok.all():
+            return uniform
+        history = self.live.history
+        history.clear()
+        for k, (face, landmarks) in enumerate(zip(analysis.faces, analysis.landmarks, strict=True)):
+            history.add(clip.onset + k, face, landmarks)
+        stack = self.live.stack(clip.onset, clip.apex)
+        return uniform if stack is None else self.live.probabilities(stack)
 
 
 def decoder_emotion(apex: np.ndarray, probs: np.ndarray) -> np.ndarray:

@@ -149,8 +149,13 @@ class SpottingStage:
         self.baseline = Baseline.from_neutral(mags, scores, min_frames=min(10, len(scores)))
         self.decoder.baseline_floor = self.baseline.score_floor
         self._calibration = []
+        capped = {
+            "floor_capped": True,  # the face moved: 'c' / recalibrate() takes it again
+            "measured_floor": round(self.baseline.measured_floor, 4),
+        }
         self.on_status("calibrated", {
             "score_floor": round(self.baseline.score_floor, 4),
+            **(capped if self.baseline.floor_capped else {}),
             "frames": self.baseline.n_frames,
             "roi_noise_px": dict(zip(FACE_ROIS, np.round(self.baseline.roi_noise, 4).tolist(),
                                      strict=True)),

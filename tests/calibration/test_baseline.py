@@ -21,6 +21,17 @@ def test_floor_follows_the_noise_and_ignores_a_short_burst():
     assert quiet.n_frames == 150
 
 
+def test_a_face_that_moved_throughout_gets_a_capped_floor():
+    rng = np.random.default_rng(2)
+    talking = np.abs(rng.normal(2.0, 1.0, 90))  # scores of a face talking all through
+    mags = np.abs(rng.normal(0, 0.1, (90, 2)))
+    baseline = Baseline.from_neutral(mags, talking, max_floor=0.6)
+    assert baseline.measured_floor > 3.0 and baseline.score_floor == 0.6
+    assert baseline.floor_capped
+    still = Baseline.from_neutral(mags, np.abs(rng.normal(0, 0.02, 90)), max_floor=0.6)
+    assert not still.floor_capped and still.score_floor == still.measured_floor < 0.6
+
+
 def test_invalid_frames_are_ignored_and_too_few_refused():
     scores = np.full(40, 0.1)
     mags = np.zeros((40, 3))
