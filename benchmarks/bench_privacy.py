@@ -42,24 +42,28 @@ from stream.privacy import DESIGNS, STICKER_REGIONS, Sticker, StickerPlacer
 from stream.privacy_attack import (
     Clip,
     ClipSource,
-    MPFNetRecognizer,
     Query,
-    Recognizer,
-    SpotterRecognizer,
     attack_success,
     identity_name,
-    predicted,
     protect,
     protector_faces,
 )
 from stream.privacy_live import region_positions, roi_motion_series
+from stream.privacy_recognizers import (
+    MPFNetRecognizer,
+    PipelineRecognizer,
+    Recognizer,
+    SpotterRecognizer,
+    predicted,
+)
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "engines" / "weights"
 RECOGNIZERS = {  # flag name -> table name
-    "spotter": "spotter (shipped)",
-    "spotter-variant": "spotter variant",
+    "pipeline": "mexlive live path",
     "mpfnet": "MPFNet (shipped)",
     "mpfnet-variant": "MPFNet variant",
+    "spotter": "spotter (shipped)",
+    "spotter-variant": "spotter variant",
 }
 
 
@@ -70,6 +74,9 @@ def make_recognizers(names: list[str], variant_dir: Path) -> list[Recognizer]:
         if name not in RECOGNIZERS:
             raise SystemExit(f"error: unknown recognizer {name!r}: one of {', '.join(RECOGNIZERS)}")
         weights = variant_dir / ("spotter.pt" if name.startswith("spotter") else "recognizer.pt")
+        if name == "pipeline":
+            made.append(PipelineRecognizer(RECOGNIZERS[name]))
+            continue
         if name.endswith("variant") and not weights.is_file():
             print(f"no variant weights at {weights}: {name} left out", file=sys.stderr)
             continue
@@ -220,9 +227,8 @@ def summarise(queries: list[Query], rec: str, design: str, n_random: int) -> dic
 
     def acc_uf1(qs: list[Query]) -> tuple[float, float]:
         truth, pred = [q.truth for q in qs], [q.prediction for q in qs]
-        return float(np.mean([t == p for t, p in zip(truth, pred, strict=True)])), uf1(
-            truth, pred, EMOTIONS
-        )
+        accuracy = float(np.mean([t == p for t, p in zip(truth, pred, strict=True)]))
+        return accuracy, uf1(truth, pred, (*EMOTIONS, "none"))  # "none": wrong for any class
 
     random_success = [attack_success(clean, qs)[0] for qs in rand_sets]
     random_acc = [acc_uf1(qs) for qs in rand_sets]

@@ -1,13 +1,8 @@
 """Black-box attack evaluation of privacy stickers: one recognizer query per clip.
 
-A ``Recognizer`` is anything with ``name`` and ``recognize(clip) -> probabilities (3,)`` over
-``EMOTIONS``; it sees only the clip's (protected) frames. ``SpotterRecognizer`` wraps a
-mexlive spotter (the shipped one, or an independently trained variant): it aligns the clip,
-extracts the feature rows, runs the spotter over them, and reads the emotion as the live
-decoder does (score-weighted mean of the emotion probabilities over the half-maximum span
-around the strongest apex score). ``MPFNetRecognizer`` wraps the MPFNet-style recognizer
-(shipped or a variant): the onset→apex flow stack of the aligned faces, as a live event gets.
-Alignment and features are computed once per clip (``Clip.analysis``) for all of them.
+The recognizers queried (``stream.privacy_recognizers``) see only a clip's (protected)
+frames; alignment, feature rows and aligned faces are computed once per clip
+(``Clip.analysis``) for all of them.
 
 Clips are cut around each micro-expression of a synthetic test video (``ClipSource``), with
 ``pre_s`` of neutral face before the onset. A protected clip is the same frames with a sticker
@@ -24,11 +19,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from engines.spotter import EMOTIONS
 from stream.align import FaceTracker
 from stream.contracts import AlignedFace
 from stream.features import FeatureExtractor
@@ -41,8 +34,8 @@ class ClipAnalysis:
     """What the live path computes from a clip's frames, once for every recognizer.
 
     values (T, F) float32 and valid (T,) bool: the feature rows (the spotters' input);
-    faces (K, S, S) uint8, landmarks (K, 68, 2) float32 and faces_ok (K,) bool: the aligned
-    faces of frames onset..apex (the MPFNet recognizer's input), K = apex - onset + 1.
+    faces (T, S, S) uint8, landmarks (T, 68, 2) float32 and faces_ok (T,) bool: the aligned
+    faces (the MPFNet recognizer's input).
     """
 
     values: np.ndarray
@@ -93,15 +86,13 @@ class Clip:
     def _analyse(self) -> ClipAnalysis:
         tracker, extractor = FaceTracker(), FeatureExtractor()
         values, valid, faces, landmarks, faces_ok = [], [], [], [], []
-        rise = range(self.onset, max(self.apex, self.onset) + 1)
         for i, image in enumerate(self.frames):
             t_s = i / self.fps
             aligned = tracker.update(image, i, round(t_s * 1e9), t_s)
-            if i in rise:  # copies: the tracker reuses its buffers
-                ok = aligned.ok and aligned.face is not None
-                faces.append(aligned.face.copy() if ok else None)
-                landmarks.append(aligned.landmarks.copy() if ok else np.zeros((68, 2), np.float32))
-                faces_ok.append(ok)
+            ok = aligned.ok and aligned.face is not None  # copies: the tracker reuses buffers
+            faces.append(aligned.face.copy() if ok else None)
+            landmarks.append(aligned.landmarks.copy() if ok else np.zeros((68, 2), np.float32))
+            faces_ok.append(ok)
             row = extractor.update(aligned)
             values.append(row.values.copy())
             valid.append(row.valid)
@@ -110,89 +101,10 @@ class Clip:
         return ClipAnalysis(
             np.stack(values),
             np.array(valid, bool),
-            np.stack([blank if f is None else f for f in faces]),  # (K, S, S)
-            np.stack(landmarks).astype(np.float32),  # (K, 68, 2)
+            np.stack([blank if f is None else f for f in faces]),  # (T, S, S)
+            np.stack(landmarks).astype(np.float32),  # (T, 68, 2)
             np.array(faces_ok, bool),
         )
-
-
-class Recognizer(Protocol):
-    """Black box: a clip in, emotion probabilities (3,) over ``EMOTIONS`` out."""
-
-    name: str
-
-    def recognize(self, clip: Clip) -> np.ndarray: ...
-
-
-class SpotterRecognizer:
-    """A mexlive spotter's emotion head as a clip recognizer (see the module docstring)."""
-
-    def __init__(self, name: str, weights: str | None = None) -> None:
-        import torch
-
-        from engines.weights import load_spotter
-        from stream.features import feature_names
-
-        self.name = name
-        self.model, self.manifest = load_spotter(weights, expected_features=len(feature_names()))
-        self._torch = torch
-
-    def recognize(self, clip: Clip) -> np.ndarray:
-        values, valid = clip.features()
-        torch = self._torch
-        with torch.inference_mode():
-            x = torch.from_numpy(values)[None]  # (1, T, F)
-            out, _ = self.model(x, valid=torch.from_numpy(valid)[None])
-            apex = out.apex[0].numpy() * valid  # (T,)
-            probs = torch.softmax(out.emotion_logits[0], dim=-1).numpy()  # (T, 3)
-        return decoder_emotion(apex, probs)
-
-
-class MPFNetRecognizer:
-    """mexlive's MPFNet-style recognizer as a clip recognizer, through the live code path.
-
-    Like the recognition protocol of CASME II-style benchmarks, it reads the clip's annotated
-    onset and apex frames (indices, not pixels) and classifies the onset→apex flow stack of
-    the aligned faces it sees (``stream.recognition.EventRecognizer``: the same ring, stack
-    and forward pass a live event gets). A clip whose faces were lost on the rise gets a
-    uniform answer.
-    """
-
-    def __init__(self, name: str, weights: str | Path | None = None) -> None:
-        from stream.recognition import EventRecognizer
-
-        self.name = name
-        # history: a clip's rise is < 1 s; weight 1: the recognizer's own probabilities
-        self.live = EventRecognizer(weights, history_frames=64, recognizer_weight=1.0)
-
-    def recognize(self, clip: Clip) -> np.ndarray:
-        analysis = clip.analysis()
-        uniform = np.full(len(EMOTIONS), 1.0 / len(EMOTIONS))
-        if clip.apex <= clip.onset or not analysis.faces_ok.all():
-            return uniform
-        history = self.live.history
-        history.clear()
-        for k, (face, landmarks) in enumerate(zip(analysis.faces, analysis.landmarks, strict=True)):
-            history.add(clip.onset + k, face, landmarks)
-        stack = self.live.stack(clip.onset, clip.apex)
-        return uniform if stack is None else self.live.probabilities(stack)
-
-
-def decoder_emotion(apex: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """The live decoder's emotion: score-weighted mean of probs (T, 3) over the half-maximum
-    span of apex (T,) around its peak; uniform when the clip has no score at all."""
-    peak = int(np.argmax(apex))
-    if apex[peak] <= 0:
-        return np.full(len(EMOTIONS), 1.0 / len(EMOTIONS))
-    half = apex[peak] / 2
-    left = peak
-    while left > 0 and apex[left - 1] >= half:
-        left -= 1
-    right = peak
-    while right < len(apex) - 1 and apex[right + 1] >= half:
-        right += 1
-    weights = apex[left : right + 1, None]  # (K, 1)
-    return (weights * probs[left : right + 1]).sum(0) / weights.sum()
 
 
 @dataclass
@@ -301,10 +213,6 @@ def protect(
         cache,
         apex=clip.apex,
     )
-
-
-def predicted(probs: np.ndarray) -> str:
-    return EMOTIONS[int(np.argmax(probs))]
 
 
 @dataclass(frozen=True)

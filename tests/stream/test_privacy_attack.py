@@ -13,13 +13,17 @@ from stream.privacy import Sticker
 from stream.privacy_attack import (
     Clip,
     ClipSource,
-    MPFNetRecognizer,
     Query,
-    SpotterRecognizer,
     attack_success,
-    decoder_emotion,
     protect,
     protector_faces,
+)
+from stream.privacy_recognizers import (
+    MPFNetRecognizer,
+    PipelineRecognizer,
+    SpotterRecognizer,
+    decoder_emotion,
+    predicted,
 )
 
 
@@ -132,7 +136,7 @@ def test_mpfnet_recognizer_reads_the_rise_like_a_live_event(tmp_path):
     assert probs.shape == (3,) and np.isclose(probs.sum(), 1.0, atol=1e-5)
     assert EMOTIONS[int(np.argmax(probs))] == clip.emotion and probs.max() > 0.6
     analysis = clip.analysis()
-    assert analysis.faces.shape[0] == clip.apex - clip.onset + 1 and analysis.faces_ok.all()
+    assert analysis.faces.shape[0] == len(clip.frames) and analysis.faces_ok.all()
     again = Clip(clip.frames, clip.fps, clip.emotion, clip.onset, clip.offset, cache=clip.cache)
     again.apex = clip.apex
     assert np.array_equal(again.analysis().faces, analysis.faces)  # read back, not recomputed
@@ -140,3 +144,18 @@ def test_mpfnet_recognizer_reads_the_rise_like_a_live_event(tmp_path):
     stickered = protect(clip, protector_faces(clip), Sticker.design("pattern"), "mouth_l")
     assert stickered.apex == clip.apex
     assert not np.allclose(recognizer.recognize(stickered), probs, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_pipeline_recognizer_reads_no_annotation():
+    """The live path decides its own interval: moving the annotated onset/apex changes
+    nothing, and a clean clip with a clear micro-expression is read with its emotion."""
+    clip = next(ClipSource(None, seed=5, seconds=12.0).clips())
+    pipeline = PipelineRecognizer("live path")
+    probs = pipeline.recognize(clip)
+    assert predicted(probs) in (*EMOTIONS, "none")
+    assert predicted(probs) == clip.emotion  # the shipped models read this clip
+    moved = Clip(clip.frames, clip.fps, clip.emotion, clip.onset - 5, clip.offset)
+    moved.apex, moved._analysis = clip.apex - 3, clip.analysis()
+    assert np.allclose(pipeline.recognize(moved), probs)
+    assert predicted(np.zeros(3)) == "none"
