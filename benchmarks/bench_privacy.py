@@ -24,26 +24,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
+
+from benchmarks.privacy_report import machine, plot, report
 from calibration.causal import CausalGraph, discover
-from engines.metrics import uf1
-from engines.spotter import EMOTIONS
-from stream.dataset import resolve_photo
+from stream.dataset import fixtures_photos_dir, resolve_photo
 from stream.features import FACE_ROIS, FeatureExtractor
+from stream.injected import InjectionConfig, injected_clips
 from stream.privacy import DESIGNS, STICKER_REGIONS, Sticker, StickerPlacer
 from stream.privacy_attack import (
     Clip,
     ClipSource,
     Query,
-    attack_success,
     identity_name,
     protect,
     protector_faces,
@@ -57,6 +57,8 @@ from stream.privacy_recognizers import (
     predicted,
 )
 
+SYNTHETIC = "synthetic faces (held-out photos)"
+REAL = "micro-expressions injected into real video"
 WEIGHTS = Path(__file__).resolve().parent.parent / "engines" / "weights"
 RECOGNIZERS = {  # flag name -> table name
     "pipeline": "mexlive live path",
@@ -216,107 +218,37 @@ def cached_check(out_dir: Path, source: ClipSource, root: str | None) -> tuple[i
     return result
 
 
-def summarise(queries: list[Query], rec: str, design: str, n_random: int) -> dict:
-    mine = [q for q in queries if q.recognizer == rec]
-    clean = [q for q in mine if q.condition == "none"]
-    causal = [q for q in mine if q.condition == "causal" and q.design == design]
-    rand_sets = [
-        [q for q in mine if q.condition == "random" and q.design == design and q.placement_k == k]
-        for k in range(n_random)
-    ]
-
-    def acc_uf1(qs: list[Query]) -> tuple[float, float]:
-        truth, pred = [q.truth for q in qs], [q.prediction for q in qs]
-        accuracy = float(np.mean([t == p for t, p in zip(truth, pred, strict=True)]))
-        return accuracy, uf1(truth, pred, (*EMOTIONS, "none"))  # "none": wrong for any class
-
-    random_success = [attack_success(clean, qs)[0] for qs in rand_sets]
-    random_acc = [acc_uf1(qs) for qs in rand_sets]
-    return {
-        "clean": acc_uf1(clean),
-        "causal": acc_uf1(causal),
-        "causal_success": attack_success(clean, causal),
-        "random_acc": np.mean([a for a, _ in random_acc]) if random_acc else float("nan"),
-        "random_uf1": np.mean([u for _, u in random_acc]) if random_acc else float("nan"),
-        "random_success": (np.mean(random_success), np.std(random_success)),
-        "area": float(np.mean([q.area_fraction for q in causal])) if causal else 0.0,
-    }
-
-
-def per_class(queries: list[Query], rec: str, designs: list[str], n_random: int) -> list[str]:
-    """Rows of the per-emotion table: per design, attack success on the root / on random
-    regions (the mean over the placement draws, each draw one query per clip)."""
-    rows = []
-    for emotion in EMOTIONS:
-        of_class = [q for q in queries if q.recognizer == rec and q.truth == emotion]
-        clean = [q for q in of_class if q.condition == "none"]
-        cells = []
-        for design in designs:
-            mine = [q for q in of_class if q.design == design]
-            s_c, n_ok = attack_success(clean, [q for q in mine if q.condition == "causal"])
-            draws = [
-                attack_success(
-                    clean, [q for q in mine if q.condition == "random" and q.placement_k == k]
-                )[0]
-                for k in range(n_random)
-            ]
-            s_r = float(np.mean(draws)) if draws and n_ok else float("nan")
-            cells.append(f"{_pct(s_c)} / {_pct(s_r)}")
-        n_ok = attack_success(clean, clean)[1]
-        rows.append(f"| {rec} | {emotion} | {len(clean)} | {n_ok} | " + " | ".join(cells) + " |")
-    return rows
-
-
-def _pct(x: float) -> str:
-    return "–" if x != x else f"{100 * x:.0f} %"
-
-
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--identities", default="lp_s2.jpg,tpsmm_source.png")
-    p.add_argument("--seconds", type=float, default=30.0, help="test video per identity")
-    p.add_argument("--calibration-seconds", type=float, default=20.0)
-    p.add_argument("--seed", type=int, default=7001)
-    p.add_argument("--designs", default=",".join(DESIGNS))
-    p.add_argument("--random", type=int, default=2, help="random placements per clip")
-    p.add_argument(
-        "--recognizers",
-        default=",".join(RECOGNIZERS),
-        help="which to attack: the shipped spotter and MPFNet recognizer, and their "
-        "independently trained variants",
-    )
-    p.add_argument(
-        "--variant-dir",
-        default=str(WEIGHTS / "variant"),
-        help="the variants' weights (spotter.pt, recognizer.pt with their manifests)",
-    )
-    p.add_argument("--no-stream-check", action="store_true")
-    p.add_argument(
-        "--out",
-        default="/tmp/mexlive_privacy",
-        help="causal graphs and a feature cache (a rerun reuses it) go here",
-    )
-    p.add_argument("--overlay-only", action="store_true", help="only time the overlay")
-    args = p.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.overlay_only:
         ms = 1e3 * overlay_cost()
         print(
-            f"Machine: {_cpu_name()}; overlay (placement + warp + blend) over {len(ms)} "
+            f"Machine: {machine()}; overlay (placement + warp + blend) over {len(ms)} "
             f"frames: median {np.median(ms):.3f} ms, p99 {np.percentile(ms, 99):.3f} ms"
         )
         return 0
     designs = [d for d in args.designs.split(",") if d]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    recognizers = make_recognizers(
-        [r.strip() for r in args.recognizers.split(",") if r.strip()], Path(args.variant_dir)
-    )
+    names = [r.strip() for r in args.recognizers.split(",") if r.strip()]
+    recognizers = make_recognizers(names, Path(args.variant_dir))
     t_start = time.perf_counter()
-    queries: list[Query] = []
+    sets: dict[str, list[Query]] = {SYNTHETIC: [], REAL: []}
     graphs: dict[str, CausalGraph] = {}
     checks: list[str] = []
     overlay_s: list[float] = []
-    for n, name in enumerate(i.strip() for i in args.identities.split(",")):
+
+    def run_clips(clips: Iterable[Clip], graph: CausalGraph, key: str, n: int) -> list[Query]:
+        others = [r for r in STICKER_REGIONS if r != graph.root]
+        queries = []
+        for c, clip in enumerate(tqdm(clips, desc=key, unit="clip", leave=False)):
+            clip.cache = out_dir / "features" / f"{key}_{c}.npz"
+            rng = np.random.default_rng((args.seed, n, c))
+            regions = [str(r) for r in rng.choice(others, args.random, replace=False)]
+            queries += query_clip(clip, recognizers, graph.root, designs, regions, overlay_s)
+        return queries
+
+    for n, name in enumerate(i.strip() for i in args.identities.split(",") if i.strip()):
         photo = None if name == "astronaut" else resolve_photo(name)
         if name != "astronaut" and photo is None:
             print(f"skipping {name}: photo not found (fixtures missing?)", file=sys.stderr)
@@ -324,18 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         graph = graphs[name] = calibrate(
             photo, args.seed + 100 + n, args.calibration_seconds, out_dir
         )
-        print(
-            f"{name}: root {graph.root} ({graph.reason or 'PC'}) after "
-            f"{time.perf_counter() - t_start:.0f} s",
-            file=sys.stderr,
-        )
+        _said_root(name, graph, t_start)
         source = ClipSource(photo, args.seed + n, seconds=args.seconds)
-        others = [r for r in STICKER_REGIONS if r != graph.root]
-        for c, clip in enumerate(source.clips()):
-            clip.cache = out_dir / "features" / f"{name}_{args.seed + n}_{c}.npz"
-            rng = np.random.default_rng((args.seed, n, c))
-            regions = [str(r) for r in rng.choice(others, args.random, replace=False)]
-            queries += query_clip(clip, recognizers, graph.root, designs, regions, overlay_s)
+        sets[SYNTHETIC] += run_clips(source.clips(), graph, f"{name}_{args.seed + n}", n)
         if not args.no_stream_check:
             clean = cached_check(out_dir, source, None)
             prot = cached_check(out_dir, source, graph.root)
@@ -343,80 +266,102 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {name} | {clean[0]} | {clean[1]} ({clean[2]} right) | "
                 f"{prot[1]} ({prot[2]} right) |"
             )
-    print_report(args, queries, recognizers, designs, graphs, checks, overlay_s, t_start)
+    for n, name in enumerate(v.strip() for v in args.videos.split(",") if v.strip()):
+        video = resolve_video(name)
+        if video is None:
+            print(f"skipping {name}: video not found (fixtures missing?)", file=sys.stderr)
+            continue
+        graph = graphs[name] = calibrate_video(video, out_dir)
+        _said_root(name, graph, t_start)
+        config = InjectionConfig(
+            seed=args.seed + 50 + n, emotions_per_position=True, max_positions=args.positions
+        )
+        key = f"{name}_{config.seed}"
+        sets[REAL] += run_clips(injected_clips(video, config), graph, key, 1000 + n)
+    rec_names = [r.name for r in recognizers]
+    report(
+        sets,
+        rec_names,
+        designs,
+        args.random,
+        graphs,
+        checks,
+        overlay_s,
+        time.perf_counter() - t_start,
+    )
+    if args.plot:
+        plot({k: v for k, v in sets.items() if v}, rec_names, designs, args.random, Path(args.plot))
+        print(f"plot: {args.plot}")
     return 0
 
 
-def print_report(args, queries, recognizers, designs, graphs, checks, overlay_s, t_start):
-    n_clips = len({q.clip_id for q in queries})
+def calibrate_video(video: Path, out_dir: Path) -> CausalGraph:
+    """The person's root region from their own real video, clean (nothing injected)."""
+    from stream.sources import AVSource
+
+    with AVSource(video) as source:
+        fps = source.fps or 30.0
+
+        def frames() -> Iterable[np.ndarray]:
+            while (frame := source.read()) is not None:
+                yield frame.image
+
+        return causal_graph(frames(), fps, out_dir / f"graph_{video.name}")
+
+
+def resolve_video(name: str) -> Path | None:
+    """A fixture video name (or an existing path) → its path, None when absent."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    path = fixtures_photos_dir().parent / "videos" / name
+    return path if path.is_file() else None
+
+
+def _said_root(name: str, graph: CausalGraph, t_start: float) -> None:
     print(
-        f"\nMachine: {platform.machine()} {platform.processor() or ''} "
-        f"({_cpu_name()}), Python {platform.python_version()}; {n_clips} clips, "
-        f"{len(queries)} queries, {time.perf_counter() - t_start:.0f} s"
+        f"{name}: root {graph.root} ({graph.reason or 'PC'}) after "
+        f"{time.perf_counter() - t_start:.0f} s",
+        file=sys.stderr,
     )
-    print(
-        "\nCausal roots: "
-        + ", ".join(
-            f"{k}: {g.root}{' (fallback: ' + g.reason + ')' if g.fallback_used else ''}"
-            f" [{sum(1 for e in g.edges if e[2] == 'lagged')} lagged edges]"
-            for k, g in graphs.items()
-        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    print(
-        "\n| recognizer | design | clean acc / UF1 | causal acc / UF1 | causal success "
-        "| random acc / UF1 | random success (mean ± sd) | causal − random | area |"
+    p.add_argument("--identities", default="lp_s2.jpg,tpsmm_source.png", help="synthetic faces")
+    p.add_argument("--seconds", type=float, default=30.0, help="test video per identity")
+    p.add_argument("--calibration-seconds", type=float, default=20.0)
+    p.add_argument(
+        "--videos",
+        default="lp_d3.mp4,lp_d6.mp4",
+        help="real videos to inject micro-expressions into (fixtures' videos or paths; "
+        "empty for none)",
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for rec in recognizers:
-        for design in designs:
-            s = summarise(queries, rec.name, design, args.random)
-            (ca, cu), (xa, xu) = s["clean"], s["causal"]
-            succ, n_ok = s["causal_success"]
-            r_mean, r_sd = s["random_success"]
-            print(
-                f"| {rec.name} | {design} | {ca:.2f} / {cu:.2f} | {xa:.2f} / {xu:.2f} | "
-                f"{_pct(succ)} (n={n_ok}) | {s['random_acc']:.2f} / {s['random_uf1']:.2f} | "
-                f"{_pct(r_mean)} ± {100 * r_sd:.0f} | {100 * (succ - r_mean):+.0f} pts | "
-                f"{100 * s['area']:.1f} % |"
-            )
-    print("\nPer emotion: attack success, causal root / random regions, per design\n")
-    print("| recognizer | emotion | clips | correct clean | " + " | ".join(designs) + " |")
-    print("|---|---|---:|---:|" + "---:|" * len(designs))
-    for rec in recognizers:
-        print("\n".join(per_class(queries, rec.name, designs, args.random)))
-    if checks:
-        print(
-            "\nLive spotter on the whole test video (micro-expressions), textured sticker "
-            "on the causal root:\n"
-        )
-        print("| identity | micro truths | found clean | found protected |")
-        print("|---|---:|---:|---:|")
-        print("\n".join(checks))
-    if overlay_s:
-        ms = 1e3 * np.array(overlay_s)
-        print(
-            f"\nOverlay cost per frame (placement + warp + blend; the face tracking it needs "
-            f"is the analysis's own): median {np.median(ms):.3f} ms, p99 "
-            f"{np.percentile(ms, 99):.3f} ms over {len(ms)} frames"
-        )
-    roots = Counter(g.root for g in graphs.values() if not g.fallback_used)
-    print(f"Most frequent root: {roots.most_common(1)[0][0] if roots else 'none'}")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f", {_cores()} cores"
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 0
+    p.add_argument("--positions", type=int, default=None, help="injection positions per video")
+    p.add_argument("--seed", type=int, default=7001)
+    p.add_argument("--designs", default=",".join(DESIGNS))
+    p.add_argument("--random", type=int, default=2, help="random placements per clip")
+    p.add_argument(
+        "--recognizers",
+        default=",".join(RECOGNIZERS),
+        help=f"which to attack, of {', '.join(RECOGNIZERS)}",
+    )
+    p.add_argument(
+        "--variant-dir",
+        default=str(WEIGHTS / "variant"),
+        help="the variants' weights (spotter.pt, recognizer.pt with their manifests)",
+    )
+    p.add_argument("--no-stream-check", action="store_true")
+    p.add_argument("--plot", default=None, metavar="PNG", help="bar chart of attack success")
+    p.add_argument(
+        "--out",
+        default="/tmp/mexlive_privacy",
+        help="causal graphs and a feature cache (a rerun reuses it) go here",
+    )
+    p.add_argument("--overlay-only", action="store_true", help="only time the overlay")
+    return p
 
 
 if __name__ == "__main__":

@@ -74,8 +74,9 @@ class Clip:
     def analysis(self) -> ClipAnalysis:
         if self._analysis is None and self.cache is not None and self.cache.is_file():
             with np.load(self.cache) as data:
-                if set(ClipAnalysis.__dataclass_fields__) <= set(data.files):
-                    self._analysis = ClipAnalysis(**{k: data[k] for k in data.files})
+                fields = set(ClipAnalysis.__dataclass_fields__)
+                if fields <= set(data.files) and len(data["faces"]) == len(self.frames):
+                    self._analysis = ClipAnalysis(**{k: data[k] for k in fields})
         if self._analysis is None:
             self._analysis = self._analyse()
             if self.cache is not None:
