@@ -160,6 +160,23 @@ def raised_cosine(index: int, onset: int, apex: int, offset: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * (index - apex) / (offset - apex)))
 
 
+def duration_frames(seconds: tuple[float, float], fps: float) -> tuple[int, int]:
+    """Range (lo, hi) of durations n = offset - onset, frames, for a range in seconds.
+
+    n / fps and (n + 1) / fps both lie inside the range, whichever way a reader counts the
+    inclusive offset frame.
+    """
+    lo = max(2, math.ceil(seconds[0] * fps - 1e-6))
+    return lo, max(lo, math.floor(seconds[1] * fps + 1e-6) - 1)
+
+
+def apex_step(n: int, rng: np.random.Generator) -> int:
+    """Frames from onset to apex of an n-frame event: the apex lies at 30-50 % of it."""
+    k_lo = max(1, math.ceil(0.3 * n - 1e-9))
+    k_hi = max(k_lo, min(n - 1, math.floor(0.5 * n + 1e-9)))
+    return int(rng.integers(k_lo, k_hi + 1))
+
+
 class FaceAnimator:
     """Endless, random-access renderer of one animated face with its ground truth.
 
@@ -326,11 +343,7 @@ class FaceAnimator:
         return block
 
     def _frames(self, seconds: tuple[float, float]) -> tuple[int, int]:
-        # Duration n = offset - onset with n / fps and (n + 1) / fps both inside the range,
-        # whichever way a reader counts the inclusive offset frame.
-        fps = self.config.fps
-        lo = max(2, math.ceil(seconds[0] * fps - 1e-6))
-        return lo, max(lo, math.floor(seconds[1] * fps + 1e-6) - 1)
+        return duration_frames(seconds, self.config.fps)
 
     def _make_block(self, b: int) -> _Block:
         cfg, fps, size = self.config, self.config.fps, self._block_frames
@@ -363,9 +376,7 @@ class FaceAnimator:
         rows: dict[str, list] = {"expression": [], "blink": []}
         for i, (kind, n) in enumerate(zip(kinds, lengths, strict=True)):
             onset = lo + int(shifts[i]) + sum(lengths[:i]) + sum(gaps[:i])
-            k_lo = max(1, math.ceil(0.3 * n - 1e-9))  # apex at 30-50 % of onset -> offset
-            k_hi = max(k_lo, min(n - 1, math.floor(0.5 * n + 1e-9)))
-            apex, offset = onset + int(rng.integers(k_lo, k_hi + 1)), onset + n
+            apex, offset = onset + apex_step(n, rng), onset + n
             if kind == "blink":
                 peak = round(self._warper.eyelids.peak_px, 3)
                 event = _row(onset, apex, offset, kind, "", (BLINK_AU,), self._blink, peak)

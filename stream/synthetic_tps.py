@@ -333,8 +333,12 @@ class TpsWarper:
                 s = FINE_STEP
                 y0 = fine.y0 + rows.start * s - self.y0
                 x0 = fine.x0 + cols.start * s - self.x0
+                # A face that fills the frame: the fine grid may reach past the coarse one's
+                # whole cells, so the paste is clipped to the region.
                 h, w = patch.shape[:2]
-                up[y0 + s : y0 + h - s, x0 + s : x0 + w - s] = patch[s:-s, s:-s]
+                ty0, tx0 = max(y0 + s, 0), max(x0 + s, 0)
+                ty1, tx1 = min(y0 + h - s, up.shape[0]), min(x0 + w - s, up.shape[1])
+                up[ty0:ty1, tx0:tx1] = patch[ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0]
             np.add(self._identity, up, out=self._map)
         for box in self._eye_boxes if blink > 0.0 else ():
             self.eyelids.apply(self._map[box], blink)
