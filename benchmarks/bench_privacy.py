@@ -306,7 +306,7 @@ def calibrate_video(video: Path, out_dir: Path) -> CausalGraph:
             while (frame := source.read()) is not None:
                 yield frame.image
 
-        return causal_graph(frames(), fps, out_dir / f"graph_{video.name}")
+        return causal_graph(frames(), fps, out_dir / f"graph_{video.stem}_video")
 
 
 def resolve_video(name: str) -> Path | None:

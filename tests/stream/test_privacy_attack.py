@@ -111,6 +111,10 @@ def test_small_evaluation_run_prints_the_tables(capsys, tmp_path):
             "--random",
             "1",
             "--no-stream-check",
+            "--videos",
+            "",
+            "--recognizers",
+            "spotter,mpfnet",
             "--out",
             str(tmp_path),
         ]
@@ -118,8 +122,28 @@ def test_small_evaluation_run_prints_the_tables(capsys, tmp_path):
     assert code == 0
     out = capsys.readouterr().out
     assert "Machine:" in out and "| spotter (shipped) | textured |" in out
+    assert "| MPFNet (shipped) | textured |" in out
     assert "Per emotion" in out and "Overlay cost" in out
     assert len(list(tmp_path.glob("graph_astronaut_*.json"))) == 1
+
+
+@pytest.mark.slow
+def test_evaluation_on_a_real_video_with_injected_expressions(capsys, tmp_path, fixtures_dir):
+    """One injection position of a real fixture video (three emotions): the person's root
+    from their own clean video, the table of the real-video set, and the plot."""
+    code = bench_main(
+        [
+            *("--identities", "", "--videos", "lp_d11.mp4", "--positions", "1"),
+            *("--designs", "solid", "--random", "1", "--recognizers", "mpfnet,pipeline"),
+            *("--out", str(tmp_path), "--plot", str(tmp_path / "privacy.png")),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "### micro-expressions injected into real video (3 clips)" in out
+    assert "| MPFNet (shipped) | solid |" in out and "| mexlive live path | solid |" in out
+    assert (tmp_path / "graph_lp_d11_video.json").is_file()
+    assert (tmp_path / "privacy.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow
