@@ -1,23 +1,25 @@
 """Privacy stickers against emotion recognizers: black-box, one query per clip.
 
 Usage:
-    python benchmarks/bench_privacy.py                       # the README's table (minutes)
-    python benchmarks/bench_privacy.py --identities lp_s2.jpg --seconds 20 --random 1
+    python benchmarks/bench_privacy.py --videos lp_d3.mp4,lp_d6.mp4,lp_d11.mp4,tpsmm_driving.mp4 \
+        --plot docs/privacy.png                      # the README's tables (~20 min, 2 cores)
+    python benchmarks/bench_privacy.py --identities lp_s2.jpg --videos "" --random 1
 
-Per identity (photos from ../shared/fixtures/photos, never in the spotter's training set):
-1. calibration: a separate synthetic video of the person (another seed); its ROI motion →
-   ``calibration.causal.discover`` (PC, Fisher-z, alpha 0.05) → the root region;
-2. test: every micro-expression of a synthetic test video as a clip (1.3 s before the onset);
-   each clip queried once per recognizer and condition: no sticker, the sticker on the causal
-   root, and on ``--random`` other regions drawn per clip (mean ± std over the placement
-   draws), for every sticker design;
-3. stream check: the whole test video through the live spotting stage (shipped spotter), clean
-   and with the textured sticker on the root: how many micro-expressions it still finds, and
-   with the right emotion.
+Two clip sets, each queried once per recognizer and condition: no sticker, the sticker on the
+person's causal root, and on ``--random`` other regions drawn per clip (mean ± std over the
+draws), for every sticker design.
+- synthetic faces (photos never in the spotter's training set): a separate 20 s synthetic
+  video of the person (another seed) → ROI motion → ``calibration.causal.discover`` (PC,
+  Fisher-z, alpha 0.05) → the root; every micro-expression of a 30 s test video is a clip.
+  The stream check also runs the whole test video through the live spotting stage, clean and
+  with the textured sticker on the root.
+- real video (``stream.injected``): micro-expressions of each emotion injected at positions
+  2.5 s apart into a real fixture video; the root comes from the person's own clean video.
 
-Recognizers: the shipped spotter and an independently trained variant (another seed and width,
-``engines/weights/variant/``), both through ``stream.privacy_attack.SpotterRecognizer``. Prints
-markdown tables with the machine.
+Recognizers (``stream.privacy_recognizers``): the whole live path (spotter → decoder →
+MPFNet fusion, no annotation read), the MPFNet recognizer on the annotated onset→apex, its
+independently trained variant, the spotter's emotion head and its variant. Prints markdown
+tables with the machine; ``--plot`` draws the attack success.
 """
 
 from __future__ import annotations
