@@ -355,6 +355,7 @@ def analyse_many(args: argparse.Namespace, sources: list[str]) -> int:
             backend=args.backend,
             weights=args.weights,
             log=lambda line: print(line, file=sys.stderr),
+            recognizer=not args.no_recognizer, recognizer_weights=args.recognizer_weights,
         )  # fmt: skip
         run_streams(runs, stop.is_set)
     except KeyboardInterrupt:

@@ -51,10 +51,14 @@ def build_streams(
     weights: str | None = None,
     log: Callable[[str], None] = print,
     extra_stages: Callable[[str], list[Stage]] | None = None,
+    recognizer: bool = True,
+    recognizer_weights: str | None = None,
 ) -> list[StreamRun]:
     """Open every source (a bad one raises before any thread starts) and wire its pipeline;
-    `extra_stages(name)` adds stages after the spotter (a recorder, a probe)."""
-    shared = None
+    `extra_stages(name)` adds stages after the spotter (a recorder, a probe). With
+    ``recognizer`` each stream gets its own MPFNet recognizer (its own ring of faces; the
+    weights are small), fused with the spotter's emotions as in a single stream."""
+    shared, recognizers = None, [None] * len(specs)
     if spotter:
         from engines.backends import make_engine
         from engines.batching import SharedSteps
@@ -65,9 +69,11 @@ def build_streams(
         engine = make_engine(backend, model, Path(default_cache_dir()), manifest["sha256"])
         shared = SharedSteps(engine, model.config.n_features)
         log(f"mexlive: {len(specs)} streams on one {engine.name} engine ({engine.reason})")
+        recognizers = _recognizers(len(specs), recognizer, recognizer_weights, log)
     sources = [open_source(spec, **open_kwargs) for spec in specs]
     runs = []
-    for name, spec, source in zip(stream_names(base_name, len(specs)), specs, sources, strict=True):
+    names = stream_names(base_name, len(specs))
+    for name, spec, source, recognizer_k in zip(names, specs, sources, recognizers, strict=True):
 
         def emit(status: str, detail: dict, seq: int | None, name: str = name) -> None:
             bus.emit(StatusEvent(status, name, seq=seq, detail=detail))
@@ -76,12 +82,25 @@ def build_streams(
         stages = analysis.stages()
         spotting = None
         if shared is not None:
-            spotting = SpottingStage(bus.emit, name, weights=weights, on_status=emit, shared=shared)
+            spotting = SpottingStage(
+                bus.emit, name, weights=weights, on_status=emit, shared=shared,
+                recognizer=recognizer_k,
+            )  # fmt: skip
             stages.append(spotting.stage())
         stages += extra_stages(name) if extra_stages else []
         pipeline = Pipeline(source, bus, stages, stream_name=name, **pipeline_kwargs)
         runs.append(StreamRun(name, spec, pipeline, spotting))
     return runs
+
+
+def _recognizers(n: int, wanted: bool, weights: str | None, log: Callable[[str], None]) -> list:
+    """One recognizer per stream, or Nones (``--no-recognizer``, or no shipped weights)."""
+    from stream.recognition import EventRecognizer, recognizer_from_flags
+
+    first = recognizer_from_flags(weights, not wanted, log=log)  # says once what it chose
+    if first is None:
+        return [None] * n
+    return [first, *(EventRecognizer(weights) for _ in range(n - 1))]
 
 
 def run_streams(runs: list[StreamRun], should_stop: Callable[[], bool]) -> None:

@@ -29,7 +29,7 @@ def _scores(specs: list[str]) -> dict[str, tuple[list[float], int]]:
     bus = EventBus()
     runs = build_streams(
         specs, bus, "cam0", OPEN, dict(max_frames=FRAMES), backend="torch",
-        log=lambda line: None, extra_stages=probe,
+        log=lambda line: None, extra_stages=probe, recognizer=False,
     )  # fmt: skip
     run_streams(runs, lambda: False)
     assert all(run.summary is not None and run.summary.balanced for run in runs)
@@ -46,3 +46,34 @@ def test_streams_together_score_as_alone() -> None:
         np.testing.assert_allclose(together[spec][0], alone[0], atol=1e-5, err_msg=spec)
         assert together[spec][1] == alone[1], spec
     assert np.isfinite(together["synthetic:3"][0]).sum() > FRAMES // 2  # a face was scored
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def write(self, event) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_each_stream_fuses_its_own_recognizer() -> None:
+    """Two streams, each with its recognizer: every expression's emotion is fused from the
+    faces of its own stream (a stream reading the other's ring would find no faces there)."""
+    sink = Collect()
+    runs = build_streams(
+        ["synthetic:5", "synthetic:6"], EventBus([sink]), "cam0", OPEN,
+        dict(max_frames=450), backend="torch", log=lambda line: None,
+    )  # fmt: skip
+    run_streams(runs, lambda: False)
+    recognizers = [run.spotter.recognizer for run in runs]
+    assert recognizers[0] is not None and recognizers[0] is not recognizers[1]
+    expressions = [e for e in sink.events if getattr(e, "kind", None) in ("micro", "macro")]
+    assert {e.stream for e in expressions} == {"cam0", "cam1"}
+    assert all(e.emotion_sources is not None for e in expressions)
+    for stream in ("cam0", "cam1"):  # recognised from this stream's own faces
+        fused = [e for e in expressions if e.stream == stream and e.emotion_sources["recognizer"]]
+        assert fused and all(e.emotion_sources["fusion"] == "mean" for e in fused), stream
