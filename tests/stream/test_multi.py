@@ -8,6 +8,7 @@ import pytest
 from stream.events import EventBus
 from stream.multi import build_streams, run_streams, stream_names
 from stream.pipeline import Stage
+from tests.fault_drill import Keep
 
 FRAMES = 150
 OPEN = dict(fps=30.0, realtime=False)  # lossless: every frame analysed, runs repeatable
@@ -48,22 +49,11 @@ def test_streams_together_score_as_alone() -> None:
     assert np.isfinite(together["synthetic:3"][0]).sum() > FRAMES // 2  # a face was scored
 
 
-class Collect:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    def write(self, event) -> None:
-        self.events.append(event)
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.mark.slow
 def test_each_stream_fuses_its_own_recognizer() -> None:
     """Two streams, each with its recognizer: every expression's emotion is fused from the
     faces of its own stream (a stream reading the other's ring would find no faces there)."""
-    sink = Collect()
+    sink = Keep()
     runs = build_streams(
         ["synthetic:5", "synthetic:6"], EventBus([sink]), "cam0", OPEN,
         dict(max_frames=450), backend="torch", log=lambda line: None,
