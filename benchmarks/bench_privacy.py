@@ -25,6 +25,7 @@ tables with the machine; ``--plot`` draws the attack success.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -161,35 +162,67 @@ def query_clip(
     return queries
 
 
-def stream_check(source: ClipSource, root: str | None) -> tuple[int, int, int]:
-    """(micro truths, found by the live spotting stage, found with the right emotion) over the
-    whole test video, clean (root None) or with the textured sticker on ``root``."""
+def stream_check(
+    frames: Iterable[np.ndarray], fps: float, truth: list, root: str | None
+) -> tuple[int, int, int]:
+    """(micro truths, found by the live spotting stage, found with the right emotion) over a
+    whole video, clean (root None) or with the textured sticker on ``root``. The live path:
+    baseline, spotter, decoder and the recognizer's fusion."""
     from engines.metrics import spotting_matches
     from stream.align import FaceTracker
     from stream.contracts import Frame
+    from stream.recognition import EventRecognizer
     from stream.spotting import SpottingStage
 
-    animator = source.animator()
-    n = round(source.seconds * source.fps)
     decided: list = []
-    stage = SpottingStage(lambda event: None, backend="torch")
+    stage = SpottingStage(lambda event: None, backend="torch", recognizer=EventRecognizer())
     stage._emit = decided.append  # keep the decoder's intervals (frame indices) as they are
     protector, tracker, extractor = FaceTracker(), FaceTracker(), FeatureExtractor()
     placer = StickerPlacer(Sticker.design("textured"), root) if root else None
-    for i in range(n):
-        t_s, image = i / source.fps, animator.render(i)
+    for i, image in enumerate(frames):
+        t_s = i / fps
         t_ns = round(t_s * 1e9)
         if placer is not None:
+            image = image.copy()  # a decoded frame may be read-only
             placer.apply(image, protector.update(image.copy(), i, t_ns, t_s))
-        row = extractor.update(tracker.update(image, i, t_ns, t_s))
-        stage(Frame(i, t_ns, t_s, image), {"features": row})
+        aligned = tracker.update(image, i, t_ns, t_s)
+        row = extractor.update(aligned)
+        stage(Frame(i, t_ns, t_s, image), {"aligned": aligned, "features": row})
     decided += stage.decoder.reset()
-    truth = [e for e in animator.events_between(0, n) if e.kind == "micro"]
+    micro_truth = [e for e in truth if e.kind == "micro"]
     micro = [s for s in decided if s.kind == "micro"]
     spans = [(s.onset_seq, s.offset_seq) for s in micro]
-    matches = spotting_matches(spans, [(e.onset, e.offset) for e in truth])
-    right = sum(micro[p].emotion == truth[t].emotion for p, t in matches)
-    return len(truth), len(matches), right
+    matches = spotting_matches(spans, [(e.onset, e.offset) for e in micro_truth])
+    right = sum(micro[p].emotion == micro_truth[t].emotion for p, t in matches)
+    return len(micro_truth), len(matches), right
+
+
+def synthetic_check(source: ClipSource, root: str | None) -> tuple[int, int, int]:
+    animator = source.animator()
+    n = round(source.seconds * source.fps)
+    frames = (animator.render(i) for i in range(n))
+    return stream_check(frames, source.fps, animator.events_between(0, n), root)
+
+
+def video_check(video: Path, out_dir: Path, config, root: str | None) -> tuple[int, int, int]:
+    """``stream_check`` on the whole real video with one injected micro-expression per
+    position (written once as H.264, like a camera file, with its truth)."""
+    from stream.injected import write_injected_video
+    from stream.sources import AVSource
+    from stream.synthetic import read_truth_csv
+
+    mp4 = out_dir / f"injected_{video.stem}_{config.seed}.mp4"
+    csv = mp4.with_suffix(".csv")
+    if not (mp4.is_file() and csv.is_file()):
+        write_injected_video(video, mp4, csv, config)
+    with AVSource(mp4) as source:
+        fps = source.fps or 30.0
+
+        def frames() -> Iterable[np.ndarray]:
+            while (frame := source.read()) is not None:
+                yield frame.image
+
+        return stream_check(frames(), fps, read_truth_csv(csv), root)
 
 
 def overlay_cost(repeats: int = 2000) -> np.ndarray:
@@ -209,12 +242,12 @@ def overlay_cost(repeats: int = 2000) -> np.ndarray:
     return seconds
 
 
-def cached_check(out_dir: Path, source: ClipSource, root: str | None) -> tuple[int, int, int]:
-    """``stream_check``, remembered in ``out_dir`` (a rerun for another recognizer skips it)."""
-    path = out_dir / "features" / f"check_{identity_name(source.photo)}_{source.seed}_{root}.json"
+def cached_check(out_dir: Path, key: str, check, *args) -> tuple[int, int, int]:
+    """``check(*args)`` (a stream check), remembered in ``out_dir`` under ``key``."""
+    path = out_dir / "features" / f"check_live_{key}.json"
     if path.is_file():
         return tuple(json.loads(path.read_text()))
-    result = stream_check(source, root)
+    result = check(*args)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result))
     return result
@@ -262,12 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         source = ClipSource(photo, args.seed + n, seconds=args.seconds)
         sets[SYNTHETIC] += run_clips(source.clips(), graph, f"{name}_{args.seed + n}", n)
         if not args.no_stream_check:
-            clean = cached_check(out_dir, source, None)
-            prot = cached_check(out_dir, source, graph.root)
-            checks.append(
-                f"| {name} | {clean[0]} | {clean[1]} ({clean[2]} right) | "
-                f"{prot[1]} ({prot[2]} right) |"
-            )
+            key = f"{name}_{source.seed}"
+            clean = cached_check(out_dir, key, synthetic_check, source, None)
+            prot = cached_check(out_dir, f"{key}_{graph.root}", synthetic_check, source, graph.root)
+            checks.append(_check_row(name, clean, prot))
     for n, name in enumerate(v.strip() for v in args.videos.split(",") if v.strip()):
         video = resolve_video(name)
         if video is None:
@@ -280,6 +311,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         key = f"{name}_{config.seed}"
         sets[REAL] += run_clips(injected_clips(video, config), graph, key, 1000 + n)
+        if not args.no_stream_check:
+            whole = dataclasses.replace(config, emotions_per_position=False, max_positions=None)
+            clean = cached_check(out_dir, key, video_check, video, out_dir, whole, None)
+            prot = cached_check(
+                out_dir, f"{key}_{graph.root}", video_check, video, out_dir, whole, graph.root
+            )
+            checks.append(_check_row(f"{name} (injected)", clean, prot))
     rec_names = [r.name for r in recognizers]
     report(
         sets,
@@ -318,6 +356,13 @@ def resolve_video(name: str) -> Path | None:
         return path
     path = fixtures_photos_dir().parent / "videos" / name
     return path if path.is_file() else None
+
+
+def _check_row(name: str, clean: tuple, protected: tuple) -> str:
+    return (
+        f"| {name} | {clean[0]} | {clean[1]} ({clean[2]} right) | "
+        f"{protected[1]} ({protected[2]} right) |"
+    )
 
 
 def _said_root(name: str, graph: CausalGraph, t_start: float) -> None:

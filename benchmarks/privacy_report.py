@@ -188,8 +188,9 @@ def report(
         print("\n".join(per_class(queries, recognizers, designs, n_random)))
     if checks:
         print(
-            "\nLive spotter on the whole test video (micro-expressions), textured sticker "
-            "on the causal root:\n"
+            "\nThe live path (baseline, spotter, decoder, recognizer fusion) on each whole test "
+            "video, clean and with the textured sticker on the causal root (micro-expressions; "
+            "real videos: one injected per position, through H.264):\n"
         )
         print("| identity | micro truths | found clean | found protected |")
         print("|---|---:|---:|---:|")
