@@ -257,8 +257,9 @@ def analyse(args: argparse.Namespace) -> int:
     spotter = None
     if not args.no_spotter:
         recognizer = recognizer_from_flags(
-            args.recognizer_weights, args.no_recognizer, log=lambda s: print(s, file=sys.stderr)
-        )
+            args.recognizer_weights, args.no_recognizer, lambda s: print(s, file=sys.stderr),
+            args.recognizer_backend,
+        )  # fmt: skip
         spotter = SpottingStage(
             bus.emit, args.stream_name, weights=args.weights, on_status=emit, backend=args.backend,
             recognizer=recognizer,
@@ -356,6 +357,7 @@ def analyse_many(args: argparse.Namespace, sources: list[str]) -> int:
             weights=args.weights,
             log=lambda line: print(line, file=sys.stderr),
             recognizer=not args.no_recognizer, recognizer_weights=args.recognizer_weights,
+            recognizer_backend=args.recognizer_backend,
         )  # fmt: skip
         run_streams(runs, stop.is_set)
     except KeyboardInterrupt:

@@ -143,7 +143,7 @@ class HierarchicalFusion(nn.Module):
         for level, g, a in zip(self.levels, general, prior, strict=True):
             parts = [g, a]
             if fused is not None:
-                parts.append(F.adaptive_avg_pool3d(fused, g.shape[2:]))  # down to this level
+                parts.append(_pool_to(fused, g))  # down to this level
             fused = level(torch.cat(parts, 1))  # (B, C_k, T_k, H_k, W_k)
         assert fused is not None
         return self.head(self.attention(fused).mean((2, 3, 4)))  # (B, E)
@@ -198,6 +198,17 @@ class Recognizer(nn.Module):
         return torch.softmax(logits, -1)
 
 
+def _pool_to(x: Tensor, like: Tensor) -> Tensor:
+    """Average-pool x (B, C, T, H, W) to the size of ``like``. The encoders' strides make each
+    size a whole multiple of the next, where plain pooling equals adaptive pooling and, unlike
+    it, exports to ONNX with a dynamic batch."""
+    big = [int(n) for n in x.shape[2:]]  # constants: only the batch axis varies
+    small = [int(n) for n in like.shape[2:]]
+    if all(b % s == 0 for b, s in zip(big, small, strict=True)):
+        return F.avg_pool3d(x, tuple(b // s for b, s in zip(big, small, strict=True)))
+    return F.adaptive_avg_pool3d(x, small)
+
+
 def normalize_stack(flow: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     """Scale each stack by its 98th-percentile flow magnitude (floored), so micro and macro
     motions look alike; the prior input is the flow inside the ROIs plus the mask itself.
@@ -205,8 +216,10 @@ def normalize_stack(flow: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     Returns (general (B, 2, T, S, S), prior (B, 3, T, S, S)).
     """
     magnitude = flow.square().sum(1).flatten(1).sqrt()  # (B, T·S·S)
-    k = max(1, round(0.98 * magnitude.shape[1]))
-    scale = magnitude.kthvalue(k, dim=1).values.clamp_min(FLOW_FLOOR_PX)  # (B,)
+    n = int(magnitude.shape[1])  # T·S·S is fixed per model: a constant in an exported graph
+    k = max(1, round(0.98 * n))
+    # The k-th smallest is the (n - k + 1)-th largest: topk exports to ONNX, kthvalue does not.
+    scale = magnitude.topk(n - k + 1, dim=1).values[:, -1].clamp_min(FLOW_FLOOR_PX)  # (B,)
     general = flow / scale[:, None, None, None, None]  # (B, 2, T, S, S)
     m = mask[:, None, None].expand(-1, 1, flow.shape[2], -1, -1)  # (B, 1, T, S, S)
     return general, torch.cat([general * m, m], 1)

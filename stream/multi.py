@@ -53,6 +53,7 @@ def build_streams(
     extra_stages: Callable[[str], list[Stage]] | None = None,
     recognizer: bool = True,
     recognizer_weights: str | None = None,
+    recognizer_backend: str = "torch",
 ) -> list[StreamRun]:
     """Open every source (a bad one raises before any thread starts) and wire its pipeline;
     `extra_stages(name)` adds stages after the spotter (a recorder, a probe). With
@@ -69,7 +70,9 @@ def build_streams(
         engine = make_engine(backend, model, Path(default_cache_dir()), manifest["sha256"])
         shared = SharedSteps(engine, model.config.n_features)
         log(f"mexlive: {len(specs)} streams on one {engine.name} engine ({engine.reason})")
-        recognizers = _recognizers(len(specs), recognizer, recognizer_weights, log)
+        recognizers = _recognizers(
+            len(specs), recognizer, recognizer_weights, recognizer_backend, log
+        )
     sources = [open_source(spec, **open_kwargs) for spec in specs]
     runs = []
     names = stream_names(base_name, len(specs))
@@ -93,14 +96,16 @@ def build_streams(
     return runs
 
 
-def _recognizers(n: int, wanted: bool, weights: str | None, log: Callable[[str], None]) -> list:
+def _recognizers(
+    n: int, wanted: bool, weights: str | None, backend: str, log: Callable[[str], None]
+) -> list:
     """One recognizer per stream, or Nones (``--no-recognizer``, or no shipped weights)."""
     from stream.recognition import EventRecognizer, recognizer_from_flags
 
-    first = recognizer_from_flags(weights, not wanted, log=log)  # says once what it chose
+    first = recognizer_from_flags(weights, not wanted, log, backend)  # says once what it chose
     if first is None:
         return [None] * n
-    return [first, *(EventRecognizer(weights) for _ in range(n - 1))]
+    return [first, *(EventRecognizer(weights, backend=backend) for _ in range(n - 1))]
 
 
 def run_streams(runs: list[StreamRun], should_stop: Callable[[], bool]) -> None:

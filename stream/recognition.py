@@ -28,6 +28,14 @@ import numpy as np
 from stream.events import EMOTIONS
 from stream.flow_stack import FlowStack, StackConfig, flow_stack, step_frames
 
+RECOGNIZER_BACKENDS = ("torch", "onnxruntime")
+
+
+def _default_cache_dir() -> Path:
+    from stream.spotting import default_cache_dir
+
+    return default_cache_dir()
+
 
 class FaceHistory:
     """The last ``capacity`` aligned faces by frame index; preallocated on the first face."""
@@ -70,6 +78,8 @@ class EventRecognizer:
         history_frames: faces kept (300 = 10 s at 30 fps, 2.5 s at 120 fps).
         recognizer_weight: w of the fusion, 0..1.
         variant: "P" or "C" (default: the one the manifest chose on validation).
+        backend: "torch" (the reference) or "onnxruntime" (the variant's graph, exported to
+            ``cache_dir`` on first use: ~5x faster per event on one CPU thread).
     """
 
     def __init__(
@@ -78,17 +88,29 @@ class EventRecognizer:
         history_frames: int = 300,
         recognizer_weight: float = 0.5,
         variant: str | None = None,
+        backend: str = "torch",
+        cache_dir: str | Path | None = None,
     ) -> None:
         from engines.weights import load_recognizer
 
         if not 0.0 <= recognizer_weight <= 1.0:
             raise ValueError("recognizer_weight must be in [0, 1]")
+        if backend not in RECOGNIZER_BACKENDS:
+            raise ValueError(f"recognizer backend {backend!r}: one of {RECOGNIZER_BACKENDS}")
         self.model, self.manifest = load_recognizer(weights)
         self.variant = variant or self.model.config.live_variant
         self.config = StackConfig(steps=self.model.config.steps, size=self.model.config.size)
         self.history = FaceHistory(history_frames)
         self.weight = recognizer_weight
         self.info = {"variant": self.variant, "sha256": self.manifest.get("sha256", "")}
+        self.backend, self._onnx = backend, None
+        if backend == "onnxruntime":
+            from engines.export_recognizer import cached_onnx_recognizer
+
+            cache = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+            sha = self.manifest.get("sha256", "unknown")
+            self._onnx, how = cached_onnx_recognizer(self.model, sha, self.variant, cache)
+            self.info["backend"] = f"onnxruntime ({how})"
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -124,6 +146,8 @@ class EventRecognizer:
 
     def probabilities(self, stack: FlowStack, variant: str | None = None) -> np.ndarray:
         """(E,) probabilities over EMOTIONS for one stack."""
+        if self._onnx is not None and variant in (None, self.variant):
+            return self._onnx.probabilities(stack.flow[None], stack.mask[None])[0]
         import torch
 
         flow = torch.from_numpy(stack.flow)[None]  # (1, 2, T, S, S)
@@ -156,7 +180,9 @@ class EventRecognizer:
         return probs, sources, (time.perf_counter() - t0) * 1e3
 
 
-def recognizer_from_flags(weights: str | None, disabled: bool, log=print) -> EventRecognizer | None:
+def recognizer_from_flags(
+    weights: str | None, disabled: bool, log=print, backend: str = "torch"
+) -> EventRecognizer | None:
     """The recognizer run_live wants: None when ``--no-recognizer``, or when no weights were
     named and the shipped ones are absent (said once); named weights must load."""
     from engines.weights import DEFAULT_RECOGNIZER
@@ -166,8 +192,9 @@ def recognizer_from_flags(weights: str | None, disabled: bool, log=print) -> Eve
     if weights is None and not DEFAULT_RECOGNIZER.is_file():
         log(f"mexlive: no recognizer weights at {DEFAULT_RECOGNIZER}: spotter emotions only")
         return None
-    recognizer = EventRecognizer(weights)
-    log(f"mexlive: recognizer MPFNet-{recognizer.variant} fused with the spotter's emotions")
+    recognizer = EventRecognizer(weights, backend=backend)
+    how = recognizer.info.get("backend", backend)
+    log(f"mexlive: recognizer MPFNet-{recognizer.variant} on {how}, fused with the spotter's")
     return recognizer
 
 
@@ -185,4 +212,11 @@ def add_recognizer_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PATH",
         help="recognizer weights (default: engines/weights/recognizer.pt, sha256-checked)",
+    )
+    rec.add_argument(
+        "--recognizer-backend",
+        choices=RECOGNIZER_BACKENDS,
+        default="onnxruntime",
+        help="onnxruntime runs the exported graph (tested equal to torch within 1e-5, ~5x "
+        "faster per event); torch is the reference",
     )
