@@ -10,7 +10,8 @@ and a killed process leaves only whole lines behind. Two types:
 - ``"expression"``: a spotted micro- or macro-expression with its emotion. With the recognizer
   on, ``emotion_probs`` fuses the spotter's emotion head and the recognizer's, and the optional
   ``emotion_sources`` holds both: ``{"spotter": {..}, "recognizer": {..} | null, "fusion":
-  "mean" | "spotter_only", "recognizer_weight": w, "recognizer_model": {"variant", "sha256"}}``
+  "mean" | "spotter_only", "recognizer_weight": w,
+  "recognizer_model": {"variant", "sha256", "backend"}}``
   (absent when the recognizer is off, so older readers see the same lines as before).
 """
 

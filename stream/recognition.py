@@ -102,15 +102,20 @@ class EventRecognizer:
         self.config = StackConfig(steps=self.model.config.steps, size=self.model.config.size)
         self.history = FaceHistory(history_frames)
         self.weight = recognizer_weight
-        self.info = {"variant": self.variant, "sha256": self.manifest.get("sha256", "")}
-        self.backend, self._onnx = backend, None
+        self.info = {
+            "variant": self.variant,
+            "sha256": self.manifest.get("sha256", ""),
+            "backend": backend,
+        }
+        self.backend, self.backend_reason, self._onnx = backend, "reference", None
         if backend == "onnxruntime":
             from engines.export_recognizer import cached_onnx_recognizer
 
             cache = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
             sha = self.manifest.get("sha256", "unknown")
-            self._onnx, how = cached_onnx_recognizer(self.model, sha, self.variant, cache)
-            self.info["backend"] = f"onnxruntime ({how})"
+            self._onnx, self.backend_reason = cached_onnx_recognizer(
+                self.model, sha, self.variant, cache
+            )
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -193,8 +198,10 @@ def recognizer_from_flags(
         log(f"mexlive: no recognizer weights at {DEFAULT_RECOGNIZER}: spotter emotions only")
         return None
     recognizer = EventRecognizer(weights, backend=backend)
-    how = recognizer.info.get("backend", backend)
-    log(f"mexlive: recognizer MPFNet-{recognizer.variant} on {how}, fused with the spotter's")
+    log(
+        f"mexlive: recognizer MPFNet-{recognizer.variant} on {backend} "
+        f"({recognizer.backend_reason}), fused with the spotter's emotions"
+    )
     return recognizer
 
 

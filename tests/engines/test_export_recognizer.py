@@ -77,7 +77,7 @@ def test_event_recognizer_on_onnxruntime_equals_torch(shipped, tmp_path):
     model, _ = shipped
     torch_rec = EventRecognizer(backend="torch")
     ort_rec = EventRecognizer(backend="onnxruntime", cache_dir=tmp_path)
-    assert ort_rec.info["backend"].startswith("onnxruntime")
+    assert ort_rec.info["backend"] == "onnxruntime" and "recognizer_" in ort_rec.backend_reason
     flow, mask = stacks(model, 3, 3)
     for k in range(3):
         stack = FlowStack(flow[k], mask[k], ())
