@@ -89,9 +89,6 @@ class PreviewConfig:
         if args.port is not None and not 1 <= args.port <= 65535:
             raise MexliveError(f"--port {args.port} is out of range (1-65535)")
         session = SessionConfig(weights=args.weights, backend=args.backend,
-                                recognizer=not args.no_recognizer,
-                                recognizer_weights=args.recognizer_weights,
-                                recognizer_backend=args.recognizer_backend,
                                 stream_name=args.stream_name, fps=args.fps,
                                 realtime=not args.no_realtime)  # fmt: skip
         if not 0.02 <= args.stream_every <= 2.0:

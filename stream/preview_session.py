@@ -46,8 +46,6 @@ class SessionConfig:
 
     Attributes:
         weights / backend: the spotter's (as ``run_live.py --weights/--backend``).
-        recognizer / recognizer_weights / recognizer_backend: the MPFNet recognizer fused
-            with the spotter's emotions (as ``--no-recognizer``, ``--recognizer-*``).
         log_dir: where each run's event log (JSON Lines) is written.
         fps / realtime: the synthetic source's rate and pacing.
         trace_s: seconds of apex score kept for the plot.
@@ -57,9 +55,6 @@ class SessionConfig:
 
     weights: str | None = None
     backend: str = "auto"
-    recognizer: bool = True
-    recognizer_weights: str | None = None
-    recognizer_backend: str = "onnxruntime"
     stream_name: str = "cam0"
     log_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "mexlive-preview")
     fps: float | None = None
@@ -141,8 +136,6 @@ class PreviewSession:
         self._pushed: PushedSource | None = None
         self._bus: EventBus | None = None
         self._spotter: SpottingStage | None = None
-        self._recognizer = None  # EventRecognizer, loaded once (each run clears its ring)
-        self._recognizer_loaded = False
         self._source = None
         self._table = _EventTable(self.config.max_events)
         self._mode = ""
@@ -182,21 +175,6 @@ class PreviewSession:
         FaceAnalysis(lambda *_: None)
         cfg = self.config
         SpottingStage(lambda _: None, weights=cfg.weights, backend=cfg.backend)
-        self._event_recognizer()
-
-    def _event_recognizer(self):
-        """The session's recognizer (None when off or without weights), its ring emptied."""
-        if not self._recognizer_loaded:
-            from stream.recognition import recognizer_from_flags
-
-            cfg = self.config
-            self._recognizer = recognizer_from_flags(
-                cfg.recognizer_weights, not cfg.recognizer, lambda _: None, cfg.recognizer_backend
-            )
-            self._recognizer_loaded = True
-        if self._recognizer is not None:
-            self._recognizer.history.clear()  # no stack spans two runs
-        return self._recognizer
 
     def start(self, spec: str) -> str:
         """Start analysing ``spec`` (``"browser"`` for frames pushed by the page; else as
@@ -222,8 +200,7 @@ class PreviewSession:
 
             analysis = FaceAnalysis(emit)
             spotter = SpottingStage(bus.emit, cfg.stream_name, weights=cfg.weights,
-                                    on_status=emit, backend=cfg.backend,
-                                    recognizer=self._event_recognizer())  # fmt: skip
+                                    on_status=emit, backend=cfg.backend)  # fmt: skip
             # The sticker is drawn after the analysis (of the clean frame), before the page's
             # copy: the page shows the protected frame while the toggle is on.
             privacy = PrivacyStage(StickerPlacer(Sticker.design("solid"), DEFAULT_FALLBACK), emit)

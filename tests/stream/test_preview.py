@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,30 +236,6 @@ def test_server_source_mode(browser, preview, tmp_path):
     assert any(e.emotion == t.emotion for e, t in micros), f"wrong emotions: {micros}"
     assert "micro" in page.locator("#events").inner_text()
     _check_download(page, session, tmp_path)
-
-
-@pytest.mark.slow
-def test_session_events_fuse_the_recognizer(tmp_path):
-    """The preview's events carry the recognizer's fusion, as run_live's do; off, they don't."""
-    for recognizer in (True, False):
-        session = PreviewSession(
-            SessionConfig(log_dir=tmp_path / str(recognizer), realtime=False, recognizer=recognizer)
-        )
-        session.start("synthetic:5")
-        deadline = time.monotonic() + 120
-        while session.running and time.monotonic() < deadline and not _expressions(session):
-            time.sleep(0.2)
-        session.stop()
-        lines = _expressions(session)
-        assert lines, "no expression in the synthetic run"
-        assert all(("emotion_sources" in line) == recognizer for line in lines)
-
-
-def _expressions(session) -> list[dict]:
-    if session.log_path is None or not session.log_path.exists():
-        return []
-    lines = [json.loads(x) for x in session.log_path.read_text().splitlines() if x.strip()]
-    return [x for x in lines if x.get("type") == "expression"]
 
 
 @pytest.mark.slow
