@@ -122,9 +122,6 @@ def export_step(model: Spotter, path: str | Path, opset: int = 17) -> Path:
 
 
 def _export(graph: nn.Module, args: tuple[Tensor, ...], path: str | Path, opset: int) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    graph = graph.cpu().eval()
     dynamic_axes = {
         "x": {0: "batch"},
         "conv_state": {1: "batch"},
@@ -136,6 +133,28 @@ def _export(graph: nn.Module, args: tuple[Tensor, ...], path: str | Path, opset:
         "conv_state_out": {1: "batch"},
         "ssm_state_out": {1: "batch"},
     }
+    # The per-layer loop iterates the stacked state's first axis, n_layers, which is fixed by
+    # the config; only the batch axis varies, so the trace is exact.
+    return export_onnx(
+        graph, args, path, opset, list(INPUT_NAMES), list(OUTPUT_NAMES), dynamic_axes
+    )
+
+
+def export_onnx(
+    graph: nn.Module,
+    args: tuple[Tensor, ...],
+    path: str | Path,
+    opset: int,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+) -> Path:
+    """Trace ``graph`` (eval, CPU) on ``args`` to ``path`` with the TorchScript exporter,
+    atomically, and check it (``check_graph``). Shapes the trace reads as constants must be
+    fixed by the weights: only the ``dynamic_axes`` may vary."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    graph = graph.cpu().eval()
     # A temp file beside the target, then os.replace: a reader never sees a half-written graph.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -143,15 +162,13 @@ def _export(graph: nn.Module, args: tuple[Tensor, ...], path: str | Path, opset:
         with torch.no_grad(), warnings.catch_warnings():
             # The TorchScript exporter is deprecated in favour of dynamo; that is known here.
             warnings.simplefilter("ignore", category=DeprecationWarning)
-            # The per-layer loop iterates the stacked state's first axis, n_layers, which is
-            # fixed by the config; only the batch axis varies, so the trace is exact.
             warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
             torch.onnx.export(
                 graph,
                 args,
                 tmp,
-                input_names=list(INPUT_NAMES),
-                output_names=list(OUTPUT_NAMES),
+                input_names=input_names,
+                output_names=output_names,
                 dynamic_axes=dynamic_axes,
                 opset_version=opset,
                 do_constant_folding=True,

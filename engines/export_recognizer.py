@@ -20,15 +20,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from engines.export import check_graph
+from engines.export import export_onnx
 from engines.recognizer import Recognizer
 from engines.weights import WeightsError, load_recognizer
 
@@ -49,35 +47,12 @@ def export_recognizer(
     file beside it, then a rename). The caller's model is not modified."""
     import copy
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     c = model.config
-    graph = _ProbabilityGraph(copy.deepcopy(model).cpu().eval(), variant or c.live_variant)
+    graph = _ProbabilityGraph(copy.deepcopy(model), variant or c.live_variant)
     args = (torch.zeros(1, 2, c.steps, c.size, c.size), torch.zeros(1, c.size, c.size))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=DeprecationWarning)  # TorchScript exporter
-            # Shapes read as ints are T and S, fixed by the weights; only the batch varies.
-            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-            torch.onnx.export(
-                graph,
-                args,
-                tmp,
-                input_names=["flow", "mask"],
-                output_names=["probs"],
-                dynamic_axes={"flow": {0: "batch"}, "mask": {0: "batch"}, "probs": {0: "batch"}},
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-        check_graph(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    # Shapes read as ints are T and S, fixed by the weights; only the batch varies.
+    axes = {"flow": {0: "batch"}, "mask": {0: "batch"}, "probs": {0: "batch"}}
+    return export_onnx(graph, args, path, opset, ["flow", "mask"], ["probs"], axes)
 
 
 class OnnxRecognizer:
