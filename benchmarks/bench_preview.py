@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.machine_info import cpu_name
 from stream.framecode import write_coded_clip
 from stream.preview import BROWSER_MODE, PreviewConfig, build_app, launch
 from stream.preview_session import PreviewSession, SessionConfig
@@ -88,14 +89,7 @@ document.addEventListener('load', (e) => {
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return f"{cpu}, {os.cpu_count()} cores, load average {load:.1f} at start, {platform.system()}"
 

@@ -20,7 +20,6 @@ Use only a test set whose identities and seeds were never seen in training or va
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
+
+from benchmarks.machine_info import cpu_name
 from engines.backends import OnnxRuntimeEngine
 from engines.data import Clip, DataError, load_clips, names_hash
 from engines.metrics import VideoIntervals, spotting_matches, spotting_report, strs, uar, uf1
@@ -101,15 +103,7 @@ def score(results: Sequence[tuple[Clip, list[Spotted]]]) -> dict[str, float]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, torch {torch.__version__} CPU, {torch.get_num_threads()} thread(s)"
+    return f"{cpu_name()}, torch {torch.__version__} CPU, {torch.get_num_threads()} thread(s)"
 
 
 def main(argv: list[str] | None = None) -> int:

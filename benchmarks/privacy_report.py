@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.machine_info import cpu_name
 from engines.metrics import uf1
 from engines.spotter import EMOTIONS
 from stream.privacy_attack import Query, attack_success
@@ -143,17 +144,8 @@ def pct(x: float) -> str:
 
 
 def machine() -> str:
-    name = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{platform.machine()} ({name}, {os.cpu_count()} cores), Python {platform.python_version()}"
-    )
+    cpu = f"{cpu_name('unknown CPU')}, {os.cpu_count()} cores"
+    return f"{platform.machine()} ({cpu}), Python {platform.python_version()}"
 
 
 def report(
