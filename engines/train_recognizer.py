@@ -194,6 +194,12 @@ def _stage(
     return {"best_epoch": best[1], "history": history}
 
 
+def config_for(stacks: StackSet, **sizes: Any) -> RecognizerConfig:
+    """``RecognizerConfig`` at the data's T, S and AU count (``sizes``: e.g. ``widths``)."""
+    _, _, steps, size, _ = stacks.flow.shape  # (N, 2, T, S, S)
+    return RecognizerConfig(steps=steps, size=size, n_aus=len(stacks.au_names), **sizes)
+
+
 def train(
     train_set: StackSet,
     val_set: StackSet,
@@ -212,11 +218,7 @@ def train(
     torch.use_deterministic_algorithms(True)
     try:
         rng = np.random.default_rng(cfg.seed)
-        _, _, steps, size, _ = train_set.flow.shape
-        model_config = model_config or RecognizerConfig(
-            steps=steps, size=size, n_aus=len(train_set.au_names)
-        )
-        model = Recognizer(model_config)
+        model = Recognizer(model_config or config_for(train_set))
         stage1 = _stage(model, 1, train_set, val_set, cfg, rng, log)
         stage2 = _stage(model, 2, train_set, val_set, cfg, rng, log)
         val = scores(val_set, predict(model, val_set))
@@ -305,10 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(val_set)} validation stacks ({', '.join(sorted(val_ids))})",
         flush=True,
     )
-    _, _, steps, size, _ = train_set.flow.shape
-    model_config = RecognizerConfig(
-        steps=steps, size=size, n_aus=len(train_set.au_names), widths=widths
-    )
+    model_config = config_for(train_set, widths=widths)
     model, summary = train(
         train_set,
         val_set,
