@@ -182,9 +182,9 @@ def stream_check(
     for i, image in enumerate(frames):
         t_s = i / fps
         t_ns = round(t_s * 1e9)
-        if placer is not None:
-            image = image.copy()  # a decoded frame may be read-only
-            placer.apply(image, protector.update(image.copy(), i, t_ns, t_s))
+        if placer is not None:  # the protector tracks the clean frame, draws on a copy
+            clean, image = image, image.copy()
+            placer.apply(image, protector.update(clean, i, t_ns, t_s))
         aligned = tracker.update(image, i, t_ns, t_s)
         row = extractor.update(aligned)
         stage(Frame(i, t_ns, t_s, image), {"aligned": aligned, "features": row})
@@ -208,21 +208,14 @@ def video_check(video: Path, out_dir: Path, config, root: str | None) -> tuple[i
     """``stream_check`` on the whole real video with one injected micro-expression per
     position (written once as H.264, like a camera file, with its truth)."""
     from stream.injected import write_injected_video
-    from stream.sources import AVSource
     from stream.synthetic import read_truth_csv
 
     mp4 = out_dir / f"injected_{video.stem}_{config.seed}.mp4"
     csv = mp4.with_suffix(".csv")
     if not (mp4.is_file() and csv.is_file()):
         write_injected_video(video, mp4, csv, config)
-    with AVSource(mp4) as source:
-        fps = source.fps or 30.0
-
-        def frames() -> Iterable[np.ndarray]:
-            while (frame := source.read()) is not None:
-                yield frame.image
-
-        return stream_check(frames(), fps, read_truth_csv(csv), root)
+    truth = read_truth_csv(csv)
+    return with_video(mp4, lambda frames, fps: stream_check(frames, fps, truth, root))
 
 
 def overlay_cost(repeats: int = 2000) -> np.ndarray:
@@ -337,16 +330,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def calibrate_video(video: Path, out_dir: Path) -> CausalGraph:
     """The person's root region from their own real video, clean (nothing injected)."""
+    stem = out_dir / f"graph_{video.stem}_video"
+    return with_video(video, lambda frames, fps: causal_graph(frames, fps, stem))
+
+
+def with_video(path: Path, use):
+    """``use(frames, fps)`` over the decoded BGR frames of the file at ``path`` (PyAV)."""
     from stream.sources import AVSource
 
-    with AVSource(video) as source:
-        fps = source.fps or 30.0
-
-        def frames() -> Iterable[np.ndarray]:
-            while (frame := source.read()) is not None:
-                yield frame.image
-
-        return causal_graph(frames(), fps, out_dir / f"graph_{video.stem}_video")
+    with AVSource(path) as source:
+        return use((frame.image for frame in iter(source.read, None)), source.fps or 30.0)
 
 
 def resolve_video(name: str) -> Path | None:
