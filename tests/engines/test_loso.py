@@ -10,18 +10,8 @@ from engines.data import load_clips
 from engines.loso import loso
 from engines.train import TrainConfig
 from engines.train import main as train_main
-from tests.engines.test_train import write_clip
 
 CFG = TrainConfig(epochs=2, seed=1, batch=4, crop_min=60, crop_max=120, d_model=16, n_layers=1)
-
-
-@pytest.fixture
-def feature_dir(tmp_path):
-    folder = tmp_path / "features"
-    folder.mkdir()
-    for i, identity in enumerate(["a.jpg", "b.jpg", "c.jpg"] * 2):
-        write_clip(folder / f"clip_{i:04d}.npz", identity, seed=i)
-    return folder
 
 
 def test_folds_hold_out_each_subject(feature_dir, monkeypatch):

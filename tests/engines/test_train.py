@@ -51,15 +51,6 @@ def write_clip(path, identity, seed, names=NAMES, width=F):
     )
 
 
-@pytest.fixture
-def feature_dir(tmp_path):
-    folder = tmp_path / "features"
-    folder.mkdir()
-    for i, identity in enumerate(["a.jpg", "b.jpg", "c.jpg"] * 2):
-        write_clip(folder / f"clip_{i:04d}.npz", identity, seed=i)
-    return folder
-
-
 def test_clips_tensors_and_targets(feature_dir):
     clips = load_clips(feature_dir)
     assert len(clips) == 6 and clips[0].identity == "a.jpg" and clips[1].seed == 1
