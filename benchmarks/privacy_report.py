@@ -87,17 +87,9 @@ def per_class(queries: Sequence[Query], recognizers: list[str], designs, n_rando
             clean = [q for q in of_class if q.condition == "none"]
             n_ok = attack_success(clean, clean)[1]
             cells = []
-            for design in designs:
-                mine = [q for q in of_class if q.design == design]
-                s_c, _ = attack_success(clean, [q for q in mine if q.condition == "causal"])
-                draws = [
-                    attack_success(
-                        clean, [q for q in mine if q.condition == "random" and q.placement_k == k]
-                    )[0]
-                    for k in range(n_random)
-                ]
-                s_r = float(np.mean(draws)) if draws and n_ok else float("nan")
-                cells.append(f"{pct(s_c)} / {pct(s_r)}")
+            for design in designs:  # the main table's rates, on this emotion's clips only
+                s = summarise(of_class, rec, design, n_random)
+                cells.append(f"{pct(s['causal_success'][0])} / {pct(s['random_success'][0])}")
             rows.append(
                 f"| {rec} | {emotion} | {len(clean)} | {n_ok} | " + " | ".join(cells) + " |"
             )
