@@ -31,12 +31,6 @@ from stream.flow_stack import FlowStack, StackConfig, flow_stack, step_frames
 RECOGNIZER_BACKENDS = ("torch", "onnxruntime")
 
 
-def _default_cache_dir() -> Path:
-    from stream.spotting import default_cache_dir
-
-    return default_cache_dir()
-
-
 class FaceHistory:
     """The last ``capacity`` aligned faces by frame index; preallocated on the first face."""
 
@@ -110,8 +104,9 @@ class EventRecognizer:
         self.backend, self.backend_reason, self._onnx = backend, "reference", None
         if backend == "onnxruntime":
             from engines.export_recognizer import cached_onnx_recognizer
+            from stream.spotting import default_cache_dir  # the spotter's engine cache
 
-            cache = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+            cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
             sha = self.manifest.get("sha256", "unknown")
             self._onnx, self.backend_reason = cached_onnx_recognizer(
                 self.model, sha, self.variant, cache
