@@ -31,7 +31,7 @@ test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-# Debian's Chromium for the browser tests of the preview (tests/stream/test_preview.py), when
+# Debian's Chromium for the browser tests of the preview (tests/stream/ui/test_preview.py), when
 # missing and apt can run; best effort: without it those tests skip and say why.
 test: browser-deps
 .PHONY: browser-deps

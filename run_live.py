@@ -43,19 +43,19 @@ import sys
 import threading
 
 from engines.weights import WeightsError
-from stream.analysis import FaceAnalysis
-from stream.console import ConsoleEvents, truth_table
-from stream.controls import LiveControls, Recording
+from stream.app.preview_args import add_preview_arguments
+from stream.capture.sources import open_source
 from stream.errors import MexliveError
-from stream.events import EventBus, JsonlEventLog, StatusEvent
-from stream.hud import HudOptions, HudState
-from stream.pipeline import Pipeline, RunSummary
-from stream.preview_args import add_preview_arguments
-from stream.privacy_live import add_privacy_arguments, privacy_stage_from_args
-from stream.recognition import add_recognizer_arguments, recognizer_from_flags
-from stream.sources import open_source
-from stream.spotting import SpottingStage
-from stream.window import LatestFrame, display_available, show_window
+from stream.live.analysis import FaceAnalysis
+from stream.live.pipeline import Pipeline, RunSummary
+from stream.live.recognition import add_recognizer_arguments, recognizer_from_flags
+from stream.live.spotting import SpottingStage
+from stream.output.console import ConsoleEvents, truth_table
+from stream.output.events import EventBus, JsonlEventLog, StatusEvent
+from stream.privacy.live import add_privacy_arguments, privacy_stage_from_args
+from stream.ui.controls import LiveControls, Recording
+from stream.ui.hud import HudOptions, HudState
+from stream.ui.window import LatestFrame, display_available, show_window
 
 EXIT_BAD_INPUT = 2
 CONSENT = (
@@ -187,7 +187,7 @@ def add_monitoring_args(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["tail"]:
-        from stream.tail import main as tail_main
+        from stream.output.tail import main as tail_main
 
         return tail_main(argv[1:])
     args = build_parser().parse_args(argv)
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             if len(sources) > 1:
                 raise MexliveError("--gradio previews one --source")
             args.source = sources[0]
-            from stream.preview import serve
+            from stream.ui.preview import serve
 
             return serve(args)
         if len(sources) > 1:
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make_synthetic(args: argparse.Namespace) -> int:
-    from stream.synthetic import write_synthetic_set
+    from stream.synthetic.animator import write_synthetic_set
 
     for name, value in (("--count", args.count), ("--seconds", args.seconds)):
         if value <= 0:
@@ -332,7 +332,7 @@ def analyse(args: argparse.Namespace) -> int:
 
 def analyse_many(args: argparse.Namespace, sources: list[str]) -> int:
     """Several sources, one pipeline each, one batched spotter engine; one event log."""
-    from stream.multi import build_streams, run_streams
+    from stream.live.multi import build_streams, run_streams
 
     if args.record or args.dump_features:
         raise MexliveError("--record and --dump-features take one --source")
@@ -402,7 +402,7 @@ def _event_log(args: argparse.Namespace) -> JsonlEventLog:
 def _metrics(args: argparse.Namespace):
     if args.metrics_port is None:
         return None
-    from stream.metrics_export import MetricsExporter
+    from stream.output.metrics import MetricsExporter
 
     exporter = MetricsExporter(args.metrics_port, host=args.metrics_host)
     exporter.start()

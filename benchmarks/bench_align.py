@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.align import FaceTracker, TrackerConfig
-from stream.features import FeatureExtractor
-from stream.flow import warm_up
-from stream.rois import STABLE_POINTS
-from stream.smoothing import OneEuroConfig, OneEuroFilter
+from stream.face.align import FaceTracker, TrackerConfig
+from stream.face.features import FeatureExtractor
+from stream.face.flow import warm_up
+from stream.face.rois import STABLE_POINTS
+from stream.face.smoothing import OneEuroConfig, OneEuroFilter
 
 
 def fixture_videos() -> list[Path]:
@@ -118,7 +118,7 @@ def time_predictor(frames: list[np.ndarray]) -> list[float]:
     import cv2
     import dlib
 
-    from stream.face_models import detect_largest_face, landmark_predictor
+    from stream.face.models import detect_largest_face, landmark_predictor
 
     box = detect_largest_face(cv2.cvtColor(frames[0], cv2.COLOR_BGR2RGB))
     rect, predictor, ms = dlib.rectangle(*box), landmark_predictor(), []

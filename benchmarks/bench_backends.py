@@ -33,10 +33,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
 
 from benchmarks.machine_info import cpu_name
-from engines.backends import Engine, OnnxRuntimeEngine, TorchEngine
-from engines.export import export_step
-from engines.gpu import cuda_available
-from engines.tensorrt_engine import tensorrt_usable
+from engines.runtime.backends import Engine, OnnxRuntimeEngine, TorchEngine
+from engines.runtime.export import export_step
+from engines.runtime.gpu import cuda_available
+from engines.runtime.tensorrt import tensorrt_usable
 from engines.weights import WeightsError, load_spotter
 
 WARMUP = 20
@@ -131,7 +131,7 @@ def gpu_rows(model, onnx_fp32: str, batches: list[int], frames: int, int8_dir: s
         for label in ("torch CUDA / CUDA graphs", "TensorRT FP32/FP16/INT8"):
             print(f"| {label} | all | not measured (no GPU here: {gpu}) | | |")
         return
-    from engines.gpu import TorchCudaEngine
+    from engines.runtime.gpu import TorchCudaEngine
 
     torch.backends.cuda.matmul.allow_tf32 = False  # FP32 means FP32 (parity <= 1e-5)
     engines = [
@@ -140,7 +140,7 @@ def gpu_rows(model, onnx_fp32: str, batches: list[int], frames: int, int8_dir: s
     ]
     usable, why = tensorrt_usable()
     if usable:
-        from engines.tensorrt_engine import TensorRTEngine, TensorRTError
+        from engines.runtime.tensorrt import TensorRTEngine, TensorRTError
 
         files = [("FP32", onnx_fp32)]
         if int8_dir:

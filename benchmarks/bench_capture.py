@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.events import EventBus
-from stream.pipeline import Pipeline, Stage
-from stream.sources import AVSource
+from stream.capture.sources import AVSource
+from stream.live.pipeline import Pipeline, Stage
+from stream.output.events import EventBus
 
 
 def fixtures_videos() -> list[Path]:
@@ -132,7 +132,7 @@ def bench_handoff(frames: int = 20000, repeats: int = 5) -> None:
     """The ring alone: a producer thread hands pre-made 512×480 frames to a consumer thread."""
     import threading
 
-    from stream.ring import FrameRing
+    from stream.capture.ring import FrameRing
 
     image = np.zeros((480, 512, 3), np.uint8)
     print("| ring handoff alone (512×480) | µs/frame wall | µs/frame CPU |")
@@ -161,7 +161,7 @@ def bench_handoff(frames: int = 20000, repeats: int = 5) -> None:
 
 
 def bench_synthetic(frames: int) -> None:
-    from stream.synthetic import FaceAnimator, SyntheticConfig
+    from stream.synthetic.animator import FaceAnimator, SyntheticConfig
 
     animator = FaceAnimator(SyntheticConfig(width=640, height=480, fps=30.0, seed=0))
     out = np.empty((480, 640, 3), np.uint8)

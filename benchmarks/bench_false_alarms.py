@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.analysis import FaceAnalysis
+from stream.capture.sources import AVSource
 from stream.contracts import Frame
-from stream.sources import AVSource
-from stream.spotting import SpottingStage
+from stream.live.analysis import FaceAnalysis
+from stream.live.spotting import SpottingStage
 
 
 def fixture_videos() -> list[Path]:

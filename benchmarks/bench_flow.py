@@ -1,4 +1,4 @@
-"""Flow benchmark: accuracy and speed of mexlive's Numba ROI flow (stream/flow.py) against
+"""Flow benchmark: accuracy and speed of mexlive's Numba ROI flow (stream/face/flow.py) against
 OpenCV DIS and Farneback and scikit-image TV-L1.
 
     python benchmarks/bench_flow.py [--seeds 5] [--rounds 10]
@@ -8,15 +8,15 @@ pipeline pays, every frame).
 
 Data (160×160 grayscale in 0..1):
   faces   the first frame of each fixture video (../shared/fixtures/videos or
-          $MEXLIVE_FIXTURES/videos), dlib face + 68 landmarks (stream/face_models.py), aligned
+          $MEXLIVE_FIXTURES/videos), dlib face + 68 landmarks (stream/face/models.py), aligned
           by a similarity (cv2.estimateAffinePartial2D on the eye corners and the nose tip)
-          onto the canonical layout of stream/rois.py
+          onto the canonical layout of stream/face/rois.py
   brick   a crop of skimage.data.brick (strong edges, flat mortar: a hard case for local flow)
   noisy   the faces with sensor noise (σ = 2/255) added to both frames: flow on real video
           never sees noise-free pairs
 Warps: smooth random displacement fields (a few bumps across the image, the largest vector
 drawn in 0.1–3 px), cur built with cv2.remap so that ref(x) = cur(x + d(x)) exactly
-(stream/flow_ref.py: smooth_displacement, warp_pair). EPE = mean |flow - d| over the 14 ROI
+(stream/face/flow_ref.py: smooth_displacement, warp_pair). EPE = mean |flow - d| over the 14 ROI
 patches (24×24 at the canonical ROI positions, passed as corners) and over the whole image
 less an 8-px border. Full-frame methods are scored on the patches by cropping their field.
 
@@ -45,14 +45,14 @@ import skimage
 from skimage import data
 from skimage.registration import optical_flow_tvl1
 
-from stream.face_models import detect_largest_face, landmarks_68
-from stream.flow import FlowConfig, RoiFlow, dense_flow, warm_up
-from stream.flow_ref import smooth_displacement, warp_pair
-from stream.rois import canonical_landmarks, roi_corners
+from stream.face.flow import FlowConfig, RoiFlow, dense_flow, warm_up
+from stream.face.flow_ref import smooth_displacement, warp_pair
+from stream.face.models import detect_largest_face, landmarks_68
+from stream.face.rois import canonical_landmarks, roi_corners
 
 SIZE = 160
 BORDER = 8
-# The canonical face of stream/rois.py: eye corners + nose tip for the alignment, and the
+# The canonical face of stream/face/rois.py: eye corners + nose tip for the alignment, and the
 # ROI patches' top-left corners (24 px patches).
 _CANONICAL = canonical_landmarks(SIZE)
 CANON = {i: tuple(_CANONICAL[i]) for i in (36, 39, 42, 45, 30)}

@@ -17,12 +17,12 @@ import time
 
 import numpy as np
 
-from stream.analysis import FaceAnalysis
-from stream.events import EventBus
-from stream.hud import HudOptions, HudState, draw_hud
-from stream.pipeline import Pipeline, Stage
-from stream.sources import open_source
-from stream.spotting import SpottingStage
+from stream.capture.sources import open_source
+from stream.live.analysis import FaceAnalysis
+from stream.live.pipeline import Pipeline, Stage
+from stream.live.spotting import SpottingStage
+from stream.output.events import EventBus
+from stream.ui.hud import HudOptions, HudState, draw_hud
 
 
 def collect(frames: int) -> tuple[list[tuple[np.ndarray, dict]], HudState]:

@@ -14,7 +14,7 @@ Measured per mode: frames the page posted, frames in and analysed per second (st
 after a warm-up), frames dropped, capture → analysed latency, capture → annotated frame handed
 to the page, annotated images loaded by the page per second, and (browser modes) the round
 trip from the page sending a frame to that frame, annotated, loaded in the page — matched by
-the frame code in its pixels (stream/framecode.py). ``--repeats`` runs the modes in turn again.
+the frame code in its pixels (stream/synthetic/framecode.py). ``--repeats`` runs the modes in turn again.
 
     python benchmarks/bench_preview.py [--seconds 20] [--repeats 1] [--modes headless,...]
 """
@@ -35,10 +35,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine_info import cpu_name
-from stream.framecode import write_coded_clip
-from stream.preview import BROWSER_MODE, PreviewConfig, build_app, launch
-from stream.preview_session import PreviewSession, SessionConfig
-from stream.synthetic import SyntheticConfig
+from stream.synthetic.animator import SyntheticConfig
+from stream.synthetic.framecode import write_coded_clip
+from stream.ui.preview import BROWSER_MODE, PreviewConfig, build_app, launch
+from stream.ui.preview_session import PreviewSession, SessionConfig
 
 CHROMIUM = "/usr/bin/chromium"
 CLIP = SyntheticConfig(seed=2, fps=15.0, width=480, height=360, face_height_px=160)
@@ -46,7 +46,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run",
         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # fmt: skip
 # In the page: the time (performance.now, ms) each frame code is sent and each annotated image
-# with a frame code is loaded, read from the pixels as stream/framecode.py does; ``__posts``
+# with a frame code is loaded, read from the pixels as stream/synthetic/framecode.py does; ``__posts``
 # counts every frame sent (codes or not).
 INSTRUMENT = """
 window.__sent = {}; window.__shown = {}; window.__posts = 0; window.__loads = 0;

@@ -13,10 +13,10 @@ draws), for every sticker design.
   Fisher-z, alpha 0.05) → the root; every micro-expression of a 30 s test video is a clip.
   The stream check also runs the whole test video through the live spotting stage, clean and
   with the textured sticker on the root.
-- real video (``stream.injected``): micro-expressions of each emotion injected at positions
+- real video (``stream.synthetic.injected``): micro-expressions of each emotion injected at positions
   2.5 s apart into a real fixture video; the root comes from the person's own clean video.
 
-Recognizers (``stream.privacy_recognizers``): the whole live path (spotter → decoder →
+Recognizers (``stream.privacy.recognizers``): the whole live path (spotter → decoder →
 MPFNet fusion, no annotation read), the MPFNet recognizer on the annotated onset→apex, its
 independently trained variant, the spotter's emotion head and its variant. Prints markdown
 tables with the machine; ``--plot`` draws the attack success.
@@ -39,11 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script:
 
 from benchmarks.privacy_report import machine, plot, report
 from calibration.causal import CausalGraph, discover
-from stream.dataset import fixtures_photos_dir, resolve_photo
-from stream.features import FACE_ROIS, FeatureExtractor
-from stream.injected import InjectionConfig, injected_clips
-from stream.privacy import DESIGNS, STICKER_REGIONS, Sticker, StickerPlacer
-from stream.privacy_attack import (
+from stream.datasets.features import fixtures_photos_dir, resolve_photo
+from stream.face.features import FACE_ROIS, FeatureExtractor
+from stream.privacy.attack import (
     Clip,
     ClipSource,
     Query,
@@ -51,14 +49,16 @@ from stream.privacy_attack import (
     protect,
     protector_faces,
 )
-from stream.privacy_live import region_positions, roi_motion_series
-from stream.privacy_recognizers import (
+from stream.privacy.live import region_positions, roi_motion_series
+from stream.privacy.recognizers import (
     MPFNetRecognizer,
     PipelineRecognizer,
     Recognizer,
     SpotterRecognizer,
     predicted,
 )
+from stream.privacy.stickers import DESIGNS, STICKER_REGIONS, Sticker, StickerPlacer
+from stream.synthetic.injected import InjectionConfig, injected_clips
 
 SYNTHETIC = "synthetic faces (held-out photos)"
 REAL = "micro-expressions injected into real video"
@@ -103,8 +103,8 @@ def calibrate(photo: str | None, seed: int, seconds: float, out_dir: Path) -> Ca
 def causal_graph(frames: Iterable[np.ndarray], fps: float, stem: Path) -> CausalGraph:
     """PC over the ROI motion of ``frames`` (tracked and featurised like the live path),
     saved as ``stem``.json / .png; read back when it is already there."""
-    from stream.align import FaceTracker
     from stream.contracts import FeatureRow
+    from stream.face.align import FaceTracker
 
     if stem.with_suffix(".json").is_file():
         return CausalGraph.load_json(stem.with_suffix(".json"))
@@ -168,11 +168,11 @@ def stream_check(
     """(micro truths, found by the live spotting stage, found with the right emotion) over a
     whole video, clean (root None) or with the textured sticker on ``root``. The live path:
     baseline, spotter, decoder and the recognizer's fusion."""
-    from engines.metrics import spotting_matches
-    from stream.align import FaceTracker
+    from engines.eval.metrics import spotting_matches
     from stream.contracts import Frame
-    from stream.recognition import EventRecognizer
-    from stream.spotting import SpottingStage
+    from stream.face.align import FaceTracker
+    from stream.live.recognition import EventRecognizer
+    from stream.live.spotting import SpottingStage
 
     decided: list = []
     stage = SpottingStage(lambda event: None, backend="torch", recognizer=EventRecognizer())
@@ -207,8 +207,8 @@ def synthetic_check(source: ClipSource, root: str | None) -> tuple[int, int, int
 def video_check(video: Path, out_dir: Path, config, root: str | None) -> tuple[int, int, int]:
     """``stream_check`` on the whole real video with one injected micro-expression per
     position (written once as H.264, like a camera file, with its truth)."""
-    from stream.injected import write_injected_video
-    from stream.synthetic import read_truth_csv
+    from stream.synthetic.animator import read_truth_csv
+    from stream.synthetic.injected import write_injected_video
 
     mp4 = out_dir / f"injected_{video.stem}_{config.seed}.mp4"
     csv = mp4.with_suffix(".csv")
@@ -221,7 +221,7 @@ def video_check(video: Path, out_dir: Path, config, root: str | None) -> tuple[i
 def overlay_cost(repeats: int = 2000) -> np.ndarray:
     """Seconds per ``StickerPlacer.apply`` (placement + warp + blend) on a tracked 640×480
     synthetic face, every design in turn, ``repeats`` times."""
-    from stream.align import FaceTracker
+    from stream.face.align import FaceTracker
 
     image = ClipSource(None, 0).animator().render(0)
     face = FaceTracker().update(image, 0, 0, 0.0)
@@ -336,7 +336,7 @@ def calibrate_video(video: Path, out_dir: Path) -> CausalGraph:
 
 def with_video(path: Path, use):
     """``use(frames, fps)`` over the decoded BGR frames of the file at ``path`` (PyAV)."""
-    from stream.sources import AVSource
+    from stream.capture.sources import AVSource
 
     with AVSource(path) as source:
         return use((frame.image for frame in iter(source.read, None)), source.fps or 30.0)

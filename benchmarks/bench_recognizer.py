@@ -4,7 +4,7 @@ Usage:
     python benchmarks/bench_recognizer.py --count 10 --seconds 30 --seed 1 \\
         --photos lp_s2.jpg,lp_d8.jpg
 
-Renders the same held-out clips as the spotter's test set (``python -m stream.dataset ...
+Renders the same held-out clips as the spotter's test set (``python -m stream.datasets.features ...
 --seed 1 --photos lp_s2.jpg,lp_d8.jpg``: animator seed SEED*1000+i, through H.264 unless
 ``--no-h264``) and runs each frame through the live stages: ``FaceTracker`` → ``FeatureExtractor``
 → ``SpottingStage`` with the ``EventRecognizer`` fused in (the shipped weights of both). Every
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.metrics import spotting_matches, uar, uf1
-from stream.events import EMOTIONS
-from stream.recognition import EventRecognizer
+from engines.eval.metrics import spotting_matches, uar, uf1
+from stream.live.recognition import EventRecognizer
+from stream.output.events import EMOTIONS
 
 SOURCES = ("spotter", "recognizer P", "recognizer C", "fused")
 
@@ -55,13 +55,13 @@ def run_clip(job: tuple[int, int, str, float, float, bool]) -> dict:
     index, seed, photo, seconds, fps, h264 = job
     import torch
 
-    from stream.align import FaceTracker
     from stream.contracts import Frame
-    from stream.dataset import _frames, resolve_photo
-    from stream.features import FeatureExtractor
-    from stream.flow import warm_up
-    from stream.spotting import SpottingStage
-    from stream.synthetic import FaceAnimator, SyntheticConfig
+    from stream.datasets.features import _frames, resolve_photo
+    from stream.face.align import FaceTracker
+    from stream.face.features import FeatureExtractor
+    from stream.face.flow import warm_up
+    from stream.live.spotting import SpottingStage
+    from stream.synthetic.animator import FaceAnimator, SyntheticConfig
 
     warm_up()
     torch.set_num_threads(1)

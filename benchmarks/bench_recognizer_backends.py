@@ -22,14 +22,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
 
 from benchmarks.privacy_report import machine
-from stream.flow_stack import FlowStack
-from stream.recognition import EventRecognizer
+from stream.face.flow_stack import FlowStack
+from stream.live.recognition import EventRecognizer
 
 
 def live_stacks(recognizer: EventRecognizer, count: int) -> list[FlowStack]:
     """Onset→apex stacks of the micro-expressions of synthetic clips, as a live event has them."""
-    from stream.privacy_attack import ClipSource
-    from stream.privacy_recognizers import fill_history
+    from stream.privacy.attack import ClipSource
+    from stream.privacy.recognizers import fill_history
 
     stacks: list[FlowStack] = []
     seed = 11

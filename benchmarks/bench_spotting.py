@@ -5,12 +5,12 @@ Usage:
         [--onnx STEP.onnx]      # the same replay with ONNX Runtime on that step graph
                                 # (FP32, FP16 or INT8 QDQ from calibration.int8)
 
-Each clip (``python -m stream.dataset`` output) is replayed frame by frame through
-``stream.spotting.SpottingStage`` itself, the live stage: the first 2 s of face set the
+Each clip (``python -m stream.datasets.features`` output) is replayed frame by frame through
+``stream.live.spotting.SpottingStage`` itself, the live stage: the first 2 s of face set the
 person's baseline, a valid row goes through ``Spotter.step``, an invalid row resets the model
-state; the apex score and emotion probabilities feed ``stream.decoder.EventDecoder`` (running
+state; the apex score and emotion probabilities feed ``engines.decoding.EventDecoder`` (running
 threshold, fixed look-ahead). Its intervals are scored
-with ``engines.metrics`` (MEGC: IoU ≥ 0.5, counts summed over clips before F1): micro, macro and
+with ``engines.eval.metrics`` (MEGC: IoU ≥ 0.5, counts summed over clips before F1): micro, macro and
 overall F1, emotion UF1/UAR on the matched micro-expressions, and STRS = overall spotting F1 ×
 emotion UF1 of all matched intervals. One markdown table, a row per identity and one for all.
 
@@ -31,14 +31,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
 
 from benchmarks.machine_info import cpu_name
-from engines.backends import OnnxRuntimeEngine
-from engines.data import Clip, DataError, load_clips, names_hash
-from engines.metrics import VideoIntervals, spotting_matches, spotting_report, strs, uar, uf1
-from engines.spotter import EMOTIONS
+from engines.decoding import Spotted
+from engines.eval.metrics import VideoIntervals, spotting_matches, spotting_report, strs, uar, uf1
+from engines.models.spotter import EMOTIONS
+from engines.runtime.backends import OnnxRuntimeEngine
+from engines.train.data import Clip, DataError, load_clips, names_hash
 from engines.weights import WeightsError, load_spotter
 from stream.contracts import FeatureRow, Frame
-from stream.decoder import Spotted
-from stream.spotting import SpottingStage
+from stream.live.spotting import SpottingStage
 
 
 def replay(weights: str | None, clip: Clip, onnx: str | None = None) -> tuple[list[Spotted], float]:

@@ -1,4 +1,4 @@
-"""The fault matrix as a table: each fault of tests/test_faults.py's MATRIX, one run each,
+"""The fault matrix as a table: each fault of tests/system/test_faults.py's MATRIX, one run each,
 against the fault-free run of the same synthetic clip.
 
 Usage (from the repository root):
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from tests.fault_drill import run_drill
-from tests.test_faults import AT, CLIP, FPS, MATRIX, N_FRAMES, SETTLE_S, found_again
+from stream.live.drill import run_drill
+from tests.system.test_faults import AT, CLIP, FPS, MATRIX, N_FRAMES, SETTLE_S, found_again
 
 
 def main() -> None:

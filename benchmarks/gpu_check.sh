@@ -6,7 +6,7 @@
 # Uses $PYTHON (default python3) as it is: torch with CUDA, numpy, onnx, onnxruntime, pytest
 # (TensorRT when importable). No install step: GPU machines here reach no package index.
 # Real feature rows for the parity tests: $MEXLIVE_FEATURES (a folder of feature .npz files,
-# e.g. `python -m stream.dataset` output); without it the tests use random rows only.
+# e.g. `python -m stream.datasets.features` output); without it the tests use random rows only.
 # Writes env.txt, pytest.txt and backends.md to OUTDIR (default $OUT or ./gpu_check).
 set -u
 PY=${PYTHON:-python3}
@@ -34,8 +34,8 @@ PY
 } 2>&1 | tee "$OUTDIR/env.txt"
 
 echo "## parity tests" | tee "$OUTDIR/pytest.txt"
-timeout 300 "$PY" -m pytest -q -rs -p no:cacheprovider tests/engines/test_gpu.py \
-  tests/engines/test_backends.py tests/engines/test_ssm.py tests/engines/test_spotter.py 2>&1 \
+timeout 300 "$PY" -m pytest -q -rs -p no:cacheprovider tests/engines/runtime/test_gpu.py \
+  tests/engines/runtime/test_backends.py tests/engines/models/test_ssm.py tests/engines/models/test_spotter.py 2>&1 \
   | tee -a "$OUTDIR/pytest.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine_info import cpu_name
-from engines.metrics import uf1
-from engines.spotter import EMOTIONS
-from stream.privacy_attack import Query, attack_success
+from engines.eval.metrics import uf1
+from engines.models.spotter import EMOTIONS
+from stream.privacy.attack import Query, attack_success
 
 LABELS = (*EMOTIONS, "none")  # "none": nothing recognised, wrong for every class
 

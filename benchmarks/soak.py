@@ -14,8 +14,8 @@ after the warm-up <= 5 %, no growth of open fds or threads, p99 per-frame latenc
 <= 10 % (last cycle of the playlist against the first after the warm-up), zero lost events
 (every decided event is in the log).
 
-With ``--privacy`` the privacy sticker is drawn on every frame (``stream.privacy_live``), and
-with ``--metrics-port`` the Prometheus exporter (``stream.metrics_export``) serves on
+With ``--privacy`` the privacy sticker is drawn on every frame (``stream.privacy.live``), and
+with ``--metrics-port`` the Prometheus exporter (``stream.output.metrics``) serves on
 127.0.0.1 and is scraped once per window; both come from their own modules and are refused
 with a message in a build without them. In code, ``extra_stages`` and ``on_sample`` are the
 same plug-in points.
@@ -37,13 +37,13 @@ from pathlib import Path
 import numpy as np
 from soak_report import plot, row, table
 
-from stream.analysis import FaceAnalysis
-from stream.decoder import EventDecoder
+from engines.decoding import EventDecoder
+from stream.capture.sources import open_source
 from stream.errors import SourceReadError
-from stream.events import EventBus, JsonlEventLog, StatusEvent
-from stream.pipeline import Pipeline, Stage
-from stream.sources import open_source
-from stream.spotting import SpottingStage
+from stream.live.analysis import FaceAnalysis
+from stream.live.pipeline import Pipeline, Stage
+from stream.live.spotting import SpottingStage
+from stream.output.events import EventBus, JsonlEventLog, StatusEvent
 
 
 @dataclass
@@ -315,10 +315,10 @@ def new_person(spotter: SpottingStage) -> Stage:
 def privacy_stage(emit) -> Stage:
     """The privacy sticker stage with its command-line defaults (``--privacy``)."""
     try:
-        from stream.privacy_live import add_privacy_arguments, privacy_stage_from_args
+        from stream.privacy.live import add_privacy_arguments, privacy_stage_from_args
     except ImportError:
         raise SystemExit(
-            "soak: --privacy needs stream/privacy_live.py (not in this build)"
+            "soak: --privacy needs stream/privacy/live.py (not in this build)"
         ) from None
     parser = argparse.ArgumentParser()
     add_privacy_arguments(parser)
@@ -330,10 +330,10 @@ def metrics_exporter(port: int, bus: EventBus):
     import urllib.request
 
     try:
-        from stream.metrics_export import MetricsExporter
+        from stream.output.metrics import MetricsExporter
     except ImportError:
         raise SystemExit(
-            "soak: --metrics-port needs stream/metrics_export.py (not in this build)"
+            "soak: --metrics-port needs stream/output/metrics.py (not in this build)"
         ) from None
     exporter = MetricsExporter(port)
     exporter.start()

@@ -4,7 +4,7 @@ Tan et al. (ICASSP 2025, "post-hoc adversarial stickers against micro-expression
 build a causal graph over the motion of facial regions with the PC algorithm (Fisher-z test,
 alpha 0.05) and put the sticker on the region with the most outgoing edges, the one whose
 motion drives the others. The paper uses 14 regions from the 68 landmarks; mexlive uses its
-own 13 facial ROIs (``stream/rois.py``; the nose-bridge anchor is head motion and is left out).
+own 13 facial ROIs (``stream/face/rois.py``; the nose-bridge anchor is head motion and is left out).
 
 Contemporaneous samples cannot orient a fork (X → Y, X → Z has no collider), so the graph is
 built over two time slices: every region at t - lag and at t. Background knowledge forbids
@@ -253,7 +253,7 @@ def most_frequent_root(graphs: Iterable[CausalGraph]) -> str | None:
 
 
 def series_from_feature_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(mags (T, R), valid (T,), region names) from a ``--dump-features`` / stream.dataset
+    """(mags (T, R), valid (T,), region names) from a ``--dump-features`` / stream.datasets.features
     .npz: the onset-baseline flow magnitude channel of every facial region."""
     try:
         data = np.load(path, allow_pickle=False)
@@ -273,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m calibration.causal",
         description="Causal graph over facial-region motion of a feature file; prints the root.",
     )
-    parser.add_argument("features", help=".npz from mexlive --dump-features or stream.dataset")
+    parser.add_argument(
+        "features", help=".npz from mexlive --dump-features or stream.datasets.features"
+    )
     parser.add_argument("--out", default="causal_graph", help="writes OUT.json and OUT.png")
     parser.add_argument("--lag", type=int, default=3, help="lag between the slices, frames")
     parser.add_argument("--alpha", type=float, default=0.05, help="Fisher-z level")

@@ -1,6 +1,6 @@
 """INT8 (QDQ, static) and FP16 variants of the spotter's ONNX step graph, and their accuracy.
 
-The step graph (`engines/export.py`) carries the streaming state as explicit inputs/outputs, so
+The step graph (`engines/runtime/export.py`) carries the streaming state as explicit inputs/outputs, so
 the calibration data must hold REAL states: `calibration_inputs` steps the FP32 model over real
 feature rows (state carried from frame to frame, reset at gaps as in the live path) and records
 every input of the recorded steps (x, conv_state, ssm_state, valid).
@@ -15,7 +15,7 @@ around FP32 math). Excluding any single MatMul/Gemm did not remove the INT8 erro
 over all of them): INT8 keeps the mean |Δapex| small (~5e-3) but the emotion probabilities can
 move by ~0.5 on frames near a class boundary, so check `compare` before shipping it.
 
-Clips are given as `engines.data.Clip` objects, as `(L, F)` arrays (all rows valid), or as
+Clips are given as `engines.train.data.Clip` objects, as `(L, F)` arrays (all rows valid), or as
 `(x (L, F), valid (L,))` pairs.
 
 Usage:
@@ -40,16 +40,16 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from engines.backends import EngineState, OnnxRuntimeEngine, TorchEngine
-from engines.export import INPUT_NAMES, export_step
-from engines.spotter import Spotter
+from engines.models.spotter import Spotter
+from engines.runtime.backends import EngineState, OnnxRuntimeEngine, TorchEngine
+from engines.runtime.export import INPUT_NAMES, export_step
 
 QUANTIZED_OPS = ("MatMul", "Gemm", "Conv")
 
 
 def _as_arrays(clip: Any) -> tuple[np.ndarray, np.ndarray]:
     """A clip as (x (L, F) float32, valid (L,) bool)."""
-    if hasattr(clip, "x") and hasattr(clip, "valid"):  # engines.data.Clip (torch tensors)
+    if hasattr(clip, "x") and hasattr(clip, "valid"):  # engines.train.data.Clip (torch tensors)
         x, valid = np.asarray(clip.x), np.asarray(clip.valid)
     elif isinstance(clip, tuple):
         x, valid = np.asarray(clip[0]), np.asarray(clip[1])
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-frames", type=int, default=2000, help="calibration steps")
     args = parser.parse_args(argv)
 
-    from engines.data import DataError, load_clips
+    from engines.train.data import DataError, load_clips
     from engines.weights import WeightsError, load_spotter
 
     features = Path(args.features)

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from calibration.int8 import calibration_inputs, compare, convert_fp16, main, quantize_int8
-from engines.backends import OnnxRuntimeEngine
-from engines.export import INPUT_NAMES, export_step
-from engines.spotter import Spotter, SpotterConfig
+from engines.models.spotter import Spotter, SpotterConfig
+from engines.runtime.backends import OnnxRuntimeEngine
+from engines.runtime.export import INPUT_NAMES, export_step
 
 F = 20
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engines.test_train import write_clip
+from tests.engines.train.test_spotter import write_clip
 
 
 @pytest.fixture

@@ -1,0 +1,203 @@
+"""Shipped spotter weights: save, verify (sha256 against the manifest), load.
+
+Layout of ``engines/weights/``:
+
+    spotter.pt      torch.save of {"format", "config" (SpotterConfig fields), "state_dict",
+                    "feature_names"}: plain tensors, dicts, lists and strings only, so
+                    ``torch.load(weights_only=True)`` reads it
+    manifest.json   {"file": "spotter.pt", "sha256": ..., "n_features": ...,
+                    "feature_names_sha256": ..., "command": ..., ...} (written by engines.train.spotter)
+    recognizer.pt   {"format", "config" (RecognizerConfig fields), "state_dict"}
+    recognizer.json the recognizer's manifest, same checks (written by engines.train.recognizer)
+
+``load_spotter`` hashes the file's bytes and compares them with the manifest BEFORE
+unpickling anything, then loads those same bytes (no second read that could differ).
+
+Example:
+    model, manifest = load_spotter()                       # the shipped weights
+    model, manifest = load_spotter("run/spotter.pt", expected_features=136)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engines.models.recognizer import Recognizer, RecognizerConfig
+from engines.models.spotter import Spotter, SpotterConfig
+
+FORMAT = "mexlive-spotter/v1"
+WEIGHTS_DIR = Path(__file__).resolve().parent
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "spotter.pt"
+MANIFEST_NAME = "manifest.json"
+RECOGNIZER_FORMAT = "mexlive-recognizer/v1"
+DEFAULT_RECOGNIZER = WEIGHTS_DIR / "recognizer.pt"
+RECOGNIZER_MANIFEST = (
+    "recognizer.json"  # its own file: engines.train.spotter rewrites manifest.json
+)
+
+
+class WeightsError(Exception):
+    """Weights that must not be used: missing, altered (sha256 mismatch) or the wrong shape."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    return sha256_bytes(Path(path).read_bytes())
+
+
+def config_dict(config: SpotterConfig) -> dict[str, int]:
+    """The SpotterConfig's init fields (the derived ``ssm`` is rebuilt on load)."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init}
+
+
+def save_spotter(model: Spotter, path: str | Path, feature_names: list[str] | None = None) -> str:
+    """Write the checkpoint; returns its sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "config": config_dict(model.config),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "feature_names": list(feature_names or []),
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    path.write_bytes(data)
+    return sha256_bytes(data)
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights manifest {path} is missing")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"weights manifest {path} is unreadable: {exc}") from None
+    if not isinstance(manifest, dict) or "sha256" not in manifest:
+        raise WeightsError(f"weights manifest {path} has no sha256")
+    return manifest
+
+
+def verified_bytes(
+    path: Path, manifest: str | Path | dict[str, Any] | None, what: str, hint: str
+) -> tuple[bytes, dict[str, Any]]:
+    """(the file's bytes, the manifest as a dict) once the bytes' sha256 matches the manifest
+    (``manifest.json`` beside ``path`` when None); read once: what is loaded was checked.
+
+    Raises:
+        WeightsError: missing file or manifest, a manifest written for another file, or a
+            sha256 mismatch (naming the file and both hashes).
+    """
+    if manifest is None:
+        manifest = path.parent / MANIFEST_NAME
+    if not isinstance(manifest, dict):
+        manifest = read_manifest(manifest)
+    if not path.is_file():
+        raise WeightsError(f"{what} {path} are missing ({hint})")
+    named = manifest.get("file")
+    if named and named != path.name:
+        raise WeightsError(f"the manifest describes {named}, not {path.name}")
+    data = path.read_bytes()
+    actual, expected = sha256_bytes(data), str(manifest["sha256"])
+    if actual != expected:
+        raise WeightsError(
+            f"{what} {path} do not match their manifest: sha256 {actual}, "
+            f"manifest says {expected} (altered or partly written file; retrain or restore it)"
+        )
+    return data, manifest
+
+
+def load_spotter(
+    path: str | Path | None = None,
+    manifest: str | Path | dict[str, Any] | None = None,
+    expected_features: int | None = None,
+    map_location: str | torch.device = "cpu",
+) -> tuple[Spotter, dict[str, Any]]:
+    """Verify and load spotter weights; returns (model in eval mode, manifest).
+
+    Args:
+        path: the .pt file (default ``engines/weights/spotter.pt``).
+        manifest: the manifest as a dict or a path (default ``manifest.json`` beside ``path``).
+        expected_features: the feature width the caller will feed; a mismatch raises.
+
+    Raises:
+        WeightsError: missing file or manifest, sha256 mismatch (naming the file and both
+            hashes), a manifest written for another file, an unreadable checkpoint, or the
+            wrong number of features.
+    """
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    data, manifest = verified_bytes(
+        path, manifest, "spotter weights", "train with python -m engines.train.spotter"
+    )
+    try:
+        payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+        config = SpotterConfig(**payload["config"])
+        model = Spotter(config)
+        model.load_state_dict(payload["state_dict"])
+    except Exception as exc:  # a verified file that still does not load: say which one
+        raise WeightsError(f"spotter weights {path} cannot be loaded: {exc}") from None
+    if payload.get("format") != FORMAT:
+        raise WeightsError(
+            f"spotter weights {path}: format {payload.get('format')!r}, not {FORMAT}"
+        )
+    if expected_features is not None and config.n_features != expected_features:
+        raise WeightsError(
+            f"spotter weights {path} take {config.n_features} features, "
+            f"the features here have {expected_features} (retrain on the current layout)"
+        )
+    model.eval()
+    return model, manifest
+
+
+def save_recognizer(model: Recognizer, path: str | Path) -> str:
+    """Write the recognizer checkpoint; returns its sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": RECOGNIZER_FORMAT,
+        "config": {**dataclasses.asdict(model.config), "widths": list(model.config.widths)},
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    path.write_bytes(data)
+    return sha256_bytes(data)
+
+
+def load_recognizer(
+    path: str | Path | None = None,
+    manifest: str | Path | dict[str, Any] | None = None,
+) -> tuple[Recognizer, dict[str, Any]]:
+    """Verify (sha256 against ``recognizer.json`` beside it) and load recognizer weights;
+    returns (model in eval mode, manifest). Raises WeightsError like ``load_spotter``."""
+    path = Path(path) if path is not None else DEFAULT_RECOGNIZER
+    if manifest is None:
+        manifest = path.parent / RECOGNIZER_MANIFEST
+    data, manifest = verified_bytes(
+        path, manifest, "recognizer weights", "train with python -m engines.train.recognizer"
+    )
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        model = Recognizer(RecognizerConfig(**payload["config"]))
+        model.load_state_dict(payload["state_dict"])
+    except Exception as exc:  # a verified file that still does not load: say which one
+        raise WeightsError(f"recognizer weights {path} cannot be loaded: {exc}") from None
+    if payload.get("format") != RECOGNIZER_FORMAT:
+        raise WeightsError(
+            f"recognizer weights {path}: format {payload.get('format')!r}, not {RECOGNIZER_FORMAT}"
+        )
+    model.eval()
+    return model, manifest

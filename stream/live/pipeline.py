@@ -1,0 +1,359 @@
+"""Pipeline: one capture thread and one worker per stream, wired to the event sinks.
+
+Frames flow ``Source → CaptureThread → FrameRing → worker → stages``. The stages that exist
+run in order on every frame with their latency recorded; later stages (alignment, features,
+the spotter) plug in as more ``Stage`` objects. At shutdown the frame accounting
+``captured == processed + Σ dropped_by_cause`` is checked and written in the ``stopped`` line.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stream.capture.guards import FreezeDetector, MediaClock
+from stream.capture.ring import FrameRing
+from stream.capture.sources import Source, frame_shape
+from stream.capture.thread import CaptureThread
+from stream.contracts import Frame
+from stream.errors import SourceError
+from stream.output.events import EventBus, StatusEvent
+
+
+@dataclass
+class Stage:
+    """A named per-frame step; ``fn(frame, results)`` may add to the per-frame results dict."""
+
+    name: str
+    fn: Callable[[Frame, dict[str, Any]], None]
+
+
+class LatencyWindow:
+    """The last ``size`` latencies of a stage in milliseconds, preallocated."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._ms = np.zeros(size, np.float64)
+        self._n = 0
+
+    def add(self, ms: float) -> None:
+        self._ms[self._n % self._ms.size] = ms
+        self._n += 1
+
+    def percentiles(self) -> dict[str, float]:
+        values = self._ms[: min(self._n, self._ms.size)]
+        if values.size == 0:
+            return {"median_ms": 0.0, "p99_ms": 0.0}
+        p50, p99 = np.percentile(values, [50, 99])
+        return {"median_ms": round(float(p50), 3), "p99_ms": round(float(p99), 3)}
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the ``stopped`` line and the one-line summary at exit."""
+
+    source: str
+    captured: int = 0
+    processed: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    expressions: int = 0
+    status_counts: dict[str, int] = field(default_factory=dict)
+    stage_latency: dict[str, dict[str, float]] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+    @property
+    def balanced(self) -> bool:
+        return self.captured == self.processed + self.dropped_total
+
+    @property
+    def fps(self) -> float:
+        return self.processed / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def one_line(self) -> str:
+        drops = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())) or "none"
+        return (
+            f"mexlive: {self.processed} of {self.captured} frames from {self.source} in "
+            f"{self.elapsed_s:.1f} s ({self.fps:.1f} fps), dropped: {drops}, "
+            f"events: {self.expressions}"
+        )
+
+
+class Pipeline:
+    """Runs a source through the stages on a worker thread and reports to an EventBus.
+
+    Args:
+        source: a source, not yet opened (``start`` opens it and raises SourceError).
+        bus: where status and expression events go.
+        stages: per-frame steps, in order.
+        stream_name: the ``stream`` field of every event.
+        ring_capacity: unread frames the ring holds (live sources drop beyond this).
+        max_frames / duration_s: stop after this many frames / seconds (None: no limit).
+        drop_report_s: frames_dropped is batched over windows of this length.
+        stall_timeout_s: a read blocked longer than this is reported as source_stalled.
+        drain_timeout_s: at a stop, how long a file or synthetic source may take to finish
+            the frames already queued.
+        ring_policy: ``"drop_oldest"`` or ``"block"``; None picks from ``source.live``.
+
+    Before the stages, each frame's timestamp is repaired when it repeats or runs backwards
+    (``guards.MediaClock``), and a frame identical to the previous one is dropped as
+    ``frozen`` (``guards.FreezeDetector``). A new frame size counts as a gap, like a reconnect.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        bus: EventBus,
+        stages: list[Stage] | None = None,
+        stream_name: str = "cam0",
+        ring_capacity: int = 8,
+        max_frames: int | None = None,
+        duration_s: float | None = None,
+        drop_report_s: float = 1.0,
+        stall_timeout_s: float = 2.0,
+        drain_timeout_s: float = 2.0,
+        ring_policy: str | None = None,
+    ) -> None:
+        self.source = source
+        self.bus = bus
+        self.stages = list(stages or [])
+        self.stream_name = stream_name
+        self.max_frames = max_frames
+        self.duration_s = duration_s
+        self.drop_report_s = drop_report_s
+        self.drain_timeout_s = drain_timeout_s
+        policy = ring_policy or ("drop_oldest" if source.live else "block")
+        self.ring = FrameRing(ring_capacity, policy, frame_shape(source))
+        self.capture = CaptureThread(
+            source, self.ring, self._on_capture_status, max_frames, stall_timeout_s
+        )
+        self.latency = {stage.name: LatencyWindow() for stage in self.stages}
+        self.processed = 0
+        self.last_seq = -1
+        self._last_segment = 0
+        self._last_shape: tuple[int, ...] | None = None
+        self._pending_gap = False  # a gap seen on a frozen frame, owed to the next real one
+        self.seq_gaps = 0
+        self.seq_missing = 0  # frames the source itself skipped (jumps in seq)
+        self.clock = MediaClock()
+        self.freeze = FreezeDetector()
+        self._worker = threading.Thread(target=self._work, name="pipeline", daemon=True)
+        self._stop_event = threading.Event()
+        self._done = threading.Event()
+        self._stage_errors: set[str] = set()
+        self._t_start = 0.0
+        self._t_end = 0.0
+        self._reported_drops = 0
+        self.summary: RunSummary | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the source (SourceError for a person to read) and start both threads."""
+        self.source.open()
+        self.clock = MediaClock(1.0 / (self.source.fps or 30.0))
+        self._t_start = time.monotonic()
+        self.bus.emit(
+            self._status(
+                "started",
+                {
+                    "source": self.source.name,
+                    "live": self.source.live,
+                    "fps": self.source.fps,
+                    "policy": self.ring.policy,
+                    "stages": [s.name for s in self.stages],
+                },
+            )
+        )
+        self.capture.start()
+        self._worker.start()
+
+    def request_stop(self) -> None:
+        """Ask the worker to end the run (safe from signal handlers); ``stop`` finishes it."""
+        self._stop_event.set()
+
+    @property
+    def started(self) -> bool:
+        return self._worker.ident is not None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends (source end, limits, stop). True if it has ended."""
+        return self._done.wait(timeout)
+
+    def stop(self) -> RunSummary:
+        """End the run (idempotent) and return the summary. A file or synthetic source first
+        gets up to ``drain_timeout_s`` to finish the frames already queued; what is still
+        unread after that (or a live source's backlog) is counted as dropped."""
+        if self.started and not self._done.is_set():
+            self._stop_event.set()
+            self._done.wait(self.drain_timeout_s + 0.5)
+        self._stop_event.set()
+        self.capture.stop(join_timeout_s=1.0)
+        if self.started:
+            self._worker.join(2.0)
+        return self.finish()
+
+    def run(self) -> RunSummary:
+        """start, wait for the end, stop: for headless runs."""
+        self.start()
+        try:
+            while not self.wait(0.2):
+                pass
+        finally:
+            summary = self.stop()
+        return summary
+
+    # -- worker ---------------------------------------------------------------------------
+    def _work(self) -> None:
+        next_drop_report = time.monotonic() + self.drop_report_s
+        drain_deadline: float | None = None
+        try:
+            while True:
+                if drain_deadline is None and self._should_end():
+                    if self.source.live:
+                        break  # a camera's backlog is stale: count it as dropped, end now
+                    # Files and synthetic lose nothing: stop reading, finish what is queued.
+                    self.capture.finish_reading()
+                    drain_deadline = time.monotonic() + self.drain_timeout_s
+                if drain_deadline is not None and time.monotonic() > drain_deadline:
+                    break
+                frame = self.ring.get(timeout=0.1)
+                if frame is not None:
+                    self._process(frame)
+                elif drain_deadline is not None:
+                    break  # drained (a source blocked in read adds nothing more)
+                elif (self.ring.closed or self.ring.stopped) and self.ring.stats().unread == 0:
+                    break
+                if time.monotonic() >= next_drop_report:
+                    self._report_drops()
+                    next_drop_report = time.monotonic() + self.drop_report_s
+        finally:
+            self._t_end = time.monotonic()
+            self._done.set()
+
+    def _should_end(self) -> bool:
+        if self._stop_event.is_set():
+            return True
+        if self.max_frames is not None and self.processed >= self.max_frames:
+            return True
+        return self.duration_s is not None and time.monotonic() - self._t_start >= self.duration_s
+
+    def _process(self, frame: Frame) -> None:
+        # Frames lost before this one (drops, a reconnect, a new frame size): stages reset.
+        new_segment = frame.segment != self._last_segment
+        gap = self.last_seq >= 0 and (
+            frame.seq != self.last_seq + 1 or new_segment or frame.image.shape != self._last_shape
+        )
+        self.seq_gaps += gap
+        self.seq_missing += max(frame.seq - self.last_seq - 1, 0) if self.last_seq >= 0 else 0
+        self.last_seq, self._last_segment = frame.seq, frame.segment
+        self._last_shape = frame.image.shape
+        if new_segment:
+            self.clock.new_timeline()
+        frame.pts_s = self.clock.repair(frame.pts_s)
+        if self.freeze.repeated(frame.image):
+            self._pending_gap |= gap
+            self.ring.count_drop("frozen")  # a repeated frame is no new light: never analysed
+            return
+        gap, self._pending_gap = gap or self._pending_gap, False
+        latency_ms: dict[str, float] = {}  # this frame's stages so far, for the HUD and metrics
+        results: dict[str, Any] = {"gap": gap, "latency_ms": latency_ms}
+        for stage in self.stages:
+            t0 = time.perf_counter_ns()
+            try:
+                stage.fn(frame, results)
+            except Exception as exc:  # one bad frame must not end a live session
+                self.ring.count_drop(f"stage_error:{stage.name}")
+                if stage.name not in self._stage_errors:
+                    self._stage_errors.add(stage.name)
+                    self.bus.emit(
+                        self._status(
+                            "source_error",
+                            {"message": f"stage {stage.name} failed: {exc!r}"},
+                            frame.seq,
+                        )
+                    )
+                return
+            latency_ms[stage.name] = (time.perf_counter_ns() - t0) / 1e6
+            self.latency[stage.name].add(latency_ms[stage.name])
+        self.processed += 1
+
+    def _report_drops(self) -> None:
+        stats = self.ring.stats()
+        if stats.dropped_total > self._reported_drops:
+            self.bus.emit(
+                self._status(
+                    "frames_dropped",
+                    {
+                        "dropped": stats.dropped_total - self._reported_drops,
+                        "dropped_total": stats.dropped_total,
+                        "by_cause": stats.dropped,
+                        "window_s": self.drop_report_s,
+                    },
+                    self.last_seq,
+                )
+            )
+            self._reported_drops = stats.dropped_total
+
+    def _on_capture_status(self, status: str, detail: dict[str, Any]) -> None:
+        self.bus.emit(self._status(status, detail))
+
+    def _status(self, status: str, detail: dict[str, Any], seq: int | None = None) -> StatusEvent:
+        return StatusEvent(status, self.stream_name, seq=seq, detail=detail)
+
+    # -- end of run -----------------------------------------------------------------------
+    def finish(self) -> RunSummary:
+        if self.summary is not None:
+            return self.summary
+        self.ring.stop()  # anything still unread is counted as unprocessed_at_stop
+        self._report_drops()
+        stats = self.ring.stats()
+        error = self.capture.error
+        summary = RunSummary(
+            source=self.source.name,
+            captured=stats.captured,
+            processed=self.processed,
+            dropped=stats.dropped,
+            elapsed_s=(self._t_end or time.monotonic()) - self._t_start,
+            expressions=self.bus.expressions_of(self.stream_name),
+            status_counts=dict(self.bus.counts),
+            stage_latency={name: w.percentiles() for name, w in self.latency.items()},
+            error=str(error) if isinstance(error, SourceError) else None,
+        )
+        counters = self.source.counters()
+        if self.capture.is_alive():
+            summary.error = (
+                summary.error or f"{self.source.name}: capture did not stop (blocked read)"
+            )
+        else:
+            self.source.close()
+        self.bus.emit(
+            self._status(
+                "stopped",
+                {
+                    "captured": summary.captured,
+                    "processed": summary.processed,
+                    "dropped": summary.dropped,
+                    "balanced": summary.balanced,
+                    "elapsed_s": round(summary.elapsed_s, 3),
+                    "fps": round(summary.fps, 2),
+                    "seq_gaps": self.seq_gaps,
+                    "seq_missing": self.seq_missing,
+                    "timestamps": self.clock.stats.as_dict(),
+                    "reconnects": self.capture.reconnects,
+                    "source_counters": counters,
+                    "stage_latency": summary.stage_latency,
+                    "error": summary.error,
+                },
+                self.last_seq if self.last_seq >= 0 else None,
+            )
+        )
+        self.summary = summary
+        return summary

@@ -1,0 +1,213 @@
+"""The spotting stage: feature rows → spotter step → EventDecoder → expression events.
+
+One causal model state per stream; a gap (invalid row: no face, dropped frames, re-detection)
+zeroes the state and closes the decoder's candidate, so nothing is carried across it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from calibration.baseline import Baseline
+from engines.decoding import DecoderConfig, EventDecoder, Spotted
+from stream.contracts import FeatureRow, Frame
+from stream.face.features import FACE_ROIS, feature_names
+from stream.live.pipeline import Stage
+from stream.live.recognition import EventRecognizer
+from stream.output.events import ExpressionEvent
+
+if TYPE_CHECKING:
+    from engines.runtime.batching import SharedSteps
+
+MAG_ON = np.array([feature_names().index(f"{roi}.mag_on") for roi in FACE_ROIS])
+
+
+def default_cache_dir() -> Path:
+    """Where exported engines are cached: $XDG_CACHE_HOME/mexlive/engines (~/.cache/...)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mexlive" / "engines"
+
+
+class SpottingStage:
+    """Runs the spotter frame by frame and emits ExpressionEvents.
+
+    Args:
+        emit: called with each ExpressionEvent.
+        stream_name: the ``stream`` field.
+        weights: spotter weights (default: the shipped ``engines/weights/spotter.pt``).
+        decoder: decoder settings.
+        backend: one of engines.runtime.backends.BACKENDS ("auto": TensorRT > torch-CUDA > ONNX
+            Runtime > torch);
+            the choice and its reason are in ``engine.name`` / ``engine.reason``.
+        cache_dir: where the exported ONNX step graph is cached (default: user cache).
+        baseline_s: seconds of face at the start (and after ``recalibrate``) from which the
+            person's baseline floors the decoder threshold (``calibration/baseline.py``).
+        on_status: ``(status, detail, seq)`` for the ``calibrated`` line.
+        shared: step in this batch of streams (`engines.runtime.batching.SharedSteps`, several sources
+            on one engine) instead of an engine of its own; ``close()`` leaves it.
+        recognizer: when given, each event's interval is also recognised from its flow stack
+            and the two emotion estimates are fused (``stream/live/recognition.py``).
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[ExpressionEvent], None],
+        stream_name: str = "cam0",
+        weights: str | Path | None = None,
+        decoder: DecoderConfig | None = None,
+        baseline_s: float = 2.0,
+        on_status: Callable[[str, dict, int | None], None] | None = None,
+        backend: str = "auto",
+        cache_dir: str | Path | None = None,
+        shared: SharedSteps | None = None,
+        recognizer: EventRecognizer | None = None,
+    ) -> None:
+        from engines.runtime.backends import make_engine
+        from engines.weights import load_spotter
+
+        self.model, self.manifest = load_spotter(weights, expected_features=len(feature_names()))
+        self.shared = shared
+        self.slot = shared.join() if shared is not None else -1
+        if shared is not None:
+            self.engine = shared.engine  # one engine, one batched state for all streams
+        else:
+            self.engine = make_engine(
+                backend, self.model, Path(cache_dir or default_cache_dir()), self.manifest["sha256"]
+            )
+        if self.engine.name == "torch":
+            import torch
+
+            # One stream's step is tiny: a second thread only adds hand-offs (10x slower here).
+            torch.set_num_threads(1)
+        self.state = self.engine.init_state(1) if shared is None else None
+        self._fresh = True
+        self.emit = emit
+        self.stream_name = stream_name
+        self.decoder = EventDecoder(decoder)
+        self.baseline: Baseline | None = None
+        self.baseline_s = baseline_s
+        self.on_status = on_status or (lambda status, detail, seq: None)
+        self._calibration: list[tuple[float, np.ndarray, float]] = []  # (t_s, mags, score)
+        self._x = np.zeros((1, len(feature_names())), np.float32)  # (1, F) reused input
+        self._mags: deque[tuple[int, np.ndarray]] = deque(maxlen=256)  # (seq, (R-1,) mag_on)
+        self.model_info = {
+            "name": "spotter",
+            "backend": self.engine.name,
+            "sha256": self.manifest.get("sha256", ""),
+        }
+        self.events: list[ExpressionEvent] = []
+        self.recognizer = recognizer
+
+    def stage(self) -> Stage:
+        return Stage("spot", self)
+
+    def __call__(self, frame: Frame, results: dict[str, Any]) -> None:
+        row: FeatureRow = results["features"]
+        if self.recognizer is not None:
+            self.recognizer.observe(results)
+        if not row.valid:
+            self._reset()
+            decided = self.decoder.update(frame.seq, frame.t_s, frame.t_mono_ns, 0.0, None, False)
+        else:
+            score, emotion = self._step(row)
+            results["apex_score"] = score
+            self._mags.append((frame.seq, row.values[MAG_ON]))
+            if self.baseline is None:
+                self._calibrate(frame, row, score)
+            decided = self.decoder.update(frame.seq, frame.t_s, frame.t_mono_ns, score, emotion)
+            results["apex_threshold"] = self.decoder.threshold
+        results["calibrating"] = self.baseline is None
+        for spotted in decided:
+            self._emit(spotted)
+
+    def _step(self, row: FeatureRow) -> tuple[float, np.ndarray]:
+        if self.shared is not None:
+            self._fresh = False
+            return self.shared.step(self.slot, row.values)
+        self._x[0] = row.values
+        apex, emotion, self.state = self.engine.step(self._x, self.state)  # (1,), (1, 3)
+        self._fresh = False
+        return float(apex[0]), emotion[0]
+
+    def recalibrate(self) -> None:
+        """Measure the baseline again from the next ``baseline_s`` seconds of face."""
+        self.baseline, self._calibration = None, []
+
+    def _calibrate(self, frame: Frame, row: FeatureRow, score: float) -> None:
+        self._calibration.append((frame.t_s, row.values[MAG_ON].copy(), score))
+        if frame.t_s - self._calibration[0][0] < self.baseline_s:
+            return
+        mags = np.stack([m for _, m, _ in self._calibration])  # (N, R-1)
+        scores = np.array([s for _, _, s in self._calibration])  # (N,)
+        self.baseline = Baseline.from_neutral(mags, scores, min_frames=min(10, len(scores)))
+        self.decoder.baseline_floor = self.baseline.score_floor
+        self._calibration = []
+        capped = {
+            "floor_capped": True,  # the face moved: 'c' / recalibrate() takes it again
+            "measured_floor": round(self.baseline.measured_floor, 4),
+        }
+        self.on_status("calibrated", {
+            "score_floor": round(self.baseline.score_floor, 4),
+            **(capped if self.baseline.floor_capped else {}),
+            "frames": self.baseline.n_frames,
+            "roi_noise_px": dict(zip(FACE_ROIS, np.round(self.baseline.roi_noise, 4).tolist(),
+                                     strict=True)),
+        }, frame.seq)  # fmt: skip
+
+    def _reset(self) -> None:
+        if not self._fresh:
+            if self.shared is not None:
+                self.shared.reset(self.slot)
+            else:
+                self.state = self.engine.init_state(1)
+            self._fresh = True
+
+    def close(self) -> None:
+        """Leave the shared batch (if any), so the other streams no longer wait for this one."""
+        if self.shared is not None and self.slot >= 0:
+            self.shared.leave(self.slot)
+            self.slot = -1
+
+    def _emit(self, spotted: Spotted) -> None:
+        emotion, probs, sources = spotted.emotion, spotted.emotion_probs, None
+        latency = {"lookahead": round(self.decoder.config.lookahead_s * 1e3, 1)}
+        if self.recognizer is not None:
+            probs, sources, ms = self.recognizer.fuse(probs, spotted.onset_seq, spotted.apex_seq)
+            emotion = max(probs, key=probs.__getitem__)
+            latency["recognizer"] = round(ms, 1)
+        now_ns = time.monotonic_ns()
+        latency["capture_to_event"] = round((now_ns - spotted.offset_t_mono_ns) / 1e6, 1)
+        event = ExpressionEvent(
+            seq=spotted.decided_seq,
+            stream=self.stream_name,
+            kind=spotted.kind,
+            onset_frame=spotted.onset_seq,
+            apex_frame=spotted.apex_seq,
+            offset_frame=spotted.offset_seq,
+            onset_s=round(spotted.onset_s, 3),
+            apex_s=round(spotted.apex_s, 3),
+            offset_s=round(spotted.offset_s, 3),
+            emotion=emotion,
+            emotion_probs=probs,
+            confidence=round(spotted.apex_score, 3),
+            rois=self._active_rois(spotted.apex_seq),
+            latency_ms=latency,
+            model=self.model_info,
+            emotion_sources=sources,
+        )
+        self.events.append(event)
+        self.emit(event)
+
+    def _active_rois(self, apex_seq: int, top: int = 3) -> list[str]:
+        """The regions that moved most at the apex (onset-baseline flow magnitude)."""
+        mags = next((m for seq, m in self._mags if seq == apex_seq), None)
+        if mags is None:
+            return []
+        return [FACE_ROIS[i] for i in np.argsort(mags)[::-1][:top]]

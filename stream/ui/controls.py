@@ -1,0 +1,174 @@
+"""What the live window's keys do, and the pipeline stage that draws the HUD for the window
+and the recording.
+
+The window thread calls ``LiveControls.handle_key``; the pipeline worker runs
+``LiveControls.stage()`` after the spotter. Requests that touch the worker's state (a
+recalibration) are handed over and carried out by the worker, between two frames.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stream.contracts import Frame
+from stream.live.pipeline import Stage
+from stream.output.recorder import VideoRecorder
+from stream.ui.hud import HudOptions, HudState, draw_hud
+
+KEY_ESC = 27
+
+
+def timestamped_path(folder: Path, suffix: str = ".mp4", now: float | None = None) -> Path:
+    """``folder/mexlive-YYYYmmdd-HHMMSS.mp4`` (a counter is added if that name exists)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    path = folder / f"mexlive-{stamp}{suffix}"
+    n = 1
+    while path.exists():
+        path, n = folder / f"mexlive-{stamp}-{n}{suffix}", n + 1
+    return path
+
+
+class Recording:
+    """Start/stop recording of the annotated frames at run time.
+
+    Args:
+        path: the first recording's file (``--record``), started at once; None: not recording
+            until ``toggle``.
+        fps: the recorder's nominal rate.
+        folder: where ``toggle`` puts timestamped files (default: ``path``'s folder, or ".").
+    """
+
+    def __init__(self, path: str | Path | None, fps: float, folder: str | Path | None = None):
+        self.fps = fps
+        self.folder = Path(folder) if folder else (Path(path).parent if path else Path("."))
+        self.suffix = (Path(path).suffix or ".mp4") if path else ".mp4"
+        self._lock = threading.Lock()
+        self._recorder: VideoRecorder | None = None
+        self.paths: list[Path] = []
+        if path:
+            self._start(Path(path))
+
+    @property
+    def active(self) -> bool:
+        return self._recorder is not None
+
+    def _start(self, path: Path) -> None:
+        recorder = VideoRecorder(path, fps=self.fps)  # MexliveError for a missing folder
+        with self._lock:
+            self._recorder = recorder
+        self.paths.append(path)
+
+    def toggle(self) -> Path | None:
+        """Stop the running recording, or start a new timestamped one. Returns its path."""
+        if self.active:
+            return self.stop()
+        path = timestamped_path(self.folder, self.suffix)
+        self._start(path)
+        return path
+
+    def write(self, image: np.ndarray, pts_s: float | None) -> None:
+        with self._lock:
+            if self._recorder is not None:
+                self._recorder.write(image, pts_s)
+
+    def stop(self) -> Path | None:
+        with self._lock:
+            recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return None
+        recorder.close()  # the encoder flush happens outside the lock: the worker goes on
+        return recorder.path
+
+
+class LiveControls:
+    """The window's toggles and requests, and the worker stage that acts on them.
+
+    Args:
+        hud_state: fed by the stage, drawn with ``options``.
+        options: the HUD toggles (shared with whoever draws).
+        recording: run-time recording of the annotated frames.
+        recalibrate: called in the worker when ``c`` was pressed (the spotter's
+            ``recalibrate``); None: no spotter.
+        show: called with each annotated frame (the window's LatestFrame.put); None: none.
+        say: where key effects are reported to the person (stderr lines).
+        privacy_available: a privacy sticker can be drawn; without one ``p`` still flips
+            ``privacy_wanted`` but the HUD says "unavailable".
+    """
+
+    def __init__(
+        self,
+        hud_state: HudState,
+        options: HudOptions,
+        recording: Recording,
+        recalibrate: Callable[[], None] | None = None,
+        show: Callable[[np.ndarray], None] | None = None,
+        say: Callable[[str], None] | None = None,
+        privacy_available: bool = False,
+    ) -> None:
+        self.hud_state = hud_state
+        self.options = options
+        self.recording = recording
+        self.recalibrate = recalibrate
+        self.show = show
+        self.say = say or (lambda text: None)
+        self.privacy_wanted = options.privacy == "on"
+        self.privacy_available = privacy_available
+        self.options.privacy = self.privacy_state
+        self.paused = False
+        self._recalibrate_pending = threading.Event()
+        self._canvas: np.ndarray | None = None
+        self.options.recording = recording.active
+
+    def handle_key(self, key: int) -> bool:
+        """Act on one key code from ``cv2.waitKey``. Returns True when the window should close."""
+        char = chr(key) if 0 <= key < 256 else ""
+        if key == KEY_ESC or char == "q":
+            return True
+        if char == "h":
+            self.options.hud = not self.options.hud
+        elif char == "l":
+            self.options.landmarks = not self.options.landmarks
+        elif char == "p":
+            self.privacy_wanted = not self.privacy_wanted
+            self.options.privacy = self.privacy_state
+            self.say(f"privacy sticker: {self.options.privacy}")
+        elif char == "r":
+            path = self.recording.toggle()
+            self.options.recording = self.recording.active
+            self.say(f"recording {'to' if self.recording.active else 'saved:'} {path}")
+        elif char == "c" and self.recalibrate is not None:
+            self._recalibrate_pending.set()
+            self.say("recalibrating the baseline: keep a neutral face")
+        elif char == " ":
+            self.paused = not self.paused
+        return False
+
+    @property
+    def privacy_state(self) -> str:
+        if not self.privacy_available:
+            return "unavailable"
+        return "on" if self.privacy_wanted else "off"
+
+    def stage(self) -> Stage:
+        return Stage("hud", self._annotate)
+
+    def _annotate(self, frame: Frame, results: dict[str, Any]) -> None:
+        if self._recalibrate_pending.is_set() and self.recalibrate is not None:
+            self._recalibrate_pending.clear()
+            self.recalibrate()
+        self.hud_state.observe(frame, results)
+        if self.show is None and not self.recording.active:
+            return
+        if self._canvas is None or self._canvas.shape != frame.image.shape:
+            self._canvas = np.empty_like(frame.image)
+        np.copyto(self._canvas, frame.image)  # the ring owns frame.image: draw on a copy
+        draw_hud(self._canvas, results, self.hud_state, self.options)
+        self.recording.write(self._canvas, frame.pts_s)
+        if self.show is not None:
+            self.show(self._canvas)

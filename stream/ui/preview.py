@@ -1,0 +1,354 @@
+"""The browser preview (Gradio): ``mexlive --gradio [--port N] [--host H] [--share] [--auth U:P]``.
+
+Two modes, picked on the page:
+
+- **server source**: the pipeline reads a source on the server (a camera index, /dev/videoN, a
+  file, a URL, synthetic[:seed]) at its full rate on its own threads; the page polls the newest
+  annotated frame, the events, the apex-score plot and the stats every ``refresh_s`` (a
+  ``gr.Timer``). Frames the page has no time to show are skipped for display only: every frame
+  is analysed.
+- **browser webcam**: the page's webcam streams to the server (``gr.Image(sources=["webcam"],
+  streaming=True)`` with ``.stream(stream_every=...)``); each frame that reaches the handler is
+  pushed, stamped with its arrival time, into a ``PushedSource`` and analysed, and the page
+  shows the newest analysed frame on the timer (JPEG: webp costs ~70 ms a frame). The page posts
+  a frame every ``stream_every_s``, but Gradio hands the handler only the newest one each time
+  the previous step is done, so the analysed rate is what Gradio's per-step cost allows; the
+  page says what it is.
+
+Bound to 127.0.0.1 unless ``--host`` says otherwise; ``--share`` or a non-local host without
+``--auth`` is allowed but announced loudly. Not a diagnosis: a research tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from stream.errors import MexliveError
+from stream.face.features import FeatureConfig
+from stream.ui.preview_session import (
+    BROWSER,
+    EVENT_COLUMNS,
+    PreviewSession,
+    PreviewStats,
+    SessionConfig,
+)
+
+SERVER_MODE, BROWSER_MODE = "server source", "browser webcam"
+# Motion is measured against a face 60-250 ms older (stream/face/features.py): slower than one frame
+# per 250 ms, no frame has a reference and nothing is scored.
+MIN_FPS = 1e3 / FeatureConfig().onset_range_ms[1]
+NOT_A_DIAGNOSIS = (
+    "**Not a diagnosis.** mexlive spots brief facial movements and guesses a coarse emotion "
+    "class from a model trained on synthetic faces; it says nothing reliable about what a "
+    "person feels, and must not be used to judge anyone."
+)
+PRIVACY_NOTE = (
+    "a sticker above the left inner brow (the most frequent causal root region) hides "
+    "micro-expressions from recognizers watching this video; run_live --calibrate-privacy "
+    "finds the region for you"
+)
+
+
+@dataclass
+class PreviewConfig:
+    """How the preview is served (from ``run_live.py``'s flags)."""
+
+    source: str = "synthetic"
+    host: str = "127.0.0.1"
+    port: int | None = None  # None: Gradio's default (7860, or the next free one)
+    share: bool = False
+    auth: tuple[str, str] | None = None
+    refresh_s: float = 0.2  # page updates: 5 per second
+    # The page posts a frame this often. 0.1 s analysed more frames than 0.05 s on the 2-core
+    # test machine (posts Gradio drops still cost both sides); a fast machine may want 0.05.
+    stream_every_s: float = 0.1
+    # Browser mode: reply to each frame with that frame annotated (True), or show the newest
+    # analysed frame on the timer like the server mode (False, the default: replies without an
+    # image make each of Gradio's stream steps cheaper, so more frames get analysed; measured
+    # in benchmarks/bench_preview.py).
+    reply_frames: bool = False
+    session: SessionConfig = field(default_factory=SessionConfig)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> PreviewConfig:
+        """From run_live's namespace; MexliveError for a malformed ``--auth`` or port."""
+        auth = None
+        if args.auth is not None:
+            user, sep, password = args.auth.partition(":")
+            if not sep or not user or not password:
+                raise MexliveError("--auth must be USER:PASSWORD, both non-empty")
+            auth = (user, password)
+        if args.port is not None and not 1 <= args.port <= 65535:
+            raise MexliveError(f"--port {args.port} is out of range (1-65535)")
+        session = SessionConfig(weights=args.weights, backend=args.backend,
+                                stream_name=args.stream_name, fps=args.fps,
+                                realtime=not args.no_realtime)  # fmt: skip
+        if not 0.02 <= args.stream_every <= 2.0:
+            raise MexliveError(f"--stream-every {args.stream_every:g} is out of range (0.02-2 s)")
+        return cls(source=args.source, host=args.host, port=args.port, share=args.share,
+                   auth=auth, session=session, stream_every_s=args.stream_every)  # fmt: skip
+
+    @property
+    def exposed(self) -> bool:
+        """Reachable from other machines: shared, or bound to a non-loopback address."""
+        if self.share:
+            return True
+        if self.host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return True  # a host name: assume it is reachable
+
+
+def serve(args: argparse.Namespace) -> int:
+    """``run_live.py --gradio``: build the page and serve it until Ctrl+C."""
+    config = PreviewConfig.from_args(args)
+    warning = open_warning(config)
+    if warning:
+        print(warning, file=sys.stderr)
+    session = PreviewSession(config.session)
+    # Load the models while the page opens: a bad --weights file is also reported here.
+    session.warm_up()
+    demo = build_app(session, config)
+    try:
+        launch(demo, config, block=True)
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:  # the port is taken, the address is not this machine's
+        where = f"{config.host}:{config.port or 7860}"
+        raise MexliveError(f"cannot serve the preview on {where}: {exc}") from None
+    finally:
+        session.stop()
+        demo.close()
+    return 0
+
+
+def open_warning(config: PreviewConfig) -> str | None:
+    """The loud banner for a preview reachable by others without a password; None if not."""
+    if not config.exposed or config.auth is not None:
+        return None
+    bar = "!" * 78
+    where = "its public share link" if config.share else config.host
+    return (f"{bar}\nmexlive: WARNING: the preview is OPEN to anyone who can reach {where}: "
+            "no --auth given.\nAnyone can watch the camera and read the events. Add --auth "
+            f"USER:PASS.\n{bar}")  # fmt: skip
+
+
+def launch(demo, config: PreviewConfig, block: bool = False) -> str:
+    """Start serving; returns the local URL (``block=False`` returns at once, for tests)."""
+    demo.queue(default_concurrency_limit=1)
+    _, url, _ = demo.launch(
+        server_name=config.host,
+        server_port=config.port,
+        share=config.share,
+        auth=config.auth,
+        prevent_thread_lock=not block,
+        ssr_mode=False,
+        show_error=True,
+        quiet=not block,
+        allowed_paths=[str(config.session.log_dir)],
+    )
+    return url
+
+
+def build_app(session: PreviewSession, config: PreviewConfig):
+    """The Blocks page wired to ``session``."""
+    browser_first = config.source == BROWSER
+    with gr.Blocks(title="mexlive preview", analytics_enabled=False) as demo:
+        gr.Markdown("## mexlive live preview\n" + NOT_A_DIAGNOSIS)
+        with gr.Row(equal_height=True):
+            mode = gr.Radio([SERVER_MODE, BROWSER_MODE], label="mode",
+                            value=BROWSER_MODE if browser_first else SERVER_MODE)  # fmt: skip
+            # Reachable by others: the page may not pick server files or URLs (only --source).
+            spec = gr.Textbox(value="synthetic" if browser_first else config.source, scale=2,
+                              label="server source: 0, /dev/videoN, file, URL, synthetic[:seed]",
+                              visible=not browser_first,
+                              interactive=not config.exposed)  # fmt: skip
+            start = gr.Button("Start", variant="primary")
+            stop = gr.Button("Stop")
+            privacy = gr.Checkbox(label="privacy sticker", value=False, info=PRIVACY_NOTE)
+        status = gr.Markdown("press Start")
+        with gr.Row():
+            webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", format="jpeg",
+                              webcam_options=gr.WebcamOptions(mirror=False), label="your webcam",
+                              visible=browser_first)  # fmt: skip
+            annotated = gr.Image(label="analysed frame", format="jpeg", interactive=False,
+                                 elem_id="annotated")  # fmt: skip
+        with gr.Row():
+            stats = gr.Markdown(elem_id="stats")
+            plot = gr.Image(label="apex score", format="png", interactive=False,
+                            show_label=False, elem_id="score-plot")  # fmt: skip
+        events = gr.Dataframe(headers=EVENT_COLUMNS, label="events (newest first)",
+                              interactive=False, elem_id="events")  # fmt: skip
+        download = gr.DownloadButton("Download the event log (JSON Lines)", value=None)
+        timer = gr.Timer(config.refresh_s)
+        # The events version the page shows, ticks so far, the tab whose webcam feeds the run.
+        seen: dict[str, Any] = {"events": -1, "ticks": 0, "camera": None}
+
+        def on_mode(choice: str):
+            return gr.update(visible=choice == SERVER_MODE), gr.update(
+                visible=choice == BROWSER_MODE
+            )
+
+        def on_start(choice: str, source: str):
+            seen["events"], seen["camera"] = -1, None
+            if config.exposed:
+                source = config.source
+            try:
+                line = session.start(BROWSER if choice == BROWSER_MODE else source)
+            except MexliveError as exc:
+                return f"**cannot start:** {exc}"
+            hint = " Now turn on the webcam below." if choice == BROWSER_MODE else ""
+            return line + hint
+
+        def on_stop():
+            line = session.stop()
+            return line, _log_copy(session)
+
+        def on_privacy(enabled: bool):
+            session.privacy = enabled
+            return "privacy sticker on" if enabled else "privacy sticker off"
+
+        def on_frame(image: np.ndarray | None, request: gr.Request):
+            # The first tab that streams after Start owns the run: two webcams must not mix.
+            seen["camera"] = seen["camera"] or request.session_hash
+            if image is None or request.session_hash != seen["camera"]:
+                return gr.skip()
+            # (H, W, 3) RGB from the page -> BGR, owned by the pipeline from here on.
+            seq = session.push(np.ascontiguousarray(image[..., ::-1]), time.monotonic())
+            if seq is None or not config.reply_frames:
+                return gr.skip()
+            # Reply with this very frame, analysed (~20 ms): the page shows what it sent.
+            shown = session.take_display(after_seq=seq, timeout_s=0.5)
+            return gr.skip() if shown is None else shown[0]
+
+        def on_tick():
+            polled = session.mode == "server" or not config.reply_frames
+            shown = session.take_display() if polled else None
+            # A file that ended: finish the run so the log gets its stopped line.
+            ended = session.stop() if session.ended else None
+            rows, version = session.events()
+            fresh = version != seen["events"] or ended is not None
+            seen["events"] = version
+            seen["ticks"] += 1
+            # The plot every other tick: enough for a 10 s trace, and half its cost on both
+            # sides (drawing and PNG here, decoding and painting in the browser).
+            plot_now = seen["ticks"] % 2 == 0 or ended is not None
+            return (
+                gr.skip() if ended is None else ended,
+                gr.skip() if shown is None else shown[0],
+                stats_markdown(session.stats(), config.stream_every_s),
+                draw_score_plot(session.trace(), session.config.trace_s) if plot_now else gr.skip(),
+                _events_frame(rows) if fresh else gr.skip(),
+                _log_copy(session) if fresh and (version > 0 or ended) else gr.skip(),
+            )
+
+        mode.change(on_mode, mode, [spec, webcam])
+        start.click(on_start, [mode, spec], status, concurrency_id="control")
+        stop.click(on_stop, None, [status, download], concurrency_id="control")
+        privacy.change(on_privacy, privacy, status)
+        webcam.stream(on_frame, webcam, annotated, stream_every=config.stream_every_s,
+                      concurrency_limit=1, concurrency_id="frames", show_progress="hidden",
+                      time_limit=None)  # fmt: skip
+        timer.tick(on_tick, None, [status, annotated, stats, plot, events, download],
+                   concurrency_limit=1, concurrency_id="tick", show_progress="hidden")  # fmt: skip
+    return demo
+
+
+def stats_markdown(stats: PreviewStats, stream_every_s: float = 0.1) -> str:
+    """The stats panel: rates, latency, accounting."""
+    if not stats.running and not stats.processed:
+        return "not running"
+    if stats.mode == "browser":
+        rate = (f"**analysing {stats.processed_fps:.1f} frames/s**: every frame that reaches "
+                f"the server ({stats.capture_fps:.1f}/s; the page posts one every "
+                f"{stream_every_s * 1e3:.0f} ms and Gradio hands over the newest each time the "
+                "previous one is done)")  # fmt: skip
+        if stats.running and 0 < stats.processed_fps < MIN_FPS:
+            rate += (f"  \n**too slow to spot anything**: below {MIN_FPS:.0f} frames/s no "
+                     "earlier frame lies within the 250 ms the motion features compare "
+                     "against")  # fmt: skip
+    else:
+        rate = (f"**analysing {stats.processed_fps:.1f} frames/s** of "
+                f"{stats.capture_fps:.1f} captured/s from {stats.source}")  # fmt: skip
+    return (
+        f"{rate}  \ncapture → analysed: {stats.latency_ms:.0f} ms median, "
+        f"{stats.latency_p99_ms:.0f} ms p99; → annotated frame sent to the page: "
+        f"{stats.display_ms:.0f} ms median  \nframes: {stats.captured} captured, "
+        f"{stats.processed} analysed, {stats.dropped} dropped  \nexpressions: "
+        f"{stats.expressions}, threshold {stats.threshold:.2f}"
+        + ("" if stats.running else "  \n(stopped)")
+    )
+
+
+def draw_score_plot(trace: np.ndarray, span_s: float, size: tuple[int, int] = (520, 200)):
+    """The apex score (orange) and the decoder threshold (red) over the last ``span_s`` s as
+    an RGB (H, W, 3) image: drawn here with OpenCV (a few ms) instead of re-rendering
+    a chart in the browser several times a second.
+
+    Args:
+        trace: (N, 3) media time s, apex score (NaN: no face), threshold.
+    """
+    import cv2
+
+    width, height = size
+    left, right, top, bottom = 34, 8, 24, 22
+    image = np.full((height, width, 3), 255, np.uint8)  # (H, W, 3) RGB
+    t_end = trace[-1, 0] if len(trace) else span_s
+    y_max = max(1.0, float(np.nanmax(trace[:, 1:])) * 1.1) if len(trace) else 1.0
+
+    def px(t: np.ndarray, v: np.ndarray) -> np.ndarray:  # (N,), (N,) -> (N, 2) int32
+        x = left + (t - (t_end - span_s)) / span_s * (width - left - right)
+        y = top + (1.0 - v / y_max) * (height - top - bottom)
+        return np.stack([x, y], axis=1).astype(np.int32)
+
+    grey, font = (200, 200, 200), cv2.FONT_HERSHEY_SIMPLEX
+    for level in np.arange(0.0, y_max + 1e-9, 0.25 if y_max <= 1.5 else 0.5):
+        (x0, y), (x1, _) = px(np.array([t_end - span_s, t_end]), np.array([level, level]))
+        cv2.line(image, (x0, y), (x1, y), grey, 1)
+        cv2.putText(image, f"{level:.2f}", (2, y + 4), font, 0.35, (90, 90, 90), 1, cv2.LINE_AA)
+    for second in range(max(0, int(np.ceil(t_end - span_s))), int(t_end) + 1):
+        (x, y), *_ = px(np.array([second]), np.array([0.0]))
+        cv2.putText(image, f"{second}s", (x - 8, height - 6), font, 0.35, (90, 90, 90), 1,
+                    cv2.LINE_AA)  # fmt: skip
+    for x, text, colour in (
+        (left, "apex score", (245, 130, 20)),
+        (left + 110, "threshold", (220, 30, 30)),
+    ):
+        cv2.line(image, (x, 12), (x + 18, 12), colour, 2)
+        cv2.putText(image, text, (x + 24, 16), font, 0.4, (40, 40, 40), 1, cv2.LINE_AA)
+    for column, colour in ((2, (220, 30, 30)), (1, (245, 130, 20))):
+        values = trace[:, column]
+        # NaN (no face) breaks the line: a gap is shown as a gap, never bridged.
+        breaks = np.flatnonzero(np.isnan(values))
+        for piece in np.split(np.arange(len(values)), breaks):
+            piece = piece[~np.isnan(values[piece])]
+            if len(piece) > 1:
+                points = px(trace[piece, 0], values[piece])
+                cv2.polylines(image, [points], False, colour, 2 if column == 1 else 1, cv2.LINE_AA)
+    return image
+
+
+def _events_frame(rows: list[list[Any]]):
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=EVENT_COLUMNS)
+
+
+def _log_copy(session: PreviewSession) -> str | None:
+    """The log for the download button; Gradio copies it into its cache as it is now."""
+    path = session.log_path
+    return str(path) if path is not None and path.is_file() else None
+
+
+__all__ = ["PreviewConfig", "build_app", "draw_score_plot", "launch", "open_warning", "serve",
+           "stats_markdown"]  # fmt: skip

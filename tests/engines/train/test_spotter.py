@@ -1,0 +1,155 @@
+"""engines.train.data, engines.train.spotter and engines.weights on tiny fake feature files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engines.models.spotter import EMOTIONS, IGNORE, KINDS
+from engines.train.data import DataError, load_clips, split_by_identity, valid_runs
+from engines.train.spotter import decode_offline
+from engines.train.spotter import main as train_main
+from engines.weights import WeightsError, load_spotter, sha256_file
+
+F = 8
+LENGTH = 160
+NAMES = np.array([f"roi{i // 2}.ch{i % 2}" for i in range(F)])
+
+
+def write_clip(path, identity, seed, names=NAMES, width=F):
+    """A fake clip: noise plus a bump in every channel at each micro/macro; one blink."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0, 0.1, (LENGTH, width)).astype(np.float32)
+    truth = [(20, 24, 30, "micro", "positive"), (60, 64, 70, "blink", ""),
+             (90, 100, 130, "macro", "negative")]  # fmt: skip
+    for onset, _apex, offset, kind, _ in truth:
+        if kind != "blink":
+            values[onset : offset + 1] += np.hanning(offset - onset + 1)[:, None].astype("f4")
+    valid = np.ones(LENGTH, bool)
+    valid[:2] = False  # no reference face yet
+    valid[140:143] = False  # face lost for a moment
+    values[~valid] = 0.0
+    np.savez_compressed(
+        path,
+        values=values,
+        valid=valid,
+        seq=np.arange(LENGTH),
+        t_mono_ns=np.arange(LENGTH) * 33_333_333,
+        pts_s=np.arange(LENGTH) / 30.0,
+        names=names,
+        fps=np.float64(30.0),
+        truth_onset=np.array([t[0] for t in truth]),
+        truth_apex=np.array([t[1] for t in truth]),
+        truth_offset=np.array([t[2] for t in truth]),
+        truth_kind=np.array([t[3] for t in truth]),
+        truth_emotion=np.array([t[4] for t in truth]),
+        identity=np.array(identity),
+        seed=np.int64(seed),
+    )
+
+
+def test_clips_tensors_and_targets(feature_dir):
+    clips = load_clips(feature_dir)
+    assert len(clips) == 6 and clips[0].identity == "a.jpg" and clips[1].seed == 1
+    clip = clips[0]
+    assert clip.x.shape == (LENGTH, F) and clip.x.dtype == torch.float32
+    assert clip.valid.shape == (LENGTH,) and not clip.valid[:2].any()
+    assert [t.kind for t in clip.truth] == ["micro", "macro"] and clip.blinks == 1
+    t = clip.target
+    assert t.apex[24] == 1.0 and t.apex[100] == 1.0
+    assert t.apex[64] == 0.0  # the blink is no target
+    assert t.kind[25] == KINDS.index("micro") and t.kind[110] == KINDS.index("macro")
+    assert t.emotion[25] == EMOTIONS.index("positive") and t.emotion[64] == IGNORE
+    assert valid_runs(clip.valid) == [(2, 140), (143, LENGTH)]
+
+
+def test_split_by_identity(feature_dir):
+    train, val = split_by_identity(load_clips(feature_dir), ["c.jpg"])
+    assert {c.identity for c in train} == {"a.jpg", "b.jpg"} and len(val) == 2
+    with pytest.raises(DataError, match="not in the data"):
+        split_by_identity(load_clips(feature_dir), ["z.jpg"])
+
+
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        ("width", "but the file names"),  # values wider than the names say
+        ("names", "differ from the expected"),  # another feature layout in the same folder
+        ("garbage", "cannot read"),  # not an .npz at all
+    ],
+)
+def test_bad_files_are_named(feature_dir, broken, message):
+    bad = feature_dir / "clip_9999.npz"
+    if broken == "width":
+        write_clip(bad, "a.jpg", 9, width=F + 1)
+    elif broken == "names":
+        write_clip(bad, "a.jpg", 9, names=np.array([f"other{i}" for i in range(F)]))
+    else:
+        bad.write_bytes(b"not a zip file")
+    with pytest.raises(DataError, match=message) as info:
+        load_clips(feature_dir)
+    assert "clip_9999.npz" in str(info.value)
+
+
+def test_decode_offline_recovers_a_bump():
+    t = np.arange(300)
+    apex = np.exp(-0.5 * ((t - 100) / 3.0) ** 2)  # a 12-frame micro at 30 fps
+    probs = np.tile([0.1, 0.8, 0.1], (300, 1))
+    (event,) = decode_offline(apex, probs, fps=30.0)
+    assert event.kind == "micro" and event.apex == 100 and event.emotion == "positive"
+    assert abs((event.offset - event.onset + 1) - 12) <= 2
+
+
+def train_args(feature_dir, out, epochs=2):
+    return ["--features", str(feature_dir), "--val-identities", "c.jpg", "--out", str(out),
+            "--epochs", str(epochs), "--seed", "3", "--crop-min", "60", "--crop-max", "120",
+            "--batch", "4"]  # fmt: skip
+
+
+def test_training_writes_verified_weights(feature_dir, tmp_path):
+    out = tmp_path / "weights" / "spotter.pt"
+    assert train_main(train_args(feature_dir, out)) == 0
+    manifest = json.loads((out.parent / "manifest.json").read_text())
+    assert manifest["file"] == "spotter.pt"
+    assert manifest["sha256"] == sha256_file(out)
+    assert manifest["n_features"] == F
+    assert manifest["data"]["train_identities"] == ["a.jpg", "b.jpg"]
+    assert manifest["data"]["val_identities"] == ["c.jpg"]
+    assert "--epochs 2" in manifest["command"] and len(manifest["history"]) == 2
+    assert {"micro_f1", "macro_f1", "overall_f1", "loss"} <= set(manifest["validation"])
+
+    model, loaded = load_spotter(out, expected_features=F)
+    assert loaded["sha256"] == manifest["sha256"] and not model.training
+    out_full, _ = model(torch.zeros(1, 10, F))
+    assert out_full.apex.shape == (1, 10)
+    with pytest.raises(WeightsError, match="take 8 features"):
+        load_spotter(out, expected_features=F + 1)
+
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one byte changed
+    out.write_bytes(bytes(data))
+    with pytest.raises(WeightsError) as info:
+        load_spotter(out)
+    message = str(info.value)
+    assert str(out) in message and manifest["sha256"] in message and sha256_file(out) in message
+
+    out.unlink()
+    with pytest.raises(WeightsError, match="missing"):
+        load_spotter(out)
+
+
+def test_training_is_deterministic(feature_dir, tmp_path):
+    shas = []
+    for run in ("one", "two"):
+        out = tmp_path / run / "spotter.pt"
+        assert train_main(train_args(feature_dir, out, epochs=1)) == 0
+        shas.append(sha256_file(out))
+    assert shas[0] == shas[1]
+
+
+def test_bad_features_folder_exits_2(tmp_path, capsys):
+    assert train_main(["--features", str(tmp_path / "none"), "--out", str(tmp_path / "w.pt")]) == 2
+    assert "no such folder" in capsys.readouterr().err

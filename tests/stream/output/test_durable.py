@@ -1,0 +1,161 @@
+"""Event log durability: SIGKILL mid-run, restart with a new session, a full disk at start
+and mid-run (a real full file system when the test may mount one, /dev/full otherwise)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from stream.capture.sources import SyntheticSource
+from stream.errors import MexliveError
+from stream.live.pipeline import Pipeline, Stage
+from stream.output.durable import append_line, check_free_space
+from stream.output.events import EventBus, JsonlEventLog, StatusEvent, validate_event
+from stream.synthetic.animator import SyntheticConfig
+from tests.conftest import REPO
+
+# Writes big status lines from three threads as fast as it can, until killed.
+STRESS_WRITER = """
+import sys, threading
+sys.path.insert(0, {repo!r})
+from stream.output.events import JsonlEventLog, StatusEvent
+log = JsonlEventLog({path!r})
+print("ready", flush=True)
+def spam(k):
+    i = 0
+    while True:
+        log.write(StatusEvent("frames_dropped", "cam0", seq=i, detail={{"pad": "x" * (k * 3000)}}))
+        i += 1
+for k in (1, 2, 3):
+    threading.Thread(target=spam, args=(k,), daemon=True).start()
+threading.Event().wait()
+"""
+
+
+def parsed_lines(path: Path) -> list[dict]:
+    text = path.read_text()
+    assert text == "" or text.endswith("\n"), "the log ends in the middle of a line"
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert all(validate_event(line) == [] for line in lines)
+    return lines
+
+
+def test_sigkill_during_fast_writes_leaves_only_whole_lines(tmp_path):
+    log = tmp_path / "events.jsonl"
+    for round_ in range(4):  # each round appends a new session to the same file
+        writer = subprocess.Popen(
+            [sys.executable, "-c", STRESS_WRITER.format(repo=str(REPO), path=str(log))],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert writer.stdout.readline().strip() == "ready"
+        time.sleep(0.2 + 0.07 * round_)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(10)
+    lines = parsed_lines(log)
+    assert len({line["session"] for line in lines}) == 4 and len(lines) > 100
+
+
+@pytest.mark.slow
+def test_sigkill_of_mexlive_then_a_restart_appends_a_new_session(tmp_path):
+    log = tmp_path / "events.jsonl"
+    args = [sys.executable, str(REPO / "run_live.py"), "--source", "synthetic:4", "--headless",
+            "--no-realtime", "--events", str(log)]  # fmt: skip
+    run = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and '"calibrated"' not in _text(log):
+        time.sleep(0.2)
+    run.send_signal(signal.SIGKILL)
+    run.wait(10)
+    first = parsed_lines(log)
+    assert first[0]["status"] == "started" and "stopped" not in [f.get("status") for f in first]
+    again = subprocess.run([*args, "--max-frames", "20"], cwd=REPO,
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    lines = parsed_lines(log)
+    assert lines[: len(first)] == first  # the killed run's lines stay as they were
+    sessions = [line["session"] for line in lines]
+    assert len(set(sessions)) == 2 and sessions[len(first)] != sessions[0]
+    assert lines[len(first)]["status"] == "started" and lines[-1]["status"] == "stopped"
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def test_dev_full_mid_run_reports_once_and_the_analysis_goes_on(capsys):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    kept = []
+
+    class Keep:
+        def write(self, event):
+            kept.append(event)
+
+        def close(self):
+            pass
+
+    log = JsonlEventLog("/dev/full")  # opens fine; every write fails with ENOSPC
+    config = SyntheticConfig(seed=5, width=160, height=120, face_height_px=60)
+    source = SyntheticSource(config, realtime=False, max_frames=30)
+    seen = []
+    stage = Stage("count", lambda frame, results: seen.append(frame.seq))
+    summary = Pipeline(source, EventBus([log, Keep()]), [stage], drop_report_s=0.0).run()
+    assert summary.processed == 30 and summary.balanced and seen == list(range(30))
+    assert kept[-1].status == "stopped" and log.lines_written == 0
+    errors = [line for line in capsys.readouterr().err.splitlines() if "write failed" in line]
+    assert len(errors) == 1 and "/dev/full" in errors[0]
+
+
+@contextlib.contextmanager
+def tiny_filesystem(kib: int):
+    """A tmpfs of ``kib`` KiB mounted on a temporary folder; skips where mounting is not
+    allowed (not root, no tmpfs, a container without CAP_SYS_ADMIN)."""
+    folder = tempfile.mkdtemp(prefix="mexlive-full-")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", folder],
+                             capture_output=True) if os.geteuid() == 0 else None  # fmt: skip
+    if mounted is None or mounted.returncode != 0:
+        os.rmdir(folder)
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield Path(folder)
+    finally:
+        subprocess.run(["umount", folder], capture_output=True)
+        os.rmdir(folder)
+
+
+def test_a_disk_that_fills_mid_run_keeps_every_line_whole(capsys):
+    with tiny_filesystem(16) as folder:
+        path = folder / "events.jsonl"
+        log = JsonlEventLog(path)
+        for i in range(60):  # ~60 KB of lines into 16 KiB
+            log.write(StatusEvent("frames_dropped", "cam0", seq=i, detail={"pad": "x" * 900}))
+        log.close()
+        lines = parsed_lines(path)
+        assert 0 < len(lines) == log.lines_written < 60
+        assert [line["seq"] for line in lines] == list(range(len(lines)))
+        with pytest.raises(MexliveError, match="no space left"):
+            JsonlEventLog(folder / "next.jsonl")  # a full disk at start: a clear error
+    errors = [line for line in capsys.readouterr().err.splitlines() if "write failed" in line]
+    assert len(errors) == 1
+
+
+def test_append_line_cuts_back_a_partial_write():
+    with tiny_filesystem(8) as folder:
+        with open(folder / "log.jsonl", "a", encoding="utf-8") as file:
+            append_line(file, "a" * 5000 + "\n")
+            with pytest.raises(OSError):
+                append_line(file, "b" * 5000 + "\n")  # 8 KiB: only part of it fits
+        assert (folder / "log.jsonl").read_text() == "a" * 5000 + "\n"
+
+
+def test_check_free_space_passes_on_a_disk_with_room(tmp_path):
+    check_free_space(tmp_path)  # no exception
