@@ -257,13 +257,19 @@ def analyse(args: argparse.Namespace) -> int:
     spotter = None
     if not args.no_spotter:
         recognizer = recognizer_from_flags(
-            args.recognizer_weights, args.no_recognizer, lambda s: print(s, file=sys.stderr),
+            args.recognizer_weights,
+            args.no_recognizer,
+            lambda s: print(s, file=sys.stderr),
             args.recognizer_backend,
-        )  # fmt: skip
+        )
         spotter = SpottingStage(
-            bus.emit, args.stream_name, weights=args.weights, on_status=emit, backend=args.backend,
+            bus.emit,
+            args.stream_name,
+            weights=args.weights,
+            on_status=emit,
+            backend=args.backend,
             recognizer=recognizer,
-        )  # fmt: skip
+        )
         print(
             f"mexlive: spotter on {spotter.engine.name} ({spotter.engine.reason})", file=sys.stderr
         )
@@ -273,11 +279,14 @@ def analyse(args: argparse.Namespace) -> int:
         stages.append(privacy.stage())
     view = LatestFrame() if window else None
     controls = LiveControls(
-        hud, HudOptions(privacy="on" if privacy else "off"), recording,
-        spotter.recalibrate if spotter else None, view.put if view else None,
+        hud,
+        HudOptions(privacy="on" if privacy else "off"),
+        recording,
+        spotter.recalibrate if spotter else None,
+        view.put if view else None,
         lambda text: print(f"mexlive: {text}", file=sys.stderr),
         privacy_available=privacy is not None,
-    )  # fmt: skip
+    )
     if privacy is not None:
         privacy.wanted = lambda: controls.privacy_wanted  # the window's p key
     stages.append(controls.stage())
@@ -295,12 +304,16 @@ def analyse(args: argparse.Namespace) -> int:
     )
     if metrics is not None:
         engine = spotter.engine if spotter else None
-        metrics.attach(pipeline, {
-            "source": source.name, "stream": args.stream_name,
-            "backend": engine.name if engine else "none",
-            "precision": getattr(engine, "precision", "fp32") if engine else "none",
-            "model_sha256": spotter.model_info["sha256"] if spotter else "",
-        })  # fmt: skip
+        metrics.attach(
+            pipeline,
+            {
+                "source": source.name,
+                "stream": args.stream_name,
+                "backend": engine.name if engine else "none",
+                "precision": getattr(engine, "precision", "fp32") if engine else "none",
+                "model_sha256": spotter.model_info["sha256"] if spotter else "",
+            },
+        )
     try:
         pipeline.start()  # opens the source: SourceError here is bad input, before any thread
         _stop_on_signals(pipeline)
@@ -348,17 +361,26 @@ def analyse_many(args: argparse.Namespace, sources: list[str]) -> int:
             sources,
             bus,
             args.stream_name,
-            dict(fps=args.fps, realtime=not args.no_realtime,
-                 open_timeout_s=args.open_timeout, read_timeout_s=args.read_timeout),
-            dict(ring_capacity=args.ring, max_frames=args.max_frames,
-                 duration_s=args.duration, stall_timeout_s=args.stall_timeout),
+            dict(
+                fps=args.fps,
+                realtime=not args.no_realtime,
+                open_timeout_s=args.open_timeout,
+                read_timeout_s=args.read_timeout,
+            ),
+            dict(
+                ring_capacity=args.ring,
+                max_frames=args.max_frames,
+                duration_s=args.duration,
+                stall_timeout_s=args.stall_timeout,
+            ),
             spotter=not args.no_spotter,
             backend=args.backend,
             weights=args.weights,
             log=lambda line: print(line, file=sys.stderr),
-            recognizer=not args.no_recognizer, recognizer_weights=args.recognizer_weights,
+            recognizer=not args.no_recognizer,
+            recognizer_weights=args.recognizer_weights,
             recognizer_backend=args.recognizer_backend,
-        )  # fmt: skip
+        )
         run_streams(runs, stop.is_set)
     except KeyboardInterrupt:
         pass  # run_streams stopped every pipeline on the way out

@@ -104,8 +104,14 @@ def table_one_euro() -> None:
         runs = []
         for signal in (pulse, pulse + noise):
             filt = OneEuroFilter(config)
-            runs.append(np.array([filt(np.array([[v]], np.float32), ti)[0, 0]
-                                  for v, ti in zip(signal, t, strict=True)]))  # fmt: skip
+            runs.append(
+                np.array(
+                    [
+                        filt(np.array([[v]], np.float32), ti)[0, 0]
+                        for v, ti in zip(signal, t, strict=True)
+                    ]
+                )
+            )
         clean, noisy = runs
         left = (noisy - clean)[30:290].std() / 0.3
         mark = " (default)" if config == OneEuroConfig() else ""

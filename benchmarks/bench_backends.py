@@ -164,8 +164,10 @@ def gpu_rows(model, onnx_fp32: str, batches: list[int], frames: int, int8_dir: s
     else:
         why = f"onnxruntime {ort.__version__} has no CUDA EP"
         print(f"| onnxruntime CUDA EP | all | not measured ({why}) | | |")
-    print("\n| GPU backend | streams | median ms/step (host) | p99 ms/step | device ms/step "
-          "| frames/s |")  # fmt: skip
+    print(
+        "\n| GPU backend | streams | median ms/step (host) | p99 ms/step | device ms/step "
+        "| frames/s |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for label, engine in engines:
         for batch in batches:

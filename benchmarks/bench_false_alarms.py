@@ -64,8 +64,10 @@ def main() -> None:
         minutes, valid, kinds = run(path)
         total_min += minutes
         total_micro += kinds["micro"]
-        print(f"| {path.name} | {minutes * 60:.1f} | {valid} | {kinds['micro']} | "
-              f"{kinds['macro']} | {kinds['micro'] / minutes:.1f} |")  # fmt: skip
+        print(
+            f"| {path.name} | {minutes * 60:.1f} | {valid} | {kinds['micro']} | "
+            f"{kinds['macro']} | {kinds['micro'] / minutes:.1f} |"
+        )
     rate = total_micro / total_min if total_min else np.nan
     print(f"| all | {total_min * 60:.1f} | | {total_micro} | | {rate:.1f} |")
 

@@ -197,8 +197,10 @@ def main() -> None:
     args = parser.parse_args()
     cv2.setNumThreads(1)
     print(f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} logical cores")
-    print(f"numpy {np.__version__}, numba {numba.__version__}, opencv {cv2.__version__}, "
-          f"scikit-image {skimage.__version__}; FlowConfig() = {FlowConfig()}\n")  # fmt: skip
+    print(
+        f"numpy {np.__version__}, numba {numba.__version__}, opencv {cv2.__version__}, "
+        f"scikit-image {skimage.__version__}; FlowConfig() = {FlowConfig()}\n"
+    )
     warm_up()
     faces = aligned_faces()
     sets = {"faces": cases(faces, args.seeds, 0.0)} if faces else {}
@@ -229,14 +231,18 @@ def main() -> None:
     for method, (what, samples) in times.items():
         ms = samples * 1e3  # (rounds, calls per round)
         quiet = np.median(ms, axis=1).min()
-        print(f"| {method} | {what} | {np.median(ms):.3f} | {np.percentile(ms, 99):.3f} | "
-              f"{quiet:.3f} | {tvl1_ms / np.median(ms):.0f}× |")  # fmt: skip
+        print(
+            f"| {method} | {what} | {np.median(ms):.3f} | {np.percentile(ms, 99):.3f} | "
+            f"{quiet:.3f} | {tvl1_ms / np.median(ms):.0f}× |"
+        )
     first = names[0]
     ratio = table["numba RoiFlow"][first][0] / table["TV-L1 (skimage)"][first][0]
     speed = tvl1_ms / (np.median(times[f"numba RoiFlow ×{len(CORNERS)}"][1]) * 1e3)
     verdict = "met" if ratio <= 1.2 and speed >= 50 else "NOT met"
-    print(f"\nGoal (EPE ≤ 1.2× TV-L1 at ≥ 50× its speed) on {first} ROIs: EPE ratio {ratio:.2f}, "
-          f"speed {speed:.0f}× → {verdict}")  # fmt: skip
+    print(
+        f"\nGoal (EPE ≤ 1.2× TV-L1 at ≥ 50× its speed) on {first} ROIs: EPE ratio {ratio:.2f}, "
+        f"speed {speed:.0f}× → {verdict}"
+    )
 
 
 if __name__ == "__main__":

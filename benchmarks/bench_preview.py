@@ -42,9 +42,16 @@ from stream.ui.preview_session import PreviewSession, SessionConfig
 
 CHROMIUM = "/usr/bin/chromium"
 CLIP = SyntheticConfig(seed=2, fps=15.0, width=480, height=360, face_height_px=160)
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
 # In the page: the time (performance.now, ms) each frame code is sent and each annotated image
 # with a frame code is loaded, read from the pixels as stream/synthetic/framecode.py does; ``__posts``
 # counts every frame sent (codes or not).
@@ -149,8 +156,12 @@ def run_mode(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = PreviewConfig(port=port, session=session.config, stream_every_s=stream_every_s,
-                           reply_frames=mode == "browser-reply")  # fmt: skip
+    config = PreviewConfig(
+        port=port,
+        session=session.config,
+        stream_every_s=stream_every_s,
+        reply_frames=mode == "browser-reply",
+    )
     demo = build_app(session, config)
     url = launch(demo, config)
     page = browser.new_page(viewport={"width": 1280, "height": 1000}) if page_mode else None
@@ -165,8 +176,9 @@ def run_mode(
             time.sleep(seconds)
             posts, loads, sent, shown = 0, 0, {}, {}
         else:
-            page.evaluate("window.__sent = {}; window.__shown = {}; window.__posts = 0; "
-                          "window.__loads = 0;")  # fmt: skip
+            page.evaluate(
+                "window.__sent = {}; window.__shown = {}; window.__posts = 0; window.__loads = 0;"
+            )
             page.wait_for_timeout(seconds * 1000)
             posts, loads, sent, shown = page.evaluate(
                 "[window.__posts, window.__loads, window.__sent, window.__shown]"
@@ -238,25 +250,39 @@ def main() -> int:
             try:
                 for _ in range(args.repeats):
                     for mode in args.modes.split(","):
-                        rows.append(run_mode(mode.strip(), args.seconds, args.warmup,
-                                             args.stream_every, browser, tmp))  # fmt: skip
+                        rows.append(
+                            run_mode(
+                                mode.strip(),
+                                args.seconds,
+                                args.warmup,
+                                args.stream_every,
+                                browser,
+                                tmp,
+                            )
+                        )
             finally:
                 browser.close()
-    print(f"Machine: {header}; Chromium headless; {args.seconds:g} s per mode after "
-          f"{args.warmup:g} s warm-up; stream_every {args.stream_every:g} s\n")  # fmt: skip
-    print("| mode | source | page sent/s | frames in/s | analysed/s | dropped | capture→analysed "
-          "ms (median / p99) | capture→sent to page ms (median / p99) | page image loads/s "
-          "| round trip in the page ms (median / p99, n) | Chromium CPU % |")  # fmt: skip
+    print(
+        f"Machine: {header}; Chromium headless; {args.seconds:g} s per mode after "
+        f"{args.warmup:g} s warm-up; stream_every {args.stream_every:g} s\n"
+    )
+    print(
+        "| mode | source | page sent/s | frames in/s | analysed/s | dropped | capture→analysed "
+        "ms (median / p99) | capture→sent to page ms (median / p99) | page image loads/s "
+        "| round trip in the page ms (median / p99, n) | Chromium CPU % |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         s, trips = row["stats"], row["trips"]
         trip = f"{pct(trips, 50)} / {pct(trips, 99)} (n={trips.size})" if trips.size else "–"
         label, source = LABELS[row["mode"]]
         sent = f"{row['sent_fps']:.1f}" if row["mode"].startswith("browser") else "–"
-        print(f"| {label} | {source} | {sent} | {row['in_fps']:.1f} | "
-              f"{row['analysed_fps']:.1f} | {row['dropped']} | {s.latency_ms:.0f} / "
-              f"{s.latency_p99_ms:.0f} | {s.display_ms:.0f} / {s.display_p99_ms:.0f} | "
-              f"{row['page_updates']:.1f} | {trip} | {row['chromium_pct']:.0f} |")  # fmt: skip
+        print(
+            f"| {label} | {source} | {sent} | {row['in_fps']:.1f} | "
+            f"{row['analysed_fps']:.1f} | {row['dropped']} | {s.latency_ms:.0f} / "
+            f"{s.latency_p99_ms:.0f} | {s.display_ms:.0f} / {s.display_p99_ms:.0f} | "
+            f"{row['page_updates']:.1f} | {trip} | {row['chromium_pct']:.0f} |"
+        )
     print(
         "\npage sent/s: frames the page posted; frames in/s: delivered by the source (server) "
         "or reaching the stream handler (browser: Gradio keeps only the newest unhandled "

@@ -73,8 +73,9 @@ def score(results: Sequence[tuple[Clip, list[Spotted]]]) -> dict[str, float]:
         for kind in ("micro", "macro"):
             p = [e for e in events if e.kind == kind]
             t = [r for r in clip.truth if r.kind == kind]
-            pairs = spotting_matches([(e.onset_seq, e.offset_seq) for e in p],
-                                     [(r.onset, r.offset) for r in t])  # fmt: skip
+            pairs = spotting_matches(
+                [(e.onset_seq, e.offset_seq) for e in p], [(r.onset, r.offset) for r in t]
+            )
             for i, j in pairs:
                 if t[j].emotion not in EMOTIONS:
                     continue
@@ -135,19 +136,35 @@ def main(argv: list[str] | None = None) -> int:
         events, ms = replay(args.weights, clip, args.onnx)
         results.append((clip, events))
         step_ms.append(ms)
-    groups = {ident: [r for r in results if r[0].identity == ident]
-              for ident in sorted({c.identity for c in clips})}  # fmt: skip
+    groups = {
+        ident: [r for r in results if r[0].identity == ident]
+        for ident in sorted({c.identity for c in clips})
+    }
     groups["all"] = results
-    valid = {ident: float(np.mean([c.valid.float().mean() for c, _ in rows]))
-             for ident, rows in groups.items()}  # fmt: skip
+    valid = {
+        ident: float(np.mean([c.valid.float().mean() for c, _ in rows]))
+        for ident, rows in groups.items()
+    }
     print(f"Spotting on {args.features} — {machine()}")
     sha = str(manifest.get("sha256"))[:12]
     stage_ms = np.mean(step_ms)
     print(f"weights {manifest.get('file')} sha256 {sha}; spotting stage {stage_ms:.2f} ms/frame;")
     engine = f"ONNX Runtime on {args.onnx}" if args.onnx else "torch FP32"
     print(f"live path: SpottingStage (baseline, step, EventDecoder); engine: {engine}\n")
-    cols = ("identity", "clips", "valid", "micro (n)", "macro (n)", "micro F1 (P/R)",
-            "macro F1", "overall F1", "TP/FP/FN", "micro UF1", "micro UAR", "STRS")  # fmt: skip
+    cols = (
+        "identity",
+        "clips",
+        "valid",
+        "micro (n)",
+        "macro (n)",
+        "micro F1 (P/R)",
+        "macro F1",
+        "overall F1",
+        "TP/FP/FN",
+        "micro UF1",
+        "micro UAR",
+        "STRS",
+    )
     print("| " + " | ".join(cols) + " |")
     print("|" + "|".join("---" for _ in cols) + "|")
     for ident, rows in groups.items():

@@ -15,8 +15,10 @@ from tests.system.test_faults import AT, CLIP, FPS, MATRIX, N_FRAMES, SETTLE_S, 
 
 def main() -> None:
     clean = run_drill(CLIP, N_FRAMES)
-    print("| fault | events outside the window found | dropped (cause) | seq missing | "
-          "timestamps repaired | reconnects | stop() s | run s |")  # fmt: skip
+    print(
+        "| fault | events outside the window found | dropped (cause) | seq missing | "
+        "timestamps repaired | reconnects | stop() s | run s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, (faults, last_frame) in MATRIX.items():
         t0 = time.monotonic()

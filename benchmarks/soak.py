@@ -255,8 +255,9 @@ def run_soak(
         on_sample = _both(on_sample, scrape)
     stages = [first, *analysis.stages(), spotter.stage(), new_person(spotter), *extra, last]
     source = PlaylistSource(specs, frames_per_clip, synthetic_frames)
-    pipeline = Pipeline(source, bus, stages, stream_name="soak", duration_s=duration_s,
-                        ring_policy="block")  # fmt: skip
+    pipeline = Pipeline(
+        source, bus, stages, stream_name="soak", duration_s=duration_s, ring_policy="block"
+    )
     if exporter is not None:
         exporter.attach(pipeline, {"source": "playlist", "stream": "soak"})
     pipeline.capture.backoff_s = (0.0, 0.0)  # the next clip is there at once
@@ -272,12 +273,20 @@ def run_soak(
         rss_mb = process_stats()[0]
         fds, threads = source.boundary
         sample = Sample(
-            t_s=round(time.monotonic() - t0, 1), frames=frames, fps=round(frames / sample_s, 1),
-            rss_mb=round(rss_mb, 1), fds=fds, threads=threads,
-            proc_ms_p50=_pct(proc, 50), proc_ms_p99=_pct(proc, 99), cpu_ms_p99=_pct(cpu, 99),
+            t_s=round(time.monotonic() - t0, 1),
+            frames=frames,
+            fps=round(frames / sample_s, 1),
+            rss_mb=round(rss_mb, 1),
+            fds=fds,
+            threads=threads,
+            proc_ms_p50=_pct(proc, 50),
+            proc_ms_p99=_pct(proc, 99),
+            cpu_ms_p99=_pct(cpu, 99),
             capture_to_done_ms_p99=_pct(done, 99),
-            event_latency_ms=_pct(events, 50), events=len(events), cycle=source.cycle,
-        )  # fmt: skip
+            event_latency_ms=_pct(events, 50),
+            events=len(events),
+            cycle=source.cycle,
+        )
         result.samples.append(sample)
         if on_sample is not None:
             on_sample(sample)
@@ -394,9 +403,15 @@ def main(argv: list[str] | None = None) -> int:
     specs = [resolve_clip(c) for c in args.clips] if args.clips else default_specs()
     print(f"soak: {args.minutes:g} min over {len(specs)} clips", file=sys.stderr)
     result = run_soak(
-        args.minutes, specs, args.frames_per_clip, args.synthetic_frames, args.sample_s,
-        args.warmup_s, privacy=args.privacy, metrics_port=args.metrics_port,
-    )  # fmt: skip
+        args.minutes,
+        specs,
+        args.frames_per_clip,
+        args.synthetic_frames,
+        args.sample_s,
+        args.warmup_s,
+        privacy=args.privacy,
+        metrics_port=args.metrics_port,
+    )
     print(table(result, args.every))
     if args.plot:
         plot(result, args.plot)

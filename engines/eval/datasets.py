@@ -96,9 +96,21 @@ from engines.eval.layouts import (
     whole_number,
 )
 
-__all__ = ["Annotation", "DatasetError", "Problem", "clip_folder", "clip_frames", "clip_video",
-           "loso_splits", "read_casme2", "read_casme3", "read_casme_sq", "read_samm",
-           "read_samm_lv", "summarize"]  # fmt: skip
+__all__ = [
+    "Annotation",
+    "DatasetError",
+    "Problem",
+    "clip_folder",
+    "clip_frames",
+    "clip_video",
+    "loso_splits",
+    "read_casme2",
+    "read_casme3",
+    "read_casme_sq",
+    "read_samm",
+    "read_samm_lv",
+    "summarize",
+]
 
 
 Result = tuple[list[Annotation], list[Problem]]
@@ -146,20 +158,38 @@ class _Builder:
             notes.append(f"unknown emotion {raw!r}: no 3-class label")
         self.problems += [Problem(line, note, skipped=False) for note in notes]
         self.annotations.append(
-            Annotation(self.dataset, subject, clip, onset, apex, offset, kind, raw,
-                       self.emotions.get(raw.lower()), cells.get("aus", "").strip(), line)
-        )  # fmt: skip
+            Annotation(
+                self.dataset,
+                subject,
+                clip,
+                onset,
+                apex,
+                offset,
+                kind,
+                raw,
+                self.emotions.get(raw.lower()),
+                cells.get("aus", "").strip(),
+                line,
+            )
+        )
 
     def result(self) -> Result:
         return self.annotations, sorted(self.problems, key=lambda p: p.line)
 
 
-FRAMES = {"onset": ("Onset", "OnsetFrame", "Onset Frame"), "apex": ("Apex", "ApexFrame",
-          "Apex Frame"), "offset": ("Offset", "OffsetFrame", "Offset Frame")}  # fmt: skip
-COMMON = {"subject": ("Subject", "Participant"), "clip": ("Filename", "File name", "Video"),
-          **FRAMES, "aus": ("Action Units", "AU", "AUs"),
-          "emotion": ("Estimated Emotion", "Emotion", "Extimated Emotion"),
-          "type": ("Type", "Expression type")}  # fmt: skip
+FRAMES = {
+    "onset": ("Onset", "OnsetFrame", "Onset Frame"),
+    "apex": ("Apex", "ApexFrame", "Apex Frame"),
+    "offset": ("Offset", "OffsetFrame", "Offset Frame"),
+}
+COMMON = {
+    "subject": ("Subject", "Participant"),
+    "clip": ("Filename", "File name", "Video"),
+    **FRAMES,
+    "aus": ("Action Units", "AU", "AUs"),
+    "emotion": ("Estimated Emotion", "Emotion", "Extimated Emotion"),
+    "type": ("Type", "Expression type"),
+}
 
 
 def _check_root(root: str | Path) -> Path:
@@ -245,12 +275,16 @@ def read_casme_sq(
     b = _Builder("casme-sq", emotions, zero_is_missing=True)
     order = ("subject", "clip", "onset", "apex", "offset", "aus", "emotion", "type")
     columns = {**COMMON, "clip": ("Video code", "Video", "Filename", "Video name")}
-    for line, cells in records(read_table(path), columns, ("onset", "offset", "type"),
-                               source=path.name, positional=order):  # fmt: skip
+    for line, cells in records(
+        read_table(path), columns, ("onset", "offset", "type"), source=path.name, positional=order
+    ):
         who, name = cells["subject"], cells["clip"].split("_")[0].lower()
         # a participant number (1..22) through the naming table, or a subject already (s15)
-        number = who[1:] if re.fullmatch(r"[sS]\d+", who) else participants.get(
-            str(whole_number(who)), "")  # fmt: skip
+        number = (
+            who[1:]
+            if re.fullmatch(r"[sS]\d+", who)
+            else participants.get(str(whole_number(who)), "")
+        )
         code = name if re.fullmatch(r"\d{4}", name) else videos.get(name)
         kind = kind_of(cells["type"])
         if not number.isdigit() or code is None:
@@ -338,8 +372,10 @@ def _check_frames(root: Path, annotations: Sequence[Annotation]) -> str:
             except DatasetError as exc:
                 missing[(a.subject, a.clip)] = str(exc)
     bad = [m for m in missing.values() if m]
-    return "\n".join([f"frames:      {len(missing) - len(bad)}/{len(missing)} clips found"]
-                     + [f"  {m}" for m in bad[:20]])  # fmt: skip
+    return "\n".join(
+        [f"frames:      {len(missing) - len(bad)}/{len(missing)} clips found"]
+        + [f"  {m}" for m in bad[:20]]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -351,15 +387,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "emotion mappings: see the module docstring (python -c 'import engines.eval.datasets as d; "
         "help(d)').",
     )
-    parser.add_argument("dataset", choices=sorted(READERS), metavar="DATASET",
-                        help="casme2 (CASME II), samm (SAMM), samm-lv (SAMM Long Videos), "
-                        "casme-sq (CAS(ME)^2), casme3 (CAS(ME)^3 Part A)")  # fmt: skip
+    parser.add_argument(
+        "dataset",
+        choices=sorted(READERS),
+        metavar="DATASET",
+        help="casme2 (CASME II), samm (SAMM), samm-lv (SAMM Long Videos), "
+        "casme-sq (CAS(ME)^2), casme3 (CAS(ME)^3 Part A)",
+    )
     parser.add_argument("root", type=Path, metavar="ROOT", help="the dataset's frame folder")
     parser.add_argument("annotations", type=Path, metavar="ANNOTATIONS", help="its coding table")
-    parser.add_argument("--check-frames", action="store_true",
-                        help="also look for every clip's frames under ROOT")  # fmt: skip
-    parser.add_argument("--max-problems", type=int, default=50, metavar="N",
-                        help="problems to print (default 50)")  # fmt: skip
+    parser.add_argument(
+        "--check-frames", action="store_true", help="also look for every clip's frames under ROOT"
+    )
+    parser.add_argument(
+        "--max-problems", type=int, default=50, metavar="N", help="problems to print (default 50)"
+    )
     args = parser.parse_args(argv)
     try:
         annotations, problems = READERS[args.dataset](args.root, args.annotations)

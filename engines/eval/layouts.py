@@ -296,8 +296,11 @@ def find_dir(
             for i, name in enumerate(wanted):
                 prefix = prefix_last and i == len(wanted) - 1
                 subs = _subdirs(current) if current is not None else []
-                match = [d for d in subs if (d.name.lower().startswith(name) if prefix
-                                             else d.name.lower() == name)]  # fmt: skip
+                match = [
+                    d
+                    for d in subs
+                    if (d.name.lower().startswith(name) if prefix else d.name.lower() == name)
+                ]
                 current = match[0] if match else None
             if current is not None:
                 return current
@@ -355,8 +358,10 @@ def clip_video(root: str | Path, annotation: Annotation) -> Path | None:
     if annotation.dataset != "casme-sq":
         return None
     root = Path(root)
-    for folder in (find_dir(root, ["rawvideo", annotation.subject]),
-                   find_dir(root, [annotation.subject])):  # fmt: skip
+    for folder in (
+        find_dir(root, ["rawvideo", annotation.subject]),
+        find_dir(root, [annotation.subject]),
+    ):
         videos = sorted(folder.glob(f"{annotation.clip}*")) if folder else []
         videos = [v for v in videos if v.suffix.lower() in VIDEO_SUFFIXES]
         if videos:

@@ -216,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sha256 {sha256_file(path)}")
     print(f"nodes {len(op_types(path))}")
     if args.chunk > 0:
-        chunk_path = export_chunk(model, Path(args.out) / f"spotter_chunk{args.chunk}.onnx",
-                                  args.chunk, args.opset)  # fmt: skip
+        chunk_path = export_chunk(
+            model, Path(args.out) / f"spotter_chunk{args.chunk}.onnx", args.chunk, args.opset
+        )
         print(f"{chunk_path}\nsha256 {sha256_file(chunk_path)}\nnodes {len(op_types(chunk_path))}")
     return 0
 

@@ -27,8 +27,17 @@ from torch import Tensor
 
 from engines.models.spotter import EMOTIONS, IGNORE, KINDS, Interval, SpotterTargets, targets
 
-REQUIRED = ("values", "valid", "names", "fps", "truth_onset", "truth_apex", "truth_offset",
-            "truth_kind", "truth_emotion")  # fmt: skip
+REQUIRED = (
+    "values",
+    "valid",
+    "names",
+    "fps",
+    "truth_onset",
+    "truth_apex",
+    "truth_offset",
+    "truth_kind",
+    "truth_emotion",
+)
 
 
 class DataError(Exception):
@@ -121,8 +130,10 @@ def load_clip(path: str | Path, expected_names: Sequence[str] | None = None) -> 
     columns = [arrays[k].reshape(-1).tolist() for k in REQUIRED[4:]]
     if len({len(c) for c in columns}) != 1:
         sizes = ", ".join(f"{k} {len(c)}" for k, c in zip(REQUIRED[4:], columns, strict=True))
-        raise DataError(f"{path}: truth row {min(map(len, columns))}: the truth columns have "
-                        f"different lengths ({sizes})")  # fmt: skip
+        raise DataError(
+            f"{path}: truth row {min(map(len, columns))}: the truth columns have "
+            f"different lengths ({sizes})"
+        )
     truth, blinks = [], 0
     for row, (onset, apex, offset, kind, emotion) in enumerate(zip(*columns, strict=True)):
         if kind == "blink":

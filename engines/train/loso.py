@@ -33,8 +33,10 @@ def loso(
     for k, subject in enumerate(subjects, 1):
         train_clips = [c for c in clips if c.identity != subject]
         test_clips = [c for c in clips if c.identity == subject]
-        log(f"fold {k}/{len(subjects)}: test {subject} ({len(test_clips)} clips), "
-            f"train {len(train_clips)} clips")  # fmt: skip
+        log(
+            f"fold {k}/{len(subjects)}: test {subject} ({len(test_clips)} clips), "
+            f"train {len(train_clips)} clips"
+        )
         t0 = time.perf_counter()
         # Last epoch, no validation: picking the best epoch would need data, and the held-out
         # subject is not ours to look at.
@@ -43,15 +45,24 @@ def loso(
         folds[subject] = score_intervals(decoded)
         folds[subject]["train_s"] = round(time.perf_counter() - t0, 1)
         pooled += decoded
-        log(f"  {subject}: overall F1 {folds[subject]['overall_f1']:.3f} "
-            f"({folds[subject]['train_s']:.0f} s)")  # fmt: skip
+        log(
+            f"  {subject}: overall F1 {folds[subject]['overall_f1']:.3f} "
+            f"({folds[subject]['train_s']:.0f} s)"
+        )
     return {"folds": folds, "all": score_intervals(pooled), "subjects": subjects}
 
 
 def table(result: dict[str, Any]) -> str:
     """Markdown: a row per held-out subject and one pooled over all folds."""
-    cols = ("held-out subject", "micro F1", "macro F1", "overall F1", "TP/FP/FN", "micro UF1",
-            "micro UAR")  # fmt: skip
+    cols = (
+        "held-out subject",
+        "micro F1",
+        "macro F1",
+        "overall F1",
+        "TP/FP/FN",
+        "micro UF1",
+        "micro UAR",
+    )
     lines = ["| " + " | ".join(cols) + " |", "|---|" + "---:|" * (len(cols) - 1)]
     rows = [*result["folds"].items(), ("all (pooled)", result["all"])]
     for name, m in rows:

@@ -404,8 +404,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     if args.loso:
         if val_ids:
-            print("error: --loso holds out each subject in turn; drop --val-identities",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                "error: --loso holds out each subject in turn; drop --val-identities",
+                file=sys.stderr,
+            )
             return EXIT_BAD_INPUT
         return _run_loso(clips, cfg, args.loso_out)
     names = list(clips[0].names)

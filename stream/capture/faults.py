@@ -47,9 +47,18 @@ from stream.contracts import SourceFrame
 from stream.errors import CorruptFrameError, SourceError, SourceReadError
 
 KINDS = (
-    "stall", "disconnect", "corrupt", "garbage", "freeze", "drop", "pts_repeat", "pts_swap",
-    "pts_back", "rate", "resize",
-)  # fmt: skip
+    "stall",
+    "disconnect",
+    "corrupt",
+    "garbage",
+    "freeze",
+    "drop",
+    "pts_repeat",
+    "pts_swap",
+    "pts_back",
+    "rate",
+    "resize",
+)
 _WINDOWED = ("corrupt", "garbage", "freeze", "drop", "pts_repeat", "pts_swap", "rate")
 _FAULT_RE = re.compile(
     r"(?P<kind>[a-z_]+)@(?P<at>\d+)(?:\+(?P<length>[\d.]+)(?P<unit>s?))?(?:=(?P<arg>[\w.]+))?"
@@ -88,8 +97,10 @@ def parse_faults(text: str) -> list[Fault]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         match = _FAULT_RE.fullmatch(item)
         if match is None or match["kind"] not in KINDS:
-            raise SourceError(f"fault {item!r}: expected KIND@FRAME[+LENGTH][=ARG], KIND one of "
-                              f"{', '.join(KINDS)}")  # fmt: skip
+            raise SourceError(
+                f"fault {item!r}: expected KIND@FRAME[+LENGTH][=ARG], KIND one of "
+                f"{', '.join(KINDS)}"
+            )
         kind, arg_text = match["kind"], match["arg"]
         length = float(match["length"] or 0)
         if (kind == "stall") != (match["unit"] == "s"):

@@ -320,10 +320,16 @@ def open_source(
     if spec.startswith("faults:"):  # a fault drill around another source (stream/capture/faults.py)
         from stream.capture.faults import open_faulty
 
-        return open_faulty(spec, lambda inner: open_source(
-            inner, fps=fps, realtime=realtime, open_timeout_s=open_timeout_s,
-            read_timeout_s=read_timeout_s,
-        ))  # fmt: skip
+        return open_faulty(
+            spec,
+            lambda inner: open_source(
+                inner,
+                fps=fps,
+                realtime=realtime,
+                open_timeout_s=open_timeout_s,
+                read_timeout_s=read_timeout_s,
+            ),
+        )
     if spec.isdigit():
         return WebcamSource(int(spec))
     if spec.startswith("/dev/video"):

@@ -40,9 +40,17 @@ from stream.errors import MexliveError
 ASTRONAUT = "astronaut"
 # SyntheticConfig fields a caller may override; seed, photo and fps are the set's own.
 _OVERRIDABLE = {
-    "width", "height", "face_height_px", "micro_per_min", "macro_per_min", "blinks_per_min",
-    "head_motion", "noise_sigma", "light_drift", "lead_in_s",
-}  # fmt: skip
+    "width",
+    "height",
+    "face_height_px",
+    "micro_per_min",
+    "macro_per_min",
+    "blinks_per_min",
+    "head_motion",
+    "noise_sigma",
+    "light_drift",
+    "lead_in_s",
+}
 EXIT_BAD_INPUT = 2
 
 
@@ -125,11 +133,19 @@ def make_feature_set(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [
-        _ClipJob(i, out / f"clip_{i:04d}.npz", seconds, fps, seed * 1000 + i,
-                 names[i % len(names)], resolved[names[i % len(names)]], h264,
-                 tuple(sorted(overrides.items())))
+        _ClipJob(
+            i,
+            out / f"clip_{i:04d}.npz",
+            seconds,
+            fps,
+            seed * 1000 + i,
+            names[i % len(names)],
+            resolved[names[i % len(names)]],
+            h264,
+            tuple(sorted(overrides.items())),
+        )
         for i in range(count)
-    ]  # fmt: skip
+    ]
     t0 = time.perf_counter()
     if workers <= 1:
         results = (_run_job(job) for job in jobs)
@@ -174,17 +190,19 @@ def _run_job(job: _ClipJob) -> tuple[Path, str, int, int, float]:
     if len(arrays["seq"]) != n_frames:
         raise MexliveError(f"{job.path.name}: decoded {len(arrays['seq'])} of {n_frames} frames")
     truth = animator.events_between(0, n_frames)
-    arrays.update({
-        "truth_onset": np.array([e.onset for e in truth], np.int64),
-        "truth_apex": np.array([e.apex for e in truth], np.int64),
-        "truth_offset": np.array([e.offset for e in truth], np.int64),
-        "truth_kind": np.array([e.kind for e in truth], dtype="<U8"),
-        "truth_emotion": np.array([e.emotion for e in truth], dtype="<U8"),
-        "identity": np.array(job.identity),
-        "seed": np.int64(job.seed),
-        "h264": np.bool_(job.h264),
-        "synthetic": np.array(json.dumps(dict(job.synthetic), sort_keys=True)),
-    })  # fmt: skip
+    arrays.update(
+        {
+            "truth_onset": np.array([e.onset for e in truth], np.int64),
+            "truth_apex": np.array([e.apex for e in truth], np.int64),
+            "truth_offset": np.array([e.offset for e in truth], np.int64),
+            "truth_kind": np.array([e.kind for e in truth], dtype="<U8"),
+            "truth_emotion": np.array([e.emotion for e in truth], dtype="<U8"),
+            "identity": np.array(job.identity),
+            "seed": np.int64(job.seed),
+            "h264": np.bool_(job.h264),
+            "synthetic": np.array(json.dumps(dict(job.synthetic), sort_keys=True)),
+        }
+    )
     partial = job.path.with_suffix(".npz.part")
     with open(partial, "wb") as f:
         np.savez_compressed(f, **arrays)

@@ -135,8 +135,9 @@ class FaceTracker:
         if self._landmarks is None:
             box, reason = self._detect()
             if box is None:
-                return AlignedFace(seq, t_mono_ns, None, None, False, reason=reason,
-                                   n_faces=self.n_faces)  # fmt: skip
+                return AlignedFace(
+                    seq, t_mono_ns, None, None, False, reason=reason, n_faces=self.n_faces
+                )
             rect = box
             redetected = True
         else:
@@ -153,14 +154,23 @@ class FaceTracker:
             self.reset()
             box, det_reason = self._detect()
             if box is None:
-                return AlignedFace(seq, t_mono_ns, None, None, False, reason=det_reason,
-                                   n_faces=self.n_faces)  # fmt: skip
+                return AlignedFace(
+                    seq, t_mono_ns, None, None, False, reason=det_reason, n_faces=self.n_faces
+                )
             landmarks, redetected = self._predict(box), True
             reason = self._quality(landmarks, check_jump=False)
         if reason:
             self.reset()
-            return AlignedFace(seq, t_mono_ns, None, None, False, landmarks_px=landmarks,
-                               reason=reason, n_faces=self.n_faces)  # fmt: skip
+            return AlignedFace(
+                seq,
+                t_mono_ns,
+                None,
+                None,
+                False,
+                landmarks_px=landmarks,
+                reason=reason,
+                n_faces=self.n_faces,
+            )
         self._landmarks = landmarks
         return self._align(seq, t_mono_ns, t_s, landmarks, redetected)
 
@@ -174,8 +184,14 @@ class FaceTracker:
         stable = stable if self._pose_filter is None else self._pose_filter(stable, t_s)
         transform = fit_similarity(stable, self._canonical_stable)  # (2, 3)
         size = self.config.face_size
-        cv2.warpAffine(self._gray, transform, (size, size), dst=self._face,
-                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        cv2.warpAffine(
+            self._gray,
+            transform,
+            (size, size),
+            dst=self._face,
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         level, contrast = cv2.meanStdDev(self._face)
         level, contrast = float(level[0, 0]), float(contrast[0, 0])
         reason = ""
@@ -187,14 +203,28 @@ class FaceTracker:
             reason = "no_face"  # the landmarks sit on something flat: not a face
         if reason:
             self.reset()
-            return AlignedFace(seq, t_mono_ns, None, None, False, landmarks_px=landmarks,
-                               reason=reason, n_faces=self.n_faces)  # fmt: skip
+            return AlignedFace(
+                seq,
+                t_mono_ns,
+                None,
+                None,
+                False,
+                landmarks_px=landmarks,
+                reason=reason,
+                n_faces=self.n_faces,
+            )
         return AlignedFace(
             # Smoothed landmarks place the ROIs; the raw ones are kept for drawing.
-            seq, t_mono_ns, self._face, apply_transform(transform, smooth), True,
-            landmarks_px=landmarks, transform=transform, redetected=redetected,
+            seq,
+            t_mono_ns,
+            self._face,
+            apply_transform(transform, smooth),
+            True,
+            landmarks_px=landmarks,
+            transform=transform,
+            redetected=redetected,
             n_faces=self.n_faces,
-        )  # fmt: skip
+        )
 
     # -- pieces ---------------------------------------------------------------------------
     def _detect(self) -> tuple[tuple[int, int, int, int] | None, str]:
@@ -202,9 +232,13 @@ class FaceTracker:
         self.detections += 1
         h, w = self._gray.shape
         scale = min(1.0, self.config.detect_max_side / max(h, w))
-        small = self._gray if scale == 1.0 else cv2.resize(
-            self._gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
-        )  # fmt: skip
+        small = (
+            self._gray
+            if scale == 1.0
+            else cv2.resize(
+                self._gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+            )
+        )
         # Upsampling finds faces half the size but costs ~5×: only every `slow_every` misses,
         # so a frame without a face never stalls the stream for long.
         slow = self._misses % self.config.slow_every == self.config.slow_every - 1

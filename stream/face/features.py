@@ -35,8 +35,14 @@ from stream.face.rois import ANCHOR, ROI_NAMES, roi_corners
 
 FLOW_CHANNELS = ("dx", "dy", "mag", "strain")
 APPEARANCE_CHANNELS = ("app_delta", "app_abs")
-HEAD_CHANNELS = ("head_dx_on", "head_dy_on", "head_dx_win", "head_dy_win", "head_dlogscale",
-                 "head_drot")  # fmt: skip
+HEAD_CHANNELS = (
+    "head_dx_on",
+    "head_dy_on",
+    "head_dx_win",
+    "head_dy_win",
+    "head_dlogscale",
+    "head_drot",
+)
 FACE_ROIS = tuple(name for i, name in enumerate(ROI_NAMES) if i != ANCHOR)
 PER_ROI = 2 * len(FLOW_CHANNELS) + len(APPEARANCE_CHANNELS)  # values per facial ROI (10)
 

@@ -182,17 +182,40 @@ class RoiFlow:
             raise TypeError("ref and cur must be (H, W) float32 images of one shape")
         c = self.config
         self._n = n
-        _roi_flow(ref, cur, np.asarray(corners, np.int32), c.patch, c.margin, self._iters,
-                  c.window, self._damps, c.top_k, self._pyr, self._planes, self._rows, self._idx,
-                  self._scratch, self._flow, self._strain, self._pooled)  # fmt: skip
+        _roi_flow(
+            ref,
+            cur,
+            np.asarray(corners, np.int32),
+            c.patch,
+            c.margin,
+            self._iters,
+            c.window,
+            self._damps,
+            c.top_k,
+            self._pyr,
+            self._planes,
+            self._rows,
+            self._idx,
+            self._scratch,
+            self._flow,
+            self._strain,
+            self._pooled,
+        )
         return self._pooled[:n]  # (R, 4)
 
     def pool_relative(self, anchor: int) -> np.ndarray:
         """Re-pool the last ``compute`` with ROI ``anchor``'s mean flow subtracted from every
         other ROI (head-motion removal). Returns (R, 4) float32; row ``anchor`` holds the
         anchor's mean dx, dy (and zeros)."""
-        pool_relative(self._flow[: self._n], self._strain[: self._n], anchor, self.config.top_k,
-                      self._scratch, self._work, self._relative[: self._n])  # fmt: skip
+        pool_relative(
+            self._flow[: self._n],
+            self._strain[: self._n],
+            anchor,
+            self.config.top_k,
+            self._scratch,
+            self._work,
+            self._relative[: self._n],
+        )
         return self._relative[: self._n]  # (R, 4)
 
 
@@ -213,8 +236,9 @@ def dense_flow(ref: np.ndarray, cur: np.ndarray, config: FlowConfig = FlowConfig
     rows = np.zeros((7, w + 2 * pad), np.float32)
     idx = np.zeros(w + 2 * pad, np.int32)
     iters, damps = c.schedule()
-    _pyramid_flow(pyr, planes, rows, idx, h, w, pad, (pad, pad + h, pad, pad + w), 0, iters,
-                  c.window, damps)  # fmt: skip
+    _pyramid_flow(
+        pyr, planes, rows, idx, h, w, pad, (pad, pad + h, pad, pad + w), 0, iters, c.window, damps
+    )
     return np.stack(
         [pyr[2, 0, pad : pad + h, pad : pad + w], pyr[3, 0, pad : pad + h, pad : pad + w]], axis=-1
     )  # (H, W, 2)

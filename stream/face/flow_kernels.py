@@ -242,11 +242,40 @@ def _pyramid_flow(pyr, planes, rows, idx, h0, w0, pad, rect, ring, iters, r, dam
             u[y0:y1, x0:x1] = np.float32(0.0)
             v[y0:y1, x0:x1] = np.float32(0.0)
         else:
-            _upsample_flow(pyr[2, lv + 1], pyr[3, lv + 1], h0 >> (lv + 1), w0 >> (lv + 1), pad,
-                           u, v, y0, y1, x0, x1, rows[0], idx, planes[lv, _TMP],
-                           planes[lv, _CS])  # fmt: skip
-        _lk_level(pyr[0, lv], pyr[1, lv], h, w, pad, u, v, lv_rect, lv_ring, iters[lv], r,
-                  damps[lv], planes[lv], rows, idx)  # fmt: skip
+            _upsample_flow(
+                pyr[2, lv + 1],
+                pyr[3, lv + 1],
+                h0 >> (lv + 1),
+                w0 >> (lv + 1),
+                pad,
+                u,
+                v,
+                y0,
+                y1,
+                x0,
+                x1,
+                rows[0],
+                idx,
+                planes[lv, _TMP],
+                planes[lv, _CS],
+            )
+        _lk_level(
+            pyr[0, lv],
+            pyr[1, lv],
+            h,
+            w,
+            pad,
+            u,
+            v,
+            lv_rect,
+            lv_ring,
+            iters[lv],
+            r,
+            damps[lv],
+            planes[lv],
+            rows,
+            idx,
+        )
 
 
 @njit(cache=True, nogil=True)
@@ -318,8 +347,25 @@ def _pool(flow, strain, k, scratch, out):
 
 
 @njit(cache=True, nogil=True)
-def _roi_flow(ref, cur, corners, patch, margin, iters, r, damps, k, pyr, planes, rows, idx,
-              scratch, flow_out, strain_out, pooled_out):  # fmt: skip
+def _roi_flow(
+    ref,
+    cur,
+    corners,
+    patch,
+    margin,
+    iters,
+    r,
+    damps,
+    k,
+    pyr,
+    planes,
+    rows,
+    idx,
+    scratch,
+    flow_out,
+    strain_out,
+    pooled_out,
+):
     """Every ROI in one call; the buffers are RoiFlow's."""
     side = patch + 2 * margin
     pad = r + 1  # FlowConfig.pad
@@ -329,8 +375,9 @@ def _roi_flow(ref, cur, corners, patch, margin, iters, r, damps, k, pyr, planes,
         cx, cy = corners[roi, 0] - margin, corners[roi, 1] - margin
         _extract(ref, cx, cy, side, pad, pyr[0, 0])
         _extract(cur, cx, cy, side, pad, pyr[1, 0])
-        _pyramid_flow(pyr, planes, rows, idx, side, side, pad, (lo, hi, lo, hi), ring, iters, r,
-                      damps)  # fmt: skip
+        _pyramid_flow(
+            pyr, planes, rows, idx, side, side, pad, (lo, hi, lo, hi), ring, iters, r, damps
+        )
         u, v = pyr[2, 0], pyr[3, 0]
         _strain(u, v, o, o, strain_out[roi])
         for i in range(np.uint64(patch)):

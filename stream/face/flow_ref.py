@@ -234,7 +234,17 @@ def warp_pair(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     xs, ys = np.meshgrid(np.arange(w, dtype=F32), np.arange(h, dtype=F32))
     back = -flow.copy()
     for _ in range(30):
-        back = -cv2.remap(flow, xs + back[..., 0], ys + back[..., 1], cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
-    return cv2.remap(image, xs + back[..., 0], ys + back[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REFLECT101)  # fmt: skip
+        back = -cv2.remap(
+            flow,
+            xs + back[..., 0],
+            ys + back[..., 1],
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+    return cv2.remap(
+        image,
+        xs + back[..., 0],
+        ys + back[..., 1],
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT101,
+    )

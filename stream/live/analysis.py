@@ -89,13 +89,15 @@ class FaceAnalysis:
             "fps": np.float64(fps or np.nan),
         }
         if truth is not None:
-            arrays.update({
-                "truth_onset": np.array([e.onset for e in truth], np.int64),
-                "truth_apex": np.array([e.apex for e in truth], np.int64),
-                "truth_offset": np.array([e.offset for e in truth], np.int64),
-                "truth_kind": np.array([e.kind for e in truth]),
-                "truth_emotion": np.array([e.emotion for e in truth]),
-            })  # fmt: skip
+            arrays.update(
+                {
+                    "truth_onset": np.array([e.onset for e in truth], np.int64),
+                    "truth_apex": np.array([e.apex for e in truth], np.int64),
+                    "truth_offset": np.array([e.offset for e in truth], np.int64),
+                    "truth_kind": np.array([e.kind for e in truth]),
+                    "truth_emotion": np.array([e.emotion for e in truth]),
+                }
+            )
         with open(path, "wb") as out:
             np.savez_compressed(out, **arrays)
         return path

@@ -84,15 +84,31 @@ def run_drill(
 
     def probe(frame, results):
         aligned = results["aligned"]
-        probes.append(Probe(frame.seq, frame.segment, frame.image.shape, frame.t_s,
-                            results["gap"], aligned.redetected, aligned.ok))  # fmt: skip
+        probes.append(
+            Probe(
+                frame.seq,
+                frame.segment,
+                frame.image.shape,
+                frame.t_s,
+                results["gap"],
+                aligned.redetected,
+                aligned.ok,
+            )
+        )
         last_frame_ns.append(frame.t_mono_ns)
 
     inner = SyntheticSource(config, realtime=realtime, max_frames=n_frames)
     source = FaultySource(inner, faults or [])
     stages = [*analysis.stages(), spotter.stage(), Stage("probe", probe)]
-    pipeline = Pipeline(source, bus, stages, stream_name="drill", ring_capacity=8,
-                        stall_timeout_s=stall_timeout_s, ring_policy=ring_policy)  # fmt: skip
+    pipeline = Pipeline(
+        source,
+        bus,
+        stages,
+        stream_name="drill",
+        ring_capacity=8,
+        stall_timeout_s=stall_timeout_s,
+        ring_policy=ring_policy,
+    )
     pipeline.capture.backoff_s = backoff_s
     pipeline.start()
     while not pipeline.wait(0.1):

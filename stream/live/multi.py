@@ -86,9 +86,13 @@ def build_streams(
         spotting = None
         if shared is not None:
             spotting = SpottingStage(
-                bus.emit, name, weights=weights, on_status=emit, shared=shared,
+                bus.emit,
+                name,
+                weights=weights,
+                on_status=emit,
+                shared=shared,
                 recognizer=recognizer_k,
-            )  # fmt: skip
+            )
             stages.append(spotting.stage())
         stages += extra_stages(name) if extra_stages else []
         pipeline = Pipeline(source, bus, stages, stream_name=name, **pipeline_kwargs)

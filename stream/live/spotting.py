@@ -153,13 +153,18 @@ class SpottingStage:
             "floor_capped": True,  # the face moved: 'c' / recalibrate() takes it again
             "measured_floor": round(self.baseline.measured_floor, 4),
         }
-        self.on_status("calibrated", {
-            "score_floor": round(self.baseline.score_floor, 4),
-            **(capped if self.baseline.floor_capped else {}),
-            "frames": self.baseline.n_frames,
-            "roi_noise_px": dict(zip(FACE_ROIS, np.round(self.baseline.roi_noise, 4).tolist(),
-                                     strict=True)),
-        }, frame.seq)  # fmt: skip
+        self.on_status(
+            "calibrated",
+            {
+                "score_floor": round(self.baseline.score_floor, 4),
+                **(capped if self.baseline.floor_capped else {}),
+                "frames": self.baseline.n_frames,
+                "roi_noise_px": dict(
+                    zip(FACE_ROIS, np.round(self.baseline.roi_noise, 4).tolist(), strict=True)
+                ),
+            },
+            frame.seq,
+        )
 
     def _reset(self) -> None:
         if not self._fresh:

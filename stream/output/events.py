@@ -47,10 +47,22 @@ STATUSES = (
 )
 KINDS = ("micro", "macro")
 EXPRESSION_FIELDS = (
-    "seq", "kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s",
-    "offset_s", "duration_ms", "emotion", "emotion_probs", "confidence", "rois",
-    "latency_ms", "model",
-)  # fmt: skip
+    "seq",
+    "kind",
+    "onset_frame",
+    "apex_frame",
+    "offset_frame",
+    "onset_s",
+    "apex_s",
+    "offset_s",
+    "duration_ms",
+    "emotion",
+    "emotion_probs",
+    "confidence",
+    "rois",
+    "latency_ms",
+    "model",
+)
 EMOTIONS = ("negative", "positive", "surprise")
 FUSIONS = ("mean", "spotter_only")
 

@@ -245,8 +245,16 @@ def _inject_window(
         pattern *= peak / amp
         moved = tuple(int(j) for j in np.flatnonzero(np.linalg.norm(pattern, axis=1) >= 0.5))
         patterns.append(pattern)
-        event = TruthEvent(window.onset, window.apex, window.offset, "micro", emotion,
-                           tuple(int(a) for a in aus), peak, moved)  # fmt: skip
+        event = TruthEvent(
+            window.onset,
+            window.apex,
+            window.offset,
+            "micro",
+            emotion,
+            tuple(int(a) for a in aus),
+            peak,
+            moved,
+        )
         events.append(event)
     clips_frames = [list(window.frames) for _ in emotions]
     size = window.frames[0].shape[1::-1]  # (W, H)

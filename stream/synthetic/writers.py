@@ -194,17 +194,27 @@ def read_truth_csv(path: str | Path) -> list[TruthEvent]:
         line = reader.line_num
         try:
             onset, apex, offset = int(row["onset"]), int(row["apex"]), int(row["offset"])
-            event = TruthEvent(onset, apex, offset, row["kind"], row["emotion"] or "",
-                               ints(row["aus"] or ""), float(row["peak_px"]),
-                               ints(row["landmarks"] or ""))  # fmt: skip
+            event = TruthEvent(
+                onset,
+                apex,
+                offset,
+                row["kind"],
+                row["emotion"] or "",
+                ints(row["aus"] or ""),
+                float(row["peak_px"]),
+                ints(row["landmarks"] or ""),
+            )
         except (TypeError, ValueError) as exc:
             raise MexliveError(f"{path}: line {line}: {exc}") from None
         if row["kind"] not in ("micro", "macro", "blink"):
-            raise MexliveError(f"{path}: line {line}: kind {row['kind']!r} is not micro, macro "
-                               "or blink")  # fmt: skip
+            raise MexliveError(
+                f"{path}: line {line}: kind {row['kind']!r} is not micro, macro or blink"
+            )
         if not 0 <= onset <= apex <= offset:
-            raise MexliveError(f"{path}: line {line}: frames {onset}, {apex}, {offset} are not "
-                               "0 <= onset <= apex <= offset")  # fmt: skip
+            raise MexliveError(
+                f"{path}: line {line}: frames {onset}, {apex}, {offset} are not "
+                "0 <= onset <= apex <= offset"
+            )
         events.append(event)
     return events
 

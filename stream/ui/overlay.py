@@ -44,7 +44,8 @@ def draw_analysis(
         centre = corner + patch / 2
         tip = centre + roi_flow[face_roi] * flow_gain
         start, end = (np.array([centre, tip]) @ back[:, :2].T + back[:, 2]).astype(np.int32)
-        cv2.arrowedLine(image, tuple(map(int, start)), tuple(map(int, end)), RED, 1, cv2.LINE_AA,
-                        tipLength=0.3)  # fmt: skip
+        cv2.arrowedLine(
+            image, tuple(map(int, start)), tuple(map(int, end)), RED, 1, cv2.LINE_AA, tipLength=0.3
+        )
         face_roi += 1
     return image

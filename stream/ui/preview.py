@@ -88,13 +88,24 @@ class PreviewConfig:
             auth = (user, password)
         if args.port is not None and not 1 <= args.port <= 65535:
             raise MexliveError(f"--port {args.port} is out of range (1-65535)")
-        session = SessionConfig(weights=args.weights, backend=args.backend,
-                                stream_name=args.stream_name, fps=args.fps,
-                                realtime=not args.no_realtime)  # fmt: skip
+        session = SessionConfig(
+            weights=args.weights,
+            backend=args.backend,
+            stream_name=args.stream_name,
+            fps=args.fps,
+            realtime=not args.no_realtime,
+        )
         if not 0.02 <= args.stream_every <= 2.0:
             raise MexliveError(f"--stream-every {args.stream_every:g} is out of range (0.02-2 s)")
-        return cls(source=args.source, host=args.host, port=args.port, share=args.share,
-                   auth=auth, session=session, stream_every_s=args.stream_every)  # fmt: skip
+        return cls(
+            source=args.source,
+            host=args.host,
+            port=args.port,
+            share=args.share,
+            auth=auth,
+            session=session,
+            stream_every_s=args.stream_every,
+        )
 
     @property
     def exposed(self) -> bool:
@@ -138,9 +149,11 @@ def open_warning(config: PreviewConfig) -> str | None:
         return None
     bar = "!" * 78
     where = "its public share link" if config.share else config.host
-    return (f"{bar}\nmexlive: WARNING: the preview is OPEN to anyone who can reach {where}: "
-            "no --auth given.\nAnyone can watch the camera and read the events. Add --auth "
-            f"USER:PASS.\n{bar}")  # fmt: skip
+    return (
+        f"{bar}\nmexlive: WARNING: the preview is OPEN to anyone who can reach {where}: "
+        "no --auth given.\nAnyone can watch the camera and read the events. Add --auth "
+        f"USER:PASS.\n{bar}"
+    )
 
 
 def launch(demo, config: PreviewConfig, block: bool = False) -> str:
@@ -166,29 +179,51 @@ def build_app(session: PreviewSession, config: PreviewConfig):
     with gr.Blocks(title="mexlive preview", analytics_enabled=False) as demo:
         gr.Markdown("## mexlive live preview\n" + NOT_A_DIAGNOSIS)
         with gr.Row(equal_height=True):
-            mode = gr.Radio([SERVER_MODE, BROWSER_MODE], label="mode",
-                            value=BROWSER_MODE if browser_first else SERVER_MODE)  # fmt: skip
+            mode = gr.Radio(
+                [SERVER_MODE, BROWSER_MODE],
+                label="mode",
+                value=BROWSER_MODE if browser_first else SERVER_MODE,
+            )
             # Reachable by others: the page may not pick server files or URLs (only --source).
-            spec = gr.Textbox(value="synthetic" if browser_first else config.source, scale=2,
-                              label="server source: 0, /dev/videoN, file, URL, synthetic[:seed]",
-                              visible=not browser_first,
-                              interactive=not config.exposed)  # fmt: skip
+            spec = gr.Textbox(
+                value="synthetic" if browser_first else config.source,
+                scale=2,
+                label="server source: 0, /dev/videoN, file, URL, synthetic[:seed]",
+                visible=not browser_first,
+                interactive=not config.exposed,
+            )
             start = gr.Button("Start", variant="primary")
             stop = gr.Button("Stop")
             privacy = gr.Checkbox(label="privacy sticker", value=False, info=PRIVACY_NOTE)
         status = gr.Markdown("press Start")
         with gr.Row():
-            webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", format="jpeg",
-                              webcam_options=gr.WebcamOptions(mirror=False), label="your webcam",
-                              visible=browser_first)  # fmt: skip
-            annotated = gr.Image(label="analysed frame", format="jpeg", interactive=False,
-                                 elem_id="annotated")  # fmt: skip
+            webcam = gr.Image(
+                sources=["webcam"],
+                streaming=True,
+                type="numpy",
+                format="jpeg",
+                webcam_options=gr.WebcamOptions(mirror=False),
+                label="your webcam",
+                visible=browser_first,
+            )
+            annotated = gr.Image(
+                label="analysed frame", format="jpeg", interactive=False, elem_id="annotated"
+            )
         with gr.Row():
             stats = gr.Markdown(elem_id="stats")
-            plot = gr.Image(label="apex score", format="png", interactive=False,
-                            show_label=False, elem_id="score-plot")  # fmt: skip
-        events = gr.Dataframe(headers=EVENT_COLUMNS, label="events (newest first)",
-                              interactive=False, elem_id="events")  # fmt: skip
+            plot = gr.Image(
+                label="apex score",
+                format="png",
+                interactive=False,
+                show_label=False,
+                elem_id="score-plot",
+            )
+        events = gr.Dataframe(
+            headers=EVENT_COLUMNS,
+            label="events (newest first)",
+            interactive=False,
+            elem_id="events",
+        )
         download = gr.DownloadButton("Download the event log (JSON Lines)", value=None)
         timer = gr.Timer(config.refresh_s)
         # The events version the page shows, ticks so far, the tab whose webcam feeds the run.
@@ -256,11 +291,24 @@ def build_app(session: PreviewSession, config: PreviewConfig):
         start.click(on_start, [mode, spec], status, concurrency_id="control")
         stop.click(on_stop, None, [status, download], concurrency_id="control")
         privacy.change(on_privacy, privacy, status)
-        webcam.stream(on_frame, webcam, annotated, stream_every=config.stream_every_s,
-                      concurrency_limit=1, concurrency_id="frames", show_progress="hidden",
-                      time_limit=None)  # fmt: skip
-        timer.tick(on_tick, None, [status, annotated, stats, plot, events, download],
-                   concurrency_limit=1, concurrency_id="tick", show_progress="hidden")  # fmt: skip
+        webcam.stream(
+            on_frame,
+            webcam,
+            annotated,
+            stream_every=config.stream_every_s,
+            concurrency_limit=1,
+            concurrency_id="frames",
+            show_progress="hidden",
+            time_limit=None,
+        )
+        timer.tick(
+            on_tick,
+            None,
+            [status, annotated, stats, plot, events, download],
+            concurrency_limit=1,
+            concurrency_id="tick",
+            show_progress="hidden",
+        )
     return demo
 
 
@@ -269,17 +317,23 @@ def stats_markdown(stats: PreviewStats, stream_every_s: float = 0.1) -> str:
     if not stats.running and not stats.processed:
         return "not running"
     if stats.mode == "browser":
-        rate = (f"**analysing {stats.processed_fps:.1f} frames/s**: every frame that reaches "
-                f"the server ({stats.capture_fps:.1f}/s; the page posts one every "
-                f"{stream_every_s * 1e3:.0f} ms and Gradio hands over the newest each time the "
-                "previous one is done)")  # fmt: skip
+        rate = (
+            f"**analysing {stats.processed_fps:.1f} frames/s**: every frame that reaches "
+            f"the server ({stats.capture_fps:.1f}/s; the page posts one every "
+            f"{stream_every_s * 1e3:.0f} ms and Gradio hands over the newest each time the "
+            "previous one is done)"
+        )
         if stats.running and 0 < stats.processed_fps < MIN_FPS:
-            rate += (f"  \n**too slow to spot anything**: below {MIN_FPS:.0f} frames/s no "
-                     "earlier frame lies within the 250 ms the motion features compare "
-                     "against")  # fmt: skip
+            rate += (
+                f"  \n**too slow to spot anything**: below {MIN_FPS:.0f} frames/s no "
+                "earlier frame lies within the 250 ms the motion features compare "
+                "against"
+            )
     else:
-        rate = (f"**analysing {stats.processed_fps:.1f} frames/s** of "
-                f"{stats.capture_fps:.1f} captured/s from {stats.source}")  # fmt: skip
+        rate = (
+            f"**analysing {stats.processed_fps:.1f} frames/s** of "
+            f"{stats.capture_fps:.1f} captured/s from {stats.source}"
+        )
     return (
         f"{rate}  \ncapture → analysed: {stats.latency_ms:.0f} ms median, "
         f"{stats.latency_p99_ms:.0f} ms p99; → annotated frame sent to the page: "
@@ -318,8 +372,9 @@ def draw_score_plot(trace: np.ndarray, span_s: float, size: tuple[int, int] = (5
         cv2.putText(image, f"{level:.2f}", (2, y + 4), font, 0.35, (90, 90, 90), 1, cv2.LINE_AA)
     for second in range(max(0, int(np.ceil(t_end - span_s))), int(t_end) + 1):
         (x, y), *_ = px(np.array([second]), np.array([0.0]))
-        cv2.putText(image, f"{second}s", (x - 8, height - 6), font, 0.35, (90, 90, 90), 1,
-                    cv2.LINE_AA)  # fmt: skip
+        cv2.putText(
+            image, f"{second}s", (x - 8, height - 6), font, 0.35, (90, 90, 90), 1, cv2.LINE_AA
+        )
     for x, text, colour in (
         (left, "apex score", (245, 130, 20)),
         (left + 110, "threshold", (220, 30, 30)),
@@ -350,5 +405,12 @@ def _log_copy(session: PreviewSession) -> str | None:
     return str(path) if path is not None and path.is_file() else None
 
 
-__all__ = ["PreviewConfig", "build_app", "draw_score_plot", "launch", "open_warning", "serve",
-           "stats_markdown"]  # fmt: skip
+__all__ = [
+    "PreviewConfig",
+    "build_app",
+    "draw_score_plot",
+    "launch",
+    "open_warning",
+    "serve",
+    "stats_markdown",
+]

@@ -105,10 +105,17 @@ class _EventTable:
         with self._lock:
             events = list(self._events)
         return [
-            [e.apex_s, e.kind, e.emotion, e.confidence, f"{e.onset_s:.2f}–{e.offset_s:.2f}",
-             round((e.offset_s - e.onset_s) * 1e3), ", ".join(e.rois)]
+            [
+                e.apex_s,
+                e.kind,
+                e.emotion,
+                e.confidence,
+                f"{e.onset_s:.2f}–{e.offset_s:.2f}",
+                round((e.offset_s - e.onset_s) * 1e3),
+                ", ".join(e.rois),
+            ]
             for e in reversed(events)
-        ]  # fmt: skip
+        ]
 
     def close(self) -> None:
         pass
@@ -199,16 +206,22 @@ class PreviewSession:
                 bus.emit(StatusEvent(status, cfg.stream_name, seq=seq, detail=detail))
 
             analysis = FaceAnalysis(emit)
-            spotter = SpottingStage(bus.emit, cfg.stream_name, weights=cfg.weights,
-                                    on_status=emit, backend=cfg.backend)  # fmt: skip
+            spotter = SpottingStage(
+                bus.emit, cfg.stream_name, weights=cfg.weights, on_status=emit, backend=cfg.backend
+            )
             # The sticker is drawn after the analysis (of the clean frame), before the page's
             # copy: the page shows the protected frame while the toggle is on.
             privacy = PrivacyStage(StickerPlacer(Sticker.design("solid"), DEFAULT_FALLBACK), emit)
             privacy.wanted = lambda: self.privacy
-            stages = [*analysis.stages(), spotter.stage(), privacy.stage(),
-                      Stage("preview", self._observe)]  # fmt: skip
-            pipeline = Pipeline(source, bus, [*stages, *cfg.extra_stages],
-                                stream_name=cfg.stream_name)  # fmt: skip
+            stages = [
+                *analysis.stages(),
+                spotter.stage(),
+                privacy.stage(),
+                Stage("preview", self._observe),
+            ]
+            pipeline = Pipeline(
+                source, bus, [*stages, *cfg.extra_stages], stream_name=cfg.stream_name
+            )
             self._reset_view()
             self._t_start = time.monotonic()
             try:
@@ -342,7 +355,10 @@ class PreviewSession:
         if shown.size:
             stats.display_ms, stats.display_p99_ms = np.percentile(shown, [50, 99]).tolist()
         stats.source, stats.captured, stats.processed = (
-            pipeline.source.name, ring.captured, pipeline.processed)  # fmt: skip
+            pipeline.source.name,
+            ring.captured,
+            pipeline.processed,
+        )
         stats.dropped = ring.dropped_total
         stats.expressions = pipeline.bus.expressions
         spotter = self._spotter

@@ -226,10 +226,23 @@ def test_the_cli_survives_a_drill_and_exits_0(tmp_path):
     log = tmp_path / "events.jsonl"
     spec = "faults:corrupt@40+3,freeze@60+10,disconnect@90+10=320x240,pts_swap@120+6:synthetic:2"
     result = subprocess.run(
-        [sys.executable, str(REPO / "run_live.py"), "--source", spec, "--no-realtime",
-         "--max-frames", "160", "--headless", "--events", str(log)],
-        capture_output=True, text=True, timeout=180, cwd=REPO,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "run_live.py"),
+            "--source",
+            spec,
+            "--no-realtime",
+            "--max-frames",
+            "160",
+            "--headless",
+            "--events",
+            str(log),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert all(validate_event(line) == [] for line in lines)

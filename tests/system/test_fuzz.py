@@ -28,8 +28,12 @@ from stream.synthetic.animator import FaceAnimator, SyntheticConfig, read_truth_
 pytestmark = pytest.mark.slow
 DECODE_BOUND_S = 20.0  # a small corrupt file decodes (or fails) well within this
 RSS_BOUND_MB = 600  # growth of the peak RSS over all the video examples
-FUZZ = settings(max_examples=25, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+FUZZ = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +165,9 @@ def test_random_arrays_through_the_pipeline_are_counted_never_analysed_wrong(ima
     summary = run_bounded(
         Pipeline(ArraySource(images), EventBus(), [Stage("align", align)]).run, 10.0
     )
-    good = sum(i.dtype == np.uint8 and i.ndim == 3 and i.shape[2] == 3 and i.size > 0
-               for i in images)  # fmt: skip
+    good = sum(
+        i.dtype == np.uint8 and i.ndim == 3 and i.shape[2] == 3 and i.size > 0 for i in images
+    )
     assert summary.balanced and summary.captured == len(images)
     assert summary.dropped.get("malformed", 0) == len(images) - good
     assert summary.processed + summary.dropped.get("frozen", 0) == good  # no stage_error
@@ -287,12 +292,16 @@ def test_inconsistent_feature_files_name_the_truth_row(drop, short, kind, onset,
 
     names = feature_names()
     arrays = {
-        "values": np.zeros((40, len(names)), np.float32), "valid": np.ones(40, bool),
-        "names": np.array(names), "fps": np.float64(30.0),
-        "truth_onset": np.array([5, onset]), "truth_apex": np.array([8, max(onset, 0) + 2]),
+        "values": np.zeros((40, len(names)), np.float32),
+        "valid": np.ones(40, bool),
+        "names": np.array(names),
+        "fps": np.float64(30.0),
+        "truth_onset": np.array([5, onset]),
+        "truth_apex": np.array([8, max(onset, 0) + 2]),
         "truth_offset": np.array([12, max(onset, 0) + 4]),
-        "truth_kind": np.array(["micro", kind]), "truth_emotion": np.array(["", "positive"]),
-    }  # fmt: skip
+        "truth_kind": np.array(["micro", kind]),
+        "truth_emotion": np.array(["", "positive"]),
+    }
     if short:
         arrays["truth_emotion"] = arrays["truth_emotion"][:1]
     arrays.pop(drop, None)

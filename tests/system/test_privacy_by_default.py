@@ -18,9 +18,25 @@ import pytest
 from tests.conftest import REPO
 
 IMAGE_SUFFIXES = {
-    ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
-    ".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".h264", ".raw",
-}  # fmt: skip
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+    ".pgm",
+    ".mp4",
+    ".mkv",
+    ".mov",
+    ".avi",
+    ".webm",
+    ".y4m",
+    ".h264",
+    ".raw",
+}
 MAGIC = {
     b"\x89PNG": "PNG",
     b"\xff\xd8\xff": "JPEG",
@@ -78,15 +94,34 @@ def session(tmp_path_factory) -> tuple[Path, Path, float]:
     root = tmp_path_factory.mktemp("privacy")
     for name in ("home", "cache", "tmp", "work"):
         (root / name).mkdir()
-    env = {**os.environ, "HOME": str(root / "home"), "XDG_CACHE_HOME": str(root / "cache"),
-           "TMPDIR": str(root / "tmp"), "PYTHONPATH": str(REPO)}  # fmt: skip
+    env = {
+        **os.environ,
+        "HOME": str(root / "home"),
+        "XDG_CACHE_HOME": str(root / "cache"),
+        "TMPDIR": str(root / "tmp"),
+        "PYTHONPATH": str(REPO),
+    }
     log = root / "work" / "events.jsonl"
     started = time.time()
     result = subprocess.run(
-        [sys.executable, str(REPO / "run_live.py"), "--source", "synthetic:24", "--headless",
-         "--no-realtime", "--max-frames", "300", "--events", str(log)],
-        capture_output=True, text=True, timeout=300, cwd=root / "work", env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "run_live.py"),
+            "--source",
+            "synthetic:24",
+            "--headless",
+            "--no-realtime",
+            "--max-frames",
+            "300",
+            "--events",
+            str(log),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root / "work",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     return root, log, started
 
@@ -123,8 +158,12 @@ def assert_no_pixels(value, where: str = "") -> None:
 
 
 def test_help_carries_the_consent_line():
-    result = subprocess.run([sys.executable, str(REPO / "run_live.py"), "--help"],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run_live.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     text = " ".join(result.stdout.split())
     assert "not a diagnosis" in text and "know and agree" in text
 
@@ -171,10 +210,23 @@ def test_the_metrics_port_listens_on_loopback_only(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     run = subprocess.Popen(
-        [sys.executable, str(REPO / "run_live.py"), "--source", "synthetic", "--headless",
-         "--duration", "60", "--metrics-port", str(port), "--events", str(tmp_path / "e.jsonl")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "run_live.py"),
+            "--source",
+            "synthetic",
+            "--headless",
+            "--duration",
+            "60",
+            "--metrics-port",
+            str(port),
+            "--events",
+            str(tmp_path / "e.jsonl"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not listening_addresses(port):

@@ -17,8 +17,11 @@ from tests.conftest import REPO
 def mexlive(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(REPO / "run_live.py"), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 def read_log(path) -> list[dict]:
@@ -60,16 +63,30 @@ def test_url_that_does_not_answer_exits_2(tmp_path):
         server.bind(("127.0.0.1", 0))
         server.listen(4)
         url = f"http://127.0.0.1:{server.getsockname()[1]}/cam"
-        result = mexlive("--source", url, "--open-timeout", "0.5", "--headless",
-                         "--events", str(tmp_path / "e.jsonl"))  # fmt: skip
+        result = mexlive(
+            "--source",
+            url,
+            "--open-timeout",
+            "0.5",
+            "--headless",
+            "--events",
+            str(tmp_path / "e.jsonl"),
+        )
     assert_one_clear_error(result, url)
 
 
 def test_unwritable_event_log_exits_2(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = mexlive("--source", "synthetic", "--headless", "--max-frames", "5",
-                     "--events", str(blocker / "e.jsonl"))  # fmt: skip
+    result = mexlive(
+        "--source",
+        "synthetic",
+        "--headless",
+        "--max-frames",
+        "5",
+        "--events",
+        str(blocker / "e.jsonl"),
+    )
     assert_one_clear_error(result, "cannot write event log")
 
 
@@ -86,8 +103,15 @@ def test_truncated_video_keeps_the_log_and_exits_2(fixtures_dir, tmp_path, video
     cut = tmp_path / f"cut_{video}"
     cut.write_bytes(data[: len(data) // 2])
     log = tmp_path / "events.jsonl"
-    earlier = mexlive("--source", str(fixtures_dir / "videos" / video), "--headless",
-                      "--max-frames", "10", "--events", str(log))  # fmt: skip
+    earlier = mexlive(
+        "--source",
+        str(fixtures_dir / "videos" / video),
+        "--headless",
+        "--max-frames",
+        "10",
+        "--events",
+        str(log),
+    )
     assert earlier.returncode == 0, earlier.stderr
     before = log.read_text()
 
@@ -113,8 +137,9 @@ def test_file_replay_with_record(fixtures_dir, tmp_path):
 
     log, video = tmp_path / "events.jsonl", tmp_path / "analysed.mp4"
     source = fixtures_dir / "videos" / "lp_d0.mp4"
-    result = mexlive("--source", str(source), "--headless", "--events", str(log),
-                     "--record", str(video))  # fmt: skip
+    result = mexlive(
+        "--source", str(source), "--headless", "--events", str(log), "--record", str(video)
+    )
     assert result.returncode == 0, result.stderr
     assert "78 of 78 frames" in result.stdout
     lines = read_log(log)
@@ -126,8 +151,16 @@ def test_file_replay_with_record(fixtures_dir, tmp_path):
 
 def test_synthetic_headless_run(tmp_path):
     log = tmp_path / "events.jsonl"
-    result = mexlive("--source", "synthetic:3", "--headless", "--max-frames", "40",
-                     "--no-realtime", "--events", str(log))  # fmt: skip
+    result = mexlive(
+        "--source",
+        "synthetic:3",
+        "--headless",
+        "--max-frames",
+        "40",
+        "--no-realtime",
+        "--events",
+        str(log),
+    )
     assert result.returncode == 0, result.stderr
     lines = read_log(log)
     statuses = [line["status"] for line in lines if line["type"] == "status"]
@@ -138,11 +171,23 @@ def test_synthetic_headless_run(tmp_path):
 
 def test_no_display_falls_back_to_headless(tmp_path):
     env_run = subprocess.run(
-        [sys.executable, str(REPO / "run_live.py"), "--source", "synthetic", "--max-frames", "5",
-         "--no-realtime", "--events", str(tmp_path / "e.jsonl")],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
+        [
+            sys.executable,
+            str(REPO / "run_live.py"),
+            "--source",
+            "synthetic",
+            "--max-frames",
+            "5",
+            "--no-realtime",
+            "--events",
+            str(tmp_path / "e.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
         env={k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")},
-    )  # fmt: skip
+    )
     assert env_run.returncode == 0, env_run.stderr
     assert "no display found; running headless" in env_run.stderr
 
@@ -153,8 +198,9 @@ def test_onnxruntime_and_torch_give_the_same_events(fixtures_dir, tmp_path):
     events = {}
     for backend in ("torch", "onnxruntime"):
         log = tmp_path / f"{backend}.jsonl"
-        result = mexlive("--source", str(source), "--headless", "--backend", backend,
-                         "--events", str(log))  # fmt: skip
+        result = mexlive(
+            "--source", str(source), "--headless", "--backend", backend, "--events", str(log)
+        )
         assert result.returncode == 0, result.stderr
         assert f"spotter on {backend}" in result.stderr
         keys = ("kind", "onset_frame", "apex_frame", "offset_frame", "emotion")
@@ -166,8 +212,16 @@ def test_onnxruntime_and_torch_give_the_same_events(fixtures_dir, tmp_path):
 
 @pytest.mark.slow
 def test_events_to_stdout_leave_stdout_pure_json(tmp_path):
-    result = mexlive("--source", "synthetic:2", "--headless", "--max-frames", "60",
-                     "--no-realtime", "--events", "-")  # fmt: skip
+    result = mexlive(
+        "--source",
+        "synthetic:2",
+        "--headless",
+        "--max-frames",
+        "60",
+        "--no-realtime",
+        "--events",
+        "-",
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]  # nothing else on stdout
     assert all(validate_event(line) == [] for line in lines)
@@ -182,9 +236,18 @@ def test_headless_record_carries_the_hud(tmp_path):
     import numpy as np
 
     video = tmp_path / "hud.mp4"
-    result = mexlive("--source", "synthetic:2", "--headless", "--max-frames", "30",
-                     "--no-realtime", "--events", str(tmp_path / "e.jsonl"),
-                     "--record", str(video))  # fmt: skip
+    result = mexlive(
+        "--source",
+        "synthetic:2",
+        "--headless",
+        "--max-frames",
+        "30",
+        "--no-realtime",
+        "--events",
+        str(tmp_path / "e.jsonl"),
+        "--record",
+        str(video),
+    )
     assert result.returncode == 0, result.stderr
     with av.open(str(video)) as container:
         last = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)][-1]
@@ -201,8 +264,9 @@ def test_headless_record_carries_the_hud(tmp_path):
     ],
 )
 def test_bad_monitoring_options_exit_2(tmp_path, args, names):
-    result = mexlive("--headless", "--max-frames", "1", "--events", str(tmp_path / "e.jsonl"),
-                     *args)  # fmt: skip
+    result = mexlive(
+        "--headless", "--max-frames", "1", "--events", str(tmp_path / "e.jsonl"), *args
+    )
     assert_one_clear_error(result, names)
 
 

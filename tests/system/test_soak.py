@@ -25,12 +25,32 @@ def test_two_minute_soak_meets_the_goals(fixtures_dir, tmp_path):
     plot = tmp_path / "soak.png"
     env = {**os.environ, "PYTHONPATH": str(REPO), "MEXLIVE_FIXTURES": str(fixtures_dir)}
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "soak.py"), "--minutes", "2",
-         "--warmup-s", "30", "--clips", "lp_d3.mp4", "lp_d0.mp4", "synthetic:0",
-         "--frames-per-clip", "120", "--synthetic-frames", "120", "--json", str(out),
-         "--plot", str(plot)],
-        capture_output=True, text=True, timeout=360, cwd=REPO, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "soak.py"),
+            "--minutes",
+            "2",
+            "--warmup-s",
+            "30",
+            "--clips",
+            "lp_d3.mp4",
+            "lp_d0.mp4",
+            "synthetic:0",
+            "--frames-per-clip",
+            "120",
+            "--synthetic-frames",
+            "120",
+            "--json",
+            str(out),
+            "--plot",
+            str(plot),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=360,
+        cwd=REPO,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     print(result.stdout)
     body = json.loads(out.read_text())

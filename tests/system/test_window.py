@@ -26,8 +26,11 @@ def xvfb():
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb not installed (apt-get install xvfb)")
     display = f":{90 + os.getpid() % 9}"
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        ["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     from PIL import ImageGrab
 
     for _ in range(100):  # wait until the server answers (slow under load)
@@ -91,11 +94,22 @@ def expected_face_box() -> tuple[int, int, int, int]:
 
 def start_mexlive(display: str, cwd: Path, log: Path, seconds: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, str(REPO / "run_live.py"), "--source", "synthetic:2",
-         "--duration", str(seconds), "--events", str(log)],
-        env={**os.environ, "DISPLAY": display}, cwd=cwd,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "run_live.py"),
+            "--source",
+            "synthetic:2",
+            "--duration",
+            str(seconds),
+            "--events",
+            str(log),
+        ],
+        env={**os.environ, "DISPLAY": display},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(display: str, run: subprocess.Popen, check, what: str, timeout_s: float = 20.0):
@@ -122,8 +136,13 @@ def test_window_draws_the_analysis_and_the_hud(xvfb, tmp_path):
     run = start_mexlive(xvfb, REPO, tmp_path / "e.jsonl", 40)
     try:
         # The window appears once the models are loaded (up to a minute under load).
-        shot = wait_for(xvfb, run, lambda s: roi_yellow(s).sum() > 200 and magenta(s).sum() > 200,
-                        "the analysed window", timeout_s=90)  # fmt: skip
+        shot = wait_for(
+            xvfb,
+            run,
+            lambda s: roi_yellow(s).sum() > 200 and magenta(s).sum() > 200,
+            "the analysed window",
+            timeout_s=90,
+        )
         ys, xs = np.nonzero(roi_yellow(shot))
         # The squares sit on the face: a compact cluster, not spread over the screen.
         assert xs.max() - xs.min() < 400 and ys.max() - ys.min() < 400
@@ -171,8 +190,13 @@ def save_screenshot(display: str, log: Path, origin: tuple[int, int]) -> None:
 
 
 def xdotool(display: str, *args: str) -> str:
-    out = subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display},
-                         capture_output=True, text=True, timeout=10)  # fmt: skip
+    out = subprocess.run(
+        ["xdotool", *args],
+        env={**os.environ, "DISPLAY": display},
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     return out.stdout
 
 

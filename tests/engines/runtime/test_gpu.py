@@ -51,8 +51,13 @@ def _key(**change: object) -> EngineKey:
 
 def test_engine_key_names_every_part() -> None:
     key = _key()
-    for field, other in (("gpu", "NVIDIA H200"), ("tensorrt", "11.4.0"), ("precision", "int8"),
-                         ("onnx_sha256", "cd" * 32), ("max_streams", 64)):  # fmt: skip
+    for field, other in (
+        ("gpu", "NVIDIA H200"),
+        ("tensorrt", "11.4.0"),
+        ("precision", "int8"),
+        ("onnx_sha256", "cd" * 32),
+        ("max_streams", 64),
+    ):
         assert _key(**{field: other}).digest() != key.digest(), field
 
 

@@ -43,8 +43,21 @@ def test_folds_hold_out_each_subject(feature_dir, monkeypatch):
 @pytest.mark.slow
 def test_cli_loso_writes_json_and_rejects_val_identities(feature_dir, tmp_path, capsys):
     out = tmp_path / "loso.json"
-    args = ["--features", str(feature_dir), "--loso", "--loso-out", str(out), "--epochs", "2",
-            "--crop-min", "60", "--crop-max", "120", "--batch", "4"]  # fmt: skip
+    args = [
+        "--features",
+        str(feature_dir),
+        "--loso",
+        "--loso-out",
+        str(out),
+        "--epochs",
+        "2",
+        "--crop-min",
+        "60",
+        "--crop-max",
+        "120",
+        "--batch",
+        "4",
+    ]
     assert train_main(args) == 0
     assert "| all (pooled) |" in capsys.readouterr().out
     assert set(json.loads(out.read_text())["folds"]) == {"a.jpg", "b.jpg", "c.jpg"}

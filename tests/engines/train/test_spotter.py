@@ -23,8 +23,11 @@ def write_clip(path, identity, seed, names=NAMES, width=F):
     """A fake clip: noise plus a bump in every channel at each micro/macro; one blink."""
     rng = np.random.default_rng(seed)
     values = rng.normal(0, 0.1, (LENGTH, width)).astype(np.float32)
-    truth = [(20, 24, 30, "micro", "positive"), (60, 64, 70, "blink", ""),
-             (90, 100, 130, "macro", "negative")]  # fmt: skip
+    truth = [
+        (20, 24, 30, "micro", "positive"),
+        (60, 64, 70, "blink", ""),
+        (90, 100, 130, "macro", "negative"),
+    ]
     for onset, _apex, offset, kind, _ in truth:
         if kind != "blink":
             values[onset : offset + 1] += np.hanning(offset - onset + 1)[:, None].astype("f4")
@@ -104,9 +107,24 @@ def test_decode_offline_recovers_a_bump():
 
 
 def train_args(feature_dir, out, epochs=2):
-    return ["--features", str(feature_dir), "--val-identities", "c.jpg", "--out", str(out),
-            "--epochs", str(epochs), "--seed", "3", "--crop-min", "60", "--crop-max", "120",
-            "--batch", "4"]  # fmt: skip
+    return [
+        "--features",
+        str(feature_dir),
+        "--val-identities",
+        "c.jpg",
+        "--out",
+        str(out),
+        "--epochs",
+        str(epochs),
+        "--seed",
+        "3",
+        "--crop-min",
+        "60",
+        "--crop-max",
+        "120",
+        "--batch",
+        "4",
+    ]
 
 
 def test_training_writes_verified_weights(feature_dir, tmp_path):

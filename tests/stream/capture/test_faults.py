@@ -110,6 +110,9 @@ def test_windows_and_points_land_on_the_inner_frames():
     assert indices[:12] == [0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 14, 15]  # corrupt+drop skip
     assert indices[-3:] == [0, 1, 2]  # a reopened device counts from 0
     assert source.counters() == {
-        "injected_corrupt": 2, "injected_disconnect": 1, "injected_drop": 2,
-        "injected_freeze": 3, "injected_pts_swap": 2,
-    }  # fmt: skip
+        "injected_corrupt": 2,
+        "injected_disconnect": 1,
+        "injected_drop": 2,
+        "injected_freeze": 3,
+        "injected_pts_swap": 2,
+    }

@@ -13,9 +13,21 @@ from tests.conftest import fixtures_root
 # A short lead-in and high rates so that a 3-second clip holds micro-expressions and blinks.
 BUSY = {"lead_in_s": 0.5, "micro_per_min": 20, "macro_per_min": 6, "blinks_per_min": 20}
 LAYOUT = {
-    "values", "valid", "seq", "t_mono_ns", "pts_s", "names", "fps", "truth_onset", "truth_apex",
-    "truth_offset", "truth_kind", "truth_emotion", "identity", "seed",
-}  # fmt: skip
+    "values",
+    "valid",
+    "seq",
+    "t_mono_ns",
+    "pts_s",
+    "names",
+    "fps",
+    "truth_onset",
+    "truth_apex",
+    "truth_offset",
+    "truth_kind",
+    "truth_emotion",
+    "identity",
+    "seed",
+}
 
 
 @pytest.fixture(scope="module")

@@ -63,12 +63,16 @@ def test_tracks_a_real_face_with_one_detection(face_frames):
         (lambda im: np.zeros_like(im), "too_dark"),  # lens cap on
         (lambda im: np.full_like(im, 128), "no_face"),  # an empty grey wall
         (lambda im: (im.astype(np.float32) * 0.06).astype(np.uint8), "too_dark"),  # very dark room
-        (lambda im: np.clip(im.astype(np.float32) * 6 + 120, 0, 255).astype(np.uint8),
-         "overexposed"),  # blown-out exposure
-        (lambda im: cv2.resize(cv2.resize(im, None, fx=0.15, fy=0.15), None, fx=1, fy=1),
-         None),  # tiny face (< 60 px): too small or not found
+        (
+            lambda im: np.clip(im.astype(np.float32) * 6 + 120, 0, 255).astype(np.uint8),
+            "overexposed",
+        ),  # blown-out exposure
+        (
+            lambda im: cv2.resize(cv2.resize(im, None, fx=0.15, fy=0.15), None, fx=1, fy=1),
+            None,
+        ),  # tiny face (< 60 px): too small or not found
     ],
-)  # fmt: skip
+)
 def test_bad_frames_give_a_reason_not_an_exception(face_frames, spoil, reason):
     tracker = FaceTracker()
     good = run(tracker, face_frames[:5])

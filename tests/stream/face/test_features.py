@@ -28,9 +28,16 @@ def extract(animator: FaceAnimator, n_frames: int) -> tuple[np.ndarray, np.ndarr
 
 @pytest.fixture(scope="module")
 def micro_run():
-    config = SyntheticConfig(seed=11, fps=FPS, head_motion=False, noise_sigma=1.0,
-                             light_drift=False, micro_per_min=15.0, macro_per_min=0.0,
-                             blinks_per_min=0.0)  # fmt: skip
+    config = SyntheticConfig(
+        seed=11,
+        fps=FPS,
+        head_motion=False,
+        noise_sigma=1.0,
+        light_drift=False,
+        micro_per_min=15.0,
+        macro_per_min=0.0,
+        blinks_per_min=0.0,
+    )
     animator = FaceAnimator(config)
     n = int(24 * FPS)
     values, valid = extract(animator, n)
@@ -72,13 +79,25 @@ def test_quiet_lead_in_has_no_motion(micro_run):
 
 def aligned_pair(shift_px: float):
     """A real aligned face and the same face shifted right by shift_px (as head motion)."""
-    animator = FaceAnimator(SyntheticConfig(seed=3, head_motion=False, noise_sigma=0.0,
-                                            light_drift=False))  # fmt: skip
+    animator = FaceAnimator(
+        SyntheticConfig(seed=3, head_motion=False, noise_sigma=0.0, light_drift=False)
+    )
     face = FaceTracker().update(animator.render(0), 0, 0, 0.0)
-    shifted = cv2.warpAffine(face.face, np.float32([[1, 0, shift_px], [0, 1, 0]]), (160, 160),
-                             borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
-    make = lambda img, seq: AlignedFace(seq, 0, img, face.landmarks.copy(), True,  # noqa: E731
-                                        transform=face.transform, t_s=seq / FPS)  # fmt: skip
+    shifted = cv2.warpAffine(
+        face.face,
+        np.float32([[1, 0, shift_px], [0, 1, 0]]),
+        (160, 160),
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    make = lambda img, seq: AlignedFace(
+        seq,
+        0,
+        img,
+        face.landmarks.copy(),
+        True,
+        transform=face.transform,
+        t_s=seq / FPS,
+    )
     return make(face.face.copy(), 0), make(shifted, 4)
 
 

@@ -29,9 +29,16 @@ def _scores(specs: list[str]) -> dict[str, tuple[list[float], int]]:
 
     bus = EventBus()
     runs = build_streams(
-        specs, bus, "cam0", OPEN, dict(max_frames=FRAMES), backend="torch",
-        log=lambda line: None, extra_stages=probe, recognizer=False,
-    )  # fmt: skip
+        specs,
+        bus,
+        "cam0",
+        OPEN,
+        dict(max_frames=FRAMES),
+        backend="torch",
+        log=lambda line: None,
+        extra_stages=probe,
+        recognizer=False,
+    )
     run_streams(runs, lambda: False)
     assert all(run.summary is not None and run.summary.balanced for run in runs)
     assert all(run.summary.processed == FRAMES for run in runs)
@@ -55,9 +62,14 @@ def test_each_stream_fuses_its_own_recognizer() -> None:
     faces of its own stream (a stream reading the other's ring would find no faces there)."""
     sink = Keep()
     runs = build_streams(
-        ["synthetic:5", "synthetic:6"], EventBus([sink]), "cam0", OPEN,
-        dict(max_frames=450), backend="torch", log=lambda line: None,
-    )  # fmt: skip
+        ["synthetic:5", "synthetic:6"],
+        EventBus([sink]),
+        "cam0",
+        OPEN,
+        dict(max_frames=450),
+        backend="torch",
+        log=lambda line: None,
+    )
     run_streams(runs, lambda: False)
     recognizers = [run.spotter.recognizer for run in runs]
     assert recognizers[0] is not None and recognizers[0] is not recognizers[1]

@@ -45,8 +45,9 @@ def test_streaming_scores_equal_forward_and_gaps_reset(weights, backend, tmp_pat
     rows = rng.normal(0, 1, (120, F)).astype(np.float32)
     valid = np.ones(120, bool)
     valid[60] = False  # a gap: the state must start afresh after it
-    stage = SpottingStage(lambda event: None, weights=weights, backend=backend,
-                          cache_dir=tmp_path / "cache")  # fmt: skip
+    stage = SpottingStage(
+        lambda event: None, weights=weights, backend=backend, cache_dir=tmp_path / "cache"
+    )
     assert stage.engine.name == backend
     scores = feed(stage, rows, valid)
     assert scores[60] is None

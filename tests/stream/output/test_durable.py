@@ -54,8 +54,9 @@ def test_sigkill_during_fast_writes_leaves_only_whole_lines(tmp_path):
     for round_ in range(4):  # each round appends a new session to the same file
         writer = subprocess.Popen(
             [sys.executable, "-c", STRESS_WRITER.format(repo=str(REPO), path=str(log))],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert writer.stdout.readline().strip() == "ready"
         time.sleep(0.2 + 0.07 * round_)
         writer.send_signal(signal.SIGKILL)
@@ -67,8 +68,16 @@ def test_sigkill_during_fast_writes_leaves_only_whole_lines(tmp_path):
 @pytest.mark.slow
 def test_sigkill_of_mexlive_then_a_restart_appends_a_new_session(tmp_path):
     log = tmp_path / "events.jsonl"
-    args = [sys.executable, str(REPO / "run_live.py"), "--source", "synthetic:4", "--headless",
-            "--no-realtime", "--events", str(log)]  # fmt: skip
+    args = [
+        sys.executable,
+        str(REPO / "run_live.py"),
+        "--source",
+        "synthetic:4",
+        "--headless",
+        "--no-realtime",
+        "--events",
+        str(log),
+    ]
     run = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and '"calibrated"' not in _text(log):
@@ -77,8 +86,9 @@ def test_sigkill_of_mexlive_then_a_restart_appends_a_new_session(tmp_path):
     run.wait(10)
     first = parsed_lines(log)
     assert first[0]["status"] == "started" and "stopped" not in [f.get("status") for f in first]
-    again = subprocess.run([*args, "--max-frames", "20"], cwd=REPO,
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    again = subprocess.run(
+        [*args, "--max-frames", "20"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 0, again.stderr
     lines = parsed_lines(log)
     assert lines[: len(first)] == first  # the killed run's lines stay as they were
@@ -120,8 +130,13 @@ def tiny_filesystem(kib: int):
     """A tmpfs of ``kib`` KiB mounted on a temporary folder; skips where mounting is not
     allowed (not root, no tmpfs, a container without CAP_SYS_ADMIN)."""
     folder = tempfile.mkdtemp(prefix="mexlive-full-")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", folder],
-                             capture_output=True) if os.geteuid() == 0 else None  # fmt: skip
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", folder], capture_output=True
+        )
+        if os.geteuid() == 0
+        else None
+    )
     if mounted is None or mounted.returncode != 0:
         os.rmdir(folder)
         pytest.skip("cannot mount a small tmpfs here (needs root)")

@@ -37,10 +37,24 @@ def one(samples, name: str, **labels) -> float:
 @pytest.mark.slow
 def test_scraped_during_a_real_run(tmp_path):
     run = subprocess.Popen(
-        [sys.executable, str(REPO / "run_live.py"), "--source", "synthetic:2", "--headless",
-         "--duration", "60", "--metrics-port", "0", "--events", str(tmp_path / "e.jsonl")],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "run_live.py"),
+            "--source",
+            "synthetic:2",
+            "--headless",
+            "--duration",
+            "60",
+            "--metrics-port",
+            "0",
+            "--events",
+            str(tmp_path / "e.jsonl"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = None
         for line in run.stderr:  # "mexlive: Prometheus metrics on http://127.0.0.1:PORT/metrics"

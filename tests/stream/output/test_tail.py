@@ -26,13 +26,19 @@ def as_line(event) -> str:
 @pytest.mark.parametrize(
     "raw, has, style",
     [
-        (as_line(expression(emotion="negative")), "micro negative conf 0.80",
-         EMOTION_COLOURS["negative"]),  # an expression: kind, emotion, confidence, coloured
-        (as_line(StatusEvent("face_lost", "cam0", detail={"reason": "too_dark"})),
-         'face_lost  {"reason":"too_dark"}', DIM),  # a status line: dim, with its details
+        (
+            as_line(expression(emotion="negative")),
+            "micro negative conf 0.80",
+            EMOTION_COLOURS["negative"],
+        ),  # an expression: kind, emotion, confidence, coloured
+        (
+            as_line(StatusEvent("face_lost", "cam0", detail={"reason": "too_dark"})),
+            'face_lost  {"reason":"too_dark"}',
+            DIM,
+        ),  # a status line: dim, with its details
         ("{not json", "(not JSON) {not json", DIM),  # garbage is shown, not fatal
     ],
-)  # fmt: skip
+)
 def test_format_event(raw, has, style):
     coloured = format_event(raw, colour=True)
     assert has in coloured and style in coloured and coloured.endswith("\x1b[0m")
@@ -101,10 +107,20 @@ def test_tail_follow_subcommand_in_a_subprocess(tmp_path):
     for seq in range(12):
         log.write(expression(seq=seq, onset_frame=seq))  # --follow starts with the last 10
     tail = subprocess.Popen(
-        [sys.executable, str(REPO / "run_live.py"), "tail", str(path), "--follow",
-         "--color", "always"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "run_live.py"),
+            "tail",
+            str(path),
+            "--follow",
+            "--color",
+            "always",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         got = [tail.stdout.readline() for _ in range(10)]
         for seq in range(12, 32):

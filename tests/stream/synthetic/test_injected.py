@@ -24,8 +24,9 @@ from tests.conftest import fixtures_root
 
 VIDEO = "lp_d11.mp4"  # 225 frames at 25 fps, a child's face; not a training identity
 # 3-4 px at a 200 px face (~4-5 px on this face): inside MICRO_PX, big enough for dense flow.
-CONFIG = InjectionConfig(seed=3, amplitude_px=(3.0, 4.0), emotions_per_position=True,
-                         max_positions=2)  # fmt: skip
+CONFIG = InjectionConfig(
+    seed=3, amplitude_px=(3.0, 4.0), emotions_per_position=True, max_positions=2
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,10 @@ def test_clips_per_position_cover_the_emotions(items: list[Injected]) -> None:
             clip = item.clip
             assert clip.identity == VIDEO and clip.fps == 25.0
             assert (clip.onset, clip.apex, clip.offset) == (
-                first.clip.onset, first.clip.apex, first.clip.offset)  # fmt: skip
+                first.clip.onset,
+                first.clip.apex,
+                first.clip.offset,
+            )
             assert 0 < clip.onset < clip.apex < clip.offset < len(clip.frames) - 1
             assert clip.onset == round(CONFIG.pre_s * 25)
             assert item.event.onset == item.start + clip.onset  # truth in video frames
@@ -117,8 +121,9 @@ def test_backward_map_returns_the_real_landmarks(items: list[Injected], real) ->
             held = np.stack([_sample(map_x, anchors), _sample(map_y, anchors)], 1)
             assert np.abs(held - anchors).max() < 0.1
             # ...and that map is exactly what rendered the injected frame.
-            redone = cv2.remap(clean, map_x, map_y, cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+            redone = cv2.remap(
+                clean, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
             assert np.array_equal(redone, item.clip.frames[i])
 
 

@@ -26,8 +26,12 @@ def fed_state(frames: int = 200) -> HudState:
     state = HudState(trace_len=150)
     for i in range(frames):
         score = float(np.exp(-(((i - 170) / 5.0) ** 2)))  # (1,) bump near the end
-        results = {"apex_score": score, "apex_threshold": 0.4, "calibrating": False,
-                   "latency_ms": {"align": 8.0, "features": 3.0, "spot": 1.0}}  # fmt: skip
+        results = {
+            "apex_score": score,
+            "apex_threshold": 0.4,
+            "calibrating": False,
+            "latency_ms": {"align": 8.0, "features": 3.0, "spot": 1.0},
+        }
         t_ns = i * 33_333_333
         state.observe(Frame(i, t_ns, i / 30, np.zeros((1, 1, 3), np.uint8)), results)
     state.write(expression(emotion="positive", confidence=0.81))
@@ -38,8 +42,10 @@ def fed_state(frames: int = 200) -> HudState:
 def test_state_keeps_the_trace_in_order_and_the_rates():
     state = HudState(trace_len=10)
     for i in range(25):
-        state.observe(Frame(i, i * 50_000_000, None, np.zeros((1, 1, 3), np.uint8)),
-                      {"apex_score": float(i), "latency_ms": {"align": 10.0}})  # fmt: skip
+        state.observe(
+            Frame(i, i * 50_000_000, None, np.zeros((1, 1, 3), np.uint8)),
+            {"apex_score": float(i), "latency_ms": {"align": 10.0}},
+        )
     snap = state.snapshot()
     np.testing.assert_array_equal(snap.scores, np.arange(15, 25, dtype=np.float32))
     assert np.isnan(snap.thresholds).all()  # no spotter threshold given

@@ -37,13 +37,27 @@ from stream.ui.preview_session import PreviewSession, SessionConfig
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[3] / "test-artifacts"  # screenshots (git-ignored)
 # Seed 2 at 15 fps: micro-expressions at 5.4 s (positive), 11.8 s (negative), 13.3 s, 14.3 s.
-CLIP = SyntheticConfig(seed=2, fps=15.0, width=480, height=360, face_height_px=160,
-                       micro_per_min=12, macro_per_min=1, blinks_per_min=6)  # fmt: skip
+CLIP = SyntheticConfig(
+    seed=2,
+    fps=15.0,
+    width=480,
+    height=360,
+    face_height_px=160,
+    micro_per_min=12,
+    macro_per_min=1,
+    blinks_per_min=6,
+)
 CLIP_S = 26.0  # Chromium loops the clip: the test ends before it wraps
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--use-fake-device-for-media-stream",
-                 "--use-fake-ui-for-media-stream"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
 
 
 @dataclass
@@ -91,8 +105,9 @@ def browser(clip):
 def preview(tmp_path):
     """The app served in this process on a free port: (url, session, code log)."""
     codes = CodeLog()
-    session = PreviewSession(SessionConfig(log_dir=tmp_path / "logs",
-                                           extra_stages=[Stage("codes", codes)]))  # fmt: skip
+    session = PreviewSession(
+        SessionConfig(log_dir=tmp_path / "logs", extra_stages=[Stage("codes", codes)])
+    )
     config = PreviewConfig(port=free_port(), session=session.config)
     demo = build_app(session, config)
     url = launch(demo, config)
