@@ -14,7 +14,8 @@ Measured per mode: frames the page posted, frames in and analysed per second (st
 after a warm-up), frames dropped, capture → analysed latency, capture → annotated frame handed
 to the page, annotated images loaded by the page per second, and (browser modes) the round
 trip from the page sending a frame to that frame, annotated, loaded in the page — matched by
-the frame code in its pixels (stream/synthetic/framecode.py). ``--repeats`` runs the modes in turn again.
+the frame code in its pixels (stream/synthetic/framecode.py). ``--repeats`` runs the modes in turn
+again.
 
     python benchmarks/bench_preview.py [--seconds 20] [--repeats 1] [--modes headless,...]
 """
@@ -53,7 +54,8 @@ ARGS = [
     "--use-fake-ui-for-media-stream",
 ]
 # In the page: the time (performance.now, ms) each frame code is sent and each annotated image
-# with a frame code is loaded, read from the pixels as stream/synthetic/framecode.py does; ``__posts``
+# with a frame code is loaded, read from the pixels as stream/synthetic/framecode.py does;
+# ``__posts``
 # counts every frame sent (codes or not).
 INSTRUMENT = """
 window.__sent = {}; window.__shown = {}; window.__posts = 0; window.__loads = 0;

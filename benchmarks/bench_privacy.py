@@ -13,7 +13,8 @@ draws), for every sticker design.
   Fisher-z, alpha 0.05) → the root; every micro-expression of a 30 s test video is a clip.
   The stream check also runs the whole test video through the live spotting stage, clean and
   with the textured sticker on the root.
-- real video (``stream.synthetic.injected``): micro-expressions of each emotion injected at positions
+- real video (``stream.synthetic.injected``): micro-expressions of each emotion injected at
+positions
   2.5 s apart into a real fixture video; the root comes from the person's own clean video.
 
 Recognizers (``stream.privacy.recognizers``): the whole live path (spotter → decoder →

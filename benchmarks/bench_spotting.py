@@ -10,7 +10,8 @@ Each clip (``python -m stream.datasets.features`` output) is replayed frame by f
 person's baseline, a valid row goes through ``Spotter.step``, an invalid row resets the model
 state; the apex score and emotion probabilities feed ``engines.decoding.EventDecoder`` (running
 threshold, fixed look-ahead). Its intervals are scored
-with ``engines.eval.metrics`` (MEGC: IoU ≥ 0.5, counts summed over clips before F1): micro, macro and
+with ``engines.eval.metrics`` (MEGC: IoU ≥ 0.5, counts summed over clips before F1): micro, macro
+and
 overall F1, emotion UF1/UAR on the matched micro-expressions, and STRS = overall spotting F1 ×
 emotion UF1 of all matched intervals. One markdown table, a row per identity and one for all.
 

@@ -1,6 +1,7 @@
 """INT8 (QDQ, static) and FP16 variants of the spotter's ONNX step graph, and their accuracy.
 
-The step graph (`engines/runtime/export.py`) carries the streaming state as explicit inputs/outputs, so
+The step graph (`engines/runtime/export.py`) carries the streaming state as explicit
+inputs/outputs, so
 the calibration data must hold REAL states: `calibration_inputs` steps the FP32 model over real
 feature rows (state carried from frame to frame, reset at gaps as in the live path) and records
 every input of the recorded steps (x, conv_state, ssm_state, valid).

@@ -6,7 +6,8 @@
 PRED is one me-events/v1 JSON Lines log, or a folder of ``*.jsonl`` (one per video); TRUTH is
 the ground-truth CSV written beside a synthetic video, or a folder of them. Folders are paired
 by file stem (``clip_0001.jsonl`` ↔ ``clip_0001.csv``). Blinks in the truth are not spotting
-targets and are dropped. Spotting counts are summed over videos before F1 (``engines.eval.metrics``);
+targets and are dropped. Spotting counts are summed over videos before F1
+(``engines.eval.metrics``);
 recognition (UF1, UAR) and STRS are over the correctly spotted micro-expressions.
 
 This module reads the CSV itself rather than through ``stream.synthetic.writers``: ``engines`` must

@@ -14,7 +14,8 @@ joining, leaving and waiting streams never disturb the others (tested: every str
 equal stepping it alone).
 
 Slots grow by doubling; the state of a grown batch keeps every stream's rows. Works with any
-engine of `engines.runtime.backends` whose state is a pair of (layers, streams, ...) arrays, numpy or
+engine of `engines.runtime.backends` whose state is a pair of (layers, streams, ...) arrays, numpy
+or
 torch (CUDA-graph states are restored in place).
 """
 

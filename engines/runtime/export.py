@@ -1,7 +1,8 @@
 """Export the spotter's per-frame STEP graph to ONNX, state as explicit graph inputs/outputs.
 
 The live path runs `Spotter.step` once per frame for every stream; that graph is small, has no
-loop, no complex numbers and no FFT (the chunked scan of `engines/models/ssm.py` is training-only), so
+loop, no complex numbers and no FFT (the chunked scan of `engines/models/ssm.py` is training-only),
+so
 it exports with the legacy TorchScript exporter and runs in any ONNX runtime.
 
 Graph (B = streams, a dynamic axis; L = n_layers, D = d_inner, K = d_conv, N = d_state):

@@ -1,4 +1,5 @@
-"""Whole files through the T-step chunk graph (`engines.runtime.export.export_chunk`) in ONNX Runtime.
+"""Whole files through the T-step chunk graph (`engines.runtime.export.export_chunk`) in ONNX
+Runtime.
 
     runner = ChunkRunner("spotter_chunk32.onnx")
     apex, emotion_probs = runner.run(x, valid)      # x (L, F), valid (L,) → (L,), (L, 3)

@@ -1,10 +1,12 @@
 """Feature files → per-clip tensors for the spotter; identity splits.
 
-Reads the .npz files that ``stream.datasets.features`` (or ``mexlive --dump-features`` on a synthetic
+Reads the .npz files that ``stream.datasets.features`` (or ``mexlive --dump-features`` on a
+synthetic
 source) writes: ``values (L, F)``, ``valid (L,)``, ``names (F,)``, ``fps`` and the truth rows
 ``truth_onset / truth_apex / truth_offset / truth_kind / truth_emotion``, plus ``identity`` and
 ``seed`` when present. Micro- and macro-expressions become spotting targets
-(``engines.models.spotter.targets``); blinks stay out of the targets (the model learns to ignore them).
+(``engines.models.spotter.targets``); blinks stay out of the targets (the model learns to ignore
+them).
 
 Rows that are not valid (no face yet, face lost) are gaps: the live spotter resets its state
 there, so `valid_runs` gives the stretches a model may be run over without a reset.

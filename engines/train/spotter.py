@@ -347,7 +347,8 @@ def _epoch_line(row: dict[str, Any], seconds: float) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m engines.train.spotter",
-        description="Train the spotter on a folder of feature files (python -m stream.datasets.features) "
+        description="Train the spotter on a folder of feature files "
+        "(python -m stream.datasets.features) "
         "and write its weights plus manifest.json beside them.",
         epilog="Validation identities must be held out from training AND from the test set. "
         "Exit code 2 means bad input.",

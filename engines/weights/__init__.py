@@ -6,7 +6,8 @@ Layout of ``engines/weights/``:
                     "feature_names"}: plain tensors, dicts, lists and strings only, so
                     ``torch.load(weights_only=True)`` reads it
     manifest.json   {"file": "spotter.pt", "sha256": ..., "n_features": ...,
-                    "feature_names_sha256": ..., "command": ..., ...} (written by engines.train.spotter)
+                    "feature_names_sha256": ..., "command": ..., ...}
+                    (written by engines.train.spotter)
     recognizer.pt   {"format", "config" (RecognizerConfig fields), "state_dict"}
     recognizer.json the recognizer's manifest, same checks (written by engines.train.recognizer)
 

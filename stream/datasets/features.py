@@ -1,6 +1,7 @@
 """Feature data sets for training and evaluating the spotter: synthetic clips → .npz files.
 
-Each clip is rendered by ``stream.synthetic.animator.FaceAnimator`` (clip i: seed ``seed * 1000 + i``,
+Each clip is rendered by ``stream.synthetic.animator.FaceAnimator`` (clip i: seed ``seed * 1000 +
+i``,
 photo ``photos[i % len(photos)]``), optionally passed through real H.264 compression (written
 with ``H264Writer``, decoded back with ``AVSource``, as the product would see a camera file),
 then aligned and turned into feature rows frame by frame exactly as the live pipeline does

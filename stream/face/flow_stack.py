@@ -1,4 +1,5 @@
-"""Onset→apex flow stacks of the aligned face: the recognizer's input (engines/models/recognizer.py).
+"""Onset→apex flow stacks of the aligned face: the recognizer's input
+(engines/models/recognizer.py).
 
 For an interval (onset, apex) the stack holds ``steps`` dense flow fields, each from the onset
 face to a face between onset and apex (evenly spaced, the last one the apex), so it shows how

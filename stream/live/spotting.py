@@ -50,7 +50,8 @@ class SpottingStage:
         baseline_s: seconds of face at the start (and after ``recalibrate``) from which the
             person's baseline floors the decoder threshold (``calibration/baseline.py``).
         on_status: ``(status, detail, seq)`` for the ``calibrated`` line.
-        shared: step in this batch of streams (`engines.runtime.batching.SharedSteps`, several sources
+        shared: step in this batch of streams (`engines.runtime.batching.SharedSteps`, several
+        sources
             on one engine) instead of an engine of its own; ``close()`` leaves it.
         recognizer: when given, each event's interval is also recognised from its flow stack
             and the two emotion estimates are fused (``stream/live/recognition.py``).

@@ -1,6 +1,7 @@
 """Synthetic micro-expressions injected into a real face video, with exact ground truth.
 
-A fully synthetic clip (``stream/synthetic/animator.py``) animates one photo; a privacy-sticker benchmark
+A fully synthetic clip (``stream/synthetic/animator.py``) animates one photo; a privacy-sticker
+benchmark
 also needs a real person's talking, blinks, head motion, lighting and compression around the
 expression. Here the real frames stay as they are, except during an injected event, where each
 frame is warped by the same backward thin-plate spline as the synthetic animator

@@ -9,7 +9,8 @@ creation time in the file), which is what lets a synthetic data set be checked b
 The .y4m output is what Chromium's ``--use-file-for-fake-video-capture`` reads: 4:2:0 planes
 (``C420jpeg``), BT.601 limited range as produced by ``cv2.COLOR_BGR2YUV_I420``.
 
-``write_video`` / ``write_synthetic_set`` render ``stream.synthetic.animator.FaceAnimator`` clips (and are
+``write_video`` / ``write_synthetic_set`` render ``stream.synthetic.animator.FaceAnimator`` clips
+(and are
 re-exported there); the truth CSV is MEGC-style, one event per row.
 
 Example:

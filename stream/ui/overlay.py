@@ -1,4 +1,5 @@
-"""Drawing on the analysed frame: landmarks, ROI boxes and their flow (the HUD: stream/ui/hud.py)."""
+"""Drawing on the analysed frame: landmarks, ROI boxes and their flow (the HUD:
+stream/ui/hud.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""engines.train.loso: one fold per subject, the held-out subject never seen in its fold's training."""
+"""engines.train.loso: one fold per subject, the held-out subject never seen in its fold's
+training."""
 
 from __future__ import annotations
 

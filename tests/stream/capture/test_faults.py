@@ -1,4 +1,5 @@
-"""The fault spec parser and the fault source's own behaviour (stream/capture/faults.py); the pipeline's
+"""The fault spec parser and the fault source's own behaviour (stream/capture/faults.py); the
+pipeline's
 answers to each fault are in tests/system/test_faults.py."""
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def aligned_pair(shift_px: float):
         (160, 160),
         borderMode=cv2.BORDER_REPLICATE,
     )
-    make = lambda img, seq: AlignedFace(
+    make = lambda img, seq: AlignedFace(  # noqa: E731
         seq,
         0,
         img,

@@ -1,5 +1,6 @@
 """The Gradio preview in a real browser: Debian's Chromium driven by Playwright, with a fake
-camera playing a synthetic clip whose frames carry a frame-code barcode (stream/synthetic/framecode.py).
+camera playing a synthetic clip whose frames carry a frame-code barcode
+(stream/synthetic/framecode.py).
 
 Checks, in both modes: frames reach the server unmirrored (the code reads only the right way
 round), the annotated image on the page keeps changing, a known micro-expression shows up in
