@@ -188,15 +188,16 @@ class Recorder:
         self.frames = 0
 
     def stages(self) -> tuple[Stage, Stage]:
+        started_ns = [0, 0]  # (wall, thread CPU) at the frame's first stage: one worker thread
+
         def start(frame, results):
-            results["t0_ns"] = time.perf_counter_ns()
-            results["c0_ns"] = time.thread_time_ns()
+            started_ns[:] = time.perf_counter_ns(), time.thread_time_ns()
 
         def done(frame, results):
             now, cpu_now = time.perf_counter_ns(), time.thread_time_ns()
             with self.lock:
-                self.proc_ms.append((now - results["t0_ns"]) / 1e6)
-                self.cpu_ms.append((cpu_now - results["c0_ns"]) / 1e6)
+                self.proc_ms.append((now - started_ns[0]) / 1e6)
+                self.cpu_ms.append((cpu_now - started_ns[1]) / 1e6)
                 self.done_ms.append((time.monotonic_ns() - frame.t_mono_ns) / 1e6)
                 self.frames += 1
 

@@ -8,9 +8,14 @@ from dataclasses import dataclass, field
 
 from stream.capture.faults import Fault, FaultySource
 from stream.capture.sources import SyntheticSource
-from stream.live.analysis import FaceAnalysis
-from stream.live.pipeline import Pipeline, RunSummary, Stage
-from stream.live.spotting import SpottingStage
+from stream.live.builder import (
+    LiveConfig,
+    RecognizerOptions,
+    RunLimits,
+    SpotterOptions,
+    build_live,
+)
+from stream.live.pipeline import RunSummary, Stage
 from stream.output.events import EventBus, ExpressionEvent, StatusEvent
 from stream.synthetic.animator import SyntheticConfig
 
@@ -74,23 +79,18 @@ def run_drill(
     keep = Keep()
     bus = EventBus([keep])
 
-    def emit(status, detail, seq):
-        bus.emit(StatusEvent(status, "drill", seq=seq, detail=detail))
-
-    analysis = FaceAnalysis(emit)
-    spotter = SpottingStage(bus.emit, "drill", on_status=emit, backend="onnxruntime")
     probes: list[Probe] = []
     last_frame_ns: list[int] = []
 
     def probe(frame, results):
-        aligned = results["aligned"]
+        aligned = results.aligned
         probes.append(
             Probe(
                 frame.seq,
                 frame.segment,
                 frame.image.shape,
                 frame.t_s,
-                results["gap"],
+                results.gap,
                 aligned.redetected,
                 aligned.ok,
             )
@@ -99,17 +99,20 @@ def run_drill(
 
     inner = SyntheticSource(config, realtime=realtime, max_frames=n_frames)
     source = FaultySource(inner, faults or [])
-    stages = [*analysis.stages(), spotter.stage(), Stage("probe", probe)]
-    pipeline = Pipeline(
-        source,
-        bus,
-        stages,
+    live = LiveConfig(
+        source=source,
+        limits=RunLimits(
+            ring_capacity=8,
+            stall_timeout_s=stall_timeout_s,
+            ring_policy=ring_policy,
+            backoff_s=backoff_s,
+        ),
         stream_name="drill",
-        ring_capacity=8,
-        stall_timeout_s=stall_timeout_s,
-        ring_policy=ring_policy,
+        spotter=SpotterOptions(backend="onnxruntime"),
+        recognizer=RecognizerOptions(enabled=False),
+        extra_stages=(Stage("probe", probe),),
     )
-    pipeline.capture.backoff_s = backoff_s
+    pipeline = build_live(live, bus).pipeline
     pipeline.start()
     while not pipeline.wait(0.1):
         pass

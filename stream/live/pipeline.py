@@ -20,17 +20,18 @@ from stream.capture.guards import FreezeDetector, MediaClock
 from stream.capture.ring import FrameRing
 from stream.capture.sources import Source, frame_shape
 from stream.capture.thread import CaptureThread
-from stream.contracts import Frame
+from stream.contracts import Frame, FrameResults
 from stream.errors import SourceError
 from stream.output.events import EventBus, StatusEvent
 
 
 @dataclass
 class Stage:
-    """A named per-frame step; ``fn(frame, results)`` may add to the per-frame results dict."""
+    """A named per-frame step; ``fn(frame, results)`` reads and fills in the frame's
+    ``FrameResults``."""
 
     name: str
-    fn: Callable[[Frame, dict[str, Any]], None]
+    fn: Callable[[Frame, FrameResults], None]
 
 
 class LatencyWindow:
@@ -264,7 +265,7 @@ class Pipeline:
             return
         gap, self._pending_gap = gap or self._pending_gap, False
         latency_ms: dict[str, float] = {}  # this frame's stages so far, for the HUD and metrics
-        results: dict[str, Any] = {"gap": gap, "latency_ms": latency_ms}
+        results = FrameResults(gap=gap, latency_ms=latency_ms)
         for stage in self.stages:
             t0 = time.perf_counter_ns()
             try:

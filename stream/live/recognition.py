@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from stream.contracts import FrameResults
 from stream.face.flow_stack import FlowStack, StackConfig, flow_stack, step_frames
 from stream.output.events import EMOTIONS
 
@@ -123,12 +124,12 @@ class EventRecognizer:
         still = np.zeros((2, steps, size, size), np.float32)  # (2, T, S, S)
         self.probabilities(FlowStack(still, np.zeros((size, size), np.float32), ()))
 
-    def observe(self, results: dict[str, Any]) -> None:
+    def observe(self, results: FrameResults) -> None:
         """Per frame: keep the aligned face (if any) of this frame's results."""
-        aligned = results.get("aligned")
+        aligned = results.aligned
         if aligned is None:
             return
-        if results.get("gap") or aligned.redetected or not aligned.ok:
+        if results.gap or aligned.redetected or not aligned.ok:
             self.history.clear()  # no flow across a discontinuity
         if aligned.ok and aligned.face is not None:
             self.history.add(aligned.seq, aligned.face, aligned.landmarks)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from calibration.causal import DEFAULT_FALLBACK, CausalGraph, discover
-from stream.contracts import FeatureRow, Frame
+from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.errors import MexliveError
 from stream.face.features import FACE_ROIS, feature_names
 from stream.face.rois import ROI_NAMES, canonical_landmarks, roi_centres
@@ -178,12 +178,12 @@ class PrivacyStage:
     def stage(self) -> Stage:
         return Stage("privacy", self)
 
-    def __call__(self, frame: Frame, results: dict[str, Any]) -> None:
-        aligned = results.get("aligned")
+    def __call__(self, frame: Frame, results: FrameResults) -> None:
+        aligned = results.aligned
         if self.calibrator is not None:
             if aligned is not None and aligned.change == "face_found" and self._had_face:
                 self.calibrator.restart()  # the face came back: it may be someone else
-            row = results.get("features")
+            row = results.features
             if row is not None:
                 self.calibrator.add(row, frame.t_s)
         off = not self.wanted() and self.writer is None
@@ -203,7 +203,7 @@ class PrivacyStage:
                 frame.seq,
             )
             self._drawing = drawn
-        results["privacy"] = self.placer.last
+        results.privacy = self.placer.last
         if self.writer is not None:
             self.writer.write(frame.image, frame.pts_s)
 

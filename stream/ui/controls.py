@@ -12,11 +12,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from stream.contracts import Frame
+from stream.contracts import Frame, FrameResults
 from stream.live.pipeline import Stage
 from stream.output.recorder import VideoRecorder
 from stream.ui.hud import HudOptions, HudState, draw_hud
@@ -158,7 +157,7 @@ class LiveControls:
     def stage(self) -> Stage:
         return Stage("hud", self._annotate)
 
-    def _annotate(self, frame: Frame, results: dict[str, Any]) -> None:
+    def _annotate(self, frame: Frame, results: FrameResults) -> None:
         if self._recalibrate_pending.is_set() and self.recalibrate is not None:
             self._recalibrate_pending.clear()
             self.recalibrate()

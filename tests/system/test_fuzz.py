@@ -160,7 +160,7 @@ def test_random_arrays_through_the_pipeline_are_counted_never_analysed_wrong(ima
     tracker = FaceTracker()
 
     def align(frame, results):
-        results["aligned"] = tracker.update(frame.image, frame.seq, frame.t_mono_ns)
+        results.aligned = tracker.update(frame.image, frame.seq, frame.t_mono_ns)
 
     summary = run_bounded(
         Pipeline(ArraySource(images), EventBus(), [Stage("align", align)]).run, 10.0
