@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
@@ -199,27 +198,3 @@ def recognizer_from_flags(
         f"({recognizer.backend_reason}), fused with the spotter's emotions"
     )
     return recognizer
-
-
-def add_recognizer_arguments(parser: argparse.ArgumentParser) -> None:
-    """run_live's recognizer options (`--no-recognizer`, `--recognizer-weights`)."""
-    rec = parser.add_argument_group("recognizer (emotion of each spotted interval)")
-    rec.add_argument(
-        "--no-recognizer",
-        action="store_true",
-        help="emotions from the spotter's head only (default: fused with the MPFNet-style "
-        "recognizer when its weights are present)",
-    )
-    rec.add_argument(
-        "--recognizer-weights",
-        default=None,
-        metavar="PATH",
-        help="recognizer weights (default: engines/weights/recognizer.pt, sha256-checked)",
-    )
-    rec.add_argument(
-        "--recognizer-backend",
-        choices=RECOGNIZER_BACKENDS,
-        default="onnxruntime",
-        help="onnxruntime runs the exported graph (tested equal to torch within 1e-5, ~5x "
-        "faster per event); torch is the reference",
-    )
