@@ -250,6 +250,7 @@ def run_soak(
     finished = sorted(cycle_ms)[:-1]  # the last cycle is cut short by the end of the run
     result.cycle_p99_ms = [_pct(cycle_ms[c], 99) for c in finished]
     result.cycle_cpu_p99_ms = [_pct(cycle_cpu_ms[c], 99) for c in finished]
+    result.cycle_ids = finished
     result.events_decided = len(spotter.events)
     result.events_logged = sum('"type":"expression"' in line for line in log_path.open())
     result.frames, result.balanced = summary.processed, summary.balanced

@@ -32,6 +32,7 @@ class SoakResult:
     samples: list[Sample] = field(default_factory=list)
     cycle_p99_ms: list[float] = field(default_factory=list)  # per completed playlist cycle
     cycle_cpu_p99_ms: list[float] = field(default_factory=list)
+    cycle_ids: list[int] = field(default_factory=list)  # the playlist cycle of each entry above
     events_decided: int = 0
     events_logged: int = 0
     frames: int = 0
@@ -53,8 +54,12 @@ class SoakResult:
         }
 
     def _drift_pct(self, per_cycle: list[float]) -> float:
-        """Last completed cycle against the first one after the warm-up."""
-        cycles = per_cycle[self._warm_cycles() :]
+        """Last completed cycle against the first one after the warm-up.
+
+        Entries are matched to cycles by number: a cycle in which no sample window ended has
+        no entry, so a position in the list is not a cycle number."""
+        first = self._warm_cycles()
+        cycles = [v for c, v in zip(self.cycle_ids, per_cycle, strict=True) if c >= first]
         return 100 * (cycles[-1] / cycles[0] - 1) if len(cycles) >= 2 else float("nan")
 
     def _warm_cycles(self) -> int:
