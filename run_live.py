@@ -42,10 +42,9 @@ import signal
 import sys
 import threading
 
-from engines.weights import WeightsError
 from stream.app.preview_args import add_preview_arguments
 from stream.capture.sources import open_source
-from stream.errors import MexliveError
+from stream.errors import EXIT_BAD_INPUT, MexliveError, report_error
 from stream.live.analysis import FaceAnalysis
 from stream.live.pipeline import Pipeline, RunSummary
 from stream.live.recognition import add_recognizer_arguments, recognizer_from_flags
@@ -57,7 +56,6 @@ from stream.ui.controls import LiveControls, Recording
 from stream.ui.hud import HudOptions, HudState
 from stream.ui.window import LatestFrame, display_available, show_window
 
-EXIT_BAD_INPUT = 2
 CONSENT = (
     "Analyse only people who know and agree. mexlive's events are estimates of facial "
     "movement, not a diagnosis and not a lie detector. No frame or face image is written "
@@ -206,9 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             return analyse_many(args, sources)
         args.source = sources[0]
         return analyse(args)
-    except (MexliveError, WeightsError) as exc:
-        print(f"mexlive: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except MexliveError as exc:  # every error a person can cause; anything else is a bug
+        return report_error(exc, "mexlive")
 
 
 def make_synthetic(args: argparse.Namespace) -> int:
