@@ -72,6 +72,7 @@ class SoakResult:
     samples: list[Sample] = field(default_factory=list)
     cycle_p99_ms: list[float] = field(default_factory=list)  # per completed playlist cycle
     cycle_cpu_p99_ms: list[float] = field(default_factory=list)
+    cycle_ids: list[int] = field(default_factory=list)  # the playlist cycle of each entry above
     events_decided: int = 0
     events_logged: int = 0
     frames: int = 0
@@ -93,8 +94,12 @@ class SoakResult:
         }
 
     def _drift_pct(self, per_cycle: list[float]) -> float:
-        """Last completed cycle against the first one after the warm-up."""
-        cycles = per_cycle[self._warm_cycles() :]
+        """Last completed cycle against the first one after the warm-up.
+
+        Entries are matched to cycles by number: a cycle in which no sample window ended has
+        no entry, so a position in the list is not a cycle number."""
+        first = self._warm_cycles()
+        cycles = [v for c, v in zip(self.cycle_ids, per_cycle, strict=True) if c >= first]
         return 100 * (cycles[-1] / cycles[0] - 1) if len(cycles) >= 2 else float("nan")
 
     def _warm_cycles(self) -> int:
@@ -300,6 +305,7 @@ def run_soak(
     finished = sorted(cycle_ms)[:-1]  # the last cycle is cut short by the end of the run
     result.cycle_p99_ms = [_pct(cycle_ms[c], 99) for c in finished]
     result.cycle_cpu_p99_ms = [_pct(cycle_cpu_ms[c], 99) for c in finished]
+    result.cycle_ids = finished
     result.events_decided = len(spotter.events)
     result.events_logged = sum('"type":"expression"' in line for line in log_path.open())
     result.frames, result.balanced = summary.processed, summary.balanced
