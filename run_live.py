@@ -227,7 +227,12 @@ def make_synthetic(args: argparse.Namespace) -> int:
 
 
 def analyse(args: argparse.Namespace) -> int:
-    for name, value in (("--max-frames", args.max_frames), ("--duration", args.duration)):
+    checked = (
+        ("--max-frames", args.max_frames),
+        ("--duration", args.duration),
+        ("--ring", args.ring),
+    )
+    for name, value in checked:
         if value is not None and value <= 0:
             raise MexliveError(f"{name} must be positive")
     source = open_source(

@@ -60,6 +60,7 @@ CASES: list[tuple[str, Case]] = [
     ("fps-0", lambda tmp, port: (["--fps", "0"], "--fps")),
     ("fps-negative", lambda tmp, port: (["--fps", "-5"], "--fps")),
     ("max-frames-negative", lambda tmp, port: (["--max-frames", "-1"], "--max-frames")),
+    ("ring-0", lambda tmp, port: (["--ring", "0"], "--ring")),  # a capture ring with no slot
     # a sticker image that is not there
     (
         "unknown-sticker",
@@ -83,6 +84,16 @@ CASES: list[tuple[str, Case]] = [
     ),
 ]
 NEEDS_NO_CUDA = {"tensorrt", "torch-cuda"}
+# These load the models or Gradio first (~5 s each); the rest fail within a second. All 13
+# took 31 s on the 2-core machine, so these four are marked slow and the default run (the
+# quick ones and the two backends) took 11 s.
+SLOW = {"missing-weights", "corrupted-weights", "unknown-sticker", "port-in-use"}
+
+
+def marks(name: str) -> list[pytest.MarkDecorator]:
+    return ([NO_CUDA] if name in NEEDS_NO_CUDA else []) + (
+        [pytest.mark.slow] if name in SLOW else []
+    )
 
 
 @pytest.fixture
@@ -96,7 +107,7 @@ def busy_port() -> Iterator[int]:
 
 @pytest.mark.parametrize(
     "name, case",
-    [pytest.param(*c, id=c[0], marks=[NO_CUDA] if c[0] in NEEDS_NO_CUDA else []) for c in CASES],
+    [pytest.param(*c, id=c[0], marks=marks(c[0])) for c in CASES],
 )
 def test_bad_input_exits_2_with_one_line(name, case, tmp_path, busy_port):
     flags, names = case(tmp_path, busy_port)
