@@ -31,8 +31,9 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from stream.errors import MexliveError
+from stream.errors import MexliveError, OutputError
 from stream.face.features import FeatureConfig
+from stream.output.ports import port_problem
 from stream.ui.preview_session import (
     BROWSER,
     EVENT_COLUMNS,
@@ -123,6 +124,9 @@ class PreviewConfig:
 def serve(args: argparse.Namespace) -> int:
     """``run_live.py --gradio``: build the page and serve it until Ctrl+C."""
     config = PreviewConfig.from_args(args)
+    problem = port_problem(config.host, config.port) if config.port is not None else None
+    if problem is not None:  # before the models load and Gradio starts
+        raise OutputError(f"cannot serve the preview on {config.host}:{config.port}: {problem}")
     warning = open_warning(config)
     if warning:
         print(warning, file=sys.stderr)
