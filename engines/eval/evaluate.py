@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from engines.eval.metrics import (
-    KINDS,
     VideoIntervals,
     spotting_matches,
     spotting_report,
@@ -34,6 +33,7 @@ from engines.eval.metrics import (
     uar,
     uf1,
 )
+from engines.labels import KINDS
 
 Interval = tuple[int, int, str, str]  # (onset, offset, kind, emotion)
 

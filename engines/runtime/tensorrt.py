@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from engines.runtime.cache import user_cache_dir
 from engines.runtime.export import INPUT_NAMES, OUTPUT_NAMES
 from engines.weights import sha256_file
 
@@ -47,11 +48,6 @@ WORKSPACE_BYTES = 1 << 28
 
 class TensorRTError(Exception):
     """TensorRT missing, no usable GPU, an ONNX file it cannot parse, or a failed build."""
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mexlive" / "tensorrt"
 
 
 def tensorrt_usable() -> tuple[bool, str]:
@@ -175,7 +171,7 @@ class TensorRTEngine:
             raise TensorRTError(f"precision {precision!r} not in {PRECISIONS}")
         import tensorrt as trt
 
-        cache = Path(cache_dir) if cache_dir else default_cache_dir()
+        cache = Path(cache_dir) if cache_dir else user_cache_dir() / "tensorrt"
         cache.mkdir(parents=True, exist_ok=True)
         major, minor = torch.cuda.get_device_capability(0)
         key = EngineKey(

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engines.models.spotter import EMOTIONS, IGNORE, KINDS, Interval, SpotterTargets, targets
+from engines.labels import EMOTIONS, KINDS
+from engines.models.spotter import IGNORE, Interval, SpotterTargets, targets
 
 REQUIRED = (
     "values",

@@ -43,13 +43,13 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from engines.eval.metrics import uar, uf1
+from engines.labels import EMOTIONS
 from engines.models.recognizer import (
     Recognizer,
     RecognizerConfig,
     mirror_stack,
     n_parameters,
 )
-from engines.models.spotter import EMOTIONS
 from engines.train.data import DataError
 from engines.train.stacks import StackSet, load_stacks
 from engines.weights import RECOGNIZER_MANIFEST, save_recognizer

@@ -18,7 +18,7 @@ from typing import Any
 from stream.capture.sources import open_source
 from stream.live.analysis import FaceAnalysis
 from stream.live.pipeline import Pipeline, RunSummary, Stage
-from stream.live.spotting import SpottingStage, default_cache_dir
+from stream.live.spotting import SpottingStage
 from stream.output.events import EventBus, StatusEvent
 
 
@@ -63,6 +63,7 @@ def build_streams(
     if spotter:
         from engines.runtime.backends import make_engine
         from engines.runtime.batching import SharedSteps
+        from engines.runtime.cache import default_cache_dir
         from engines.weights import load_spotter
         from stream.face.features import feature_names
 
