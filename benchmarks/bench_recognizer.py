@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from engines.eval.metrics import spotting_matches, uar, uf1
+from engines.labels import EMOTIONS, KINDS
 from stream.live.recognition import EventRecognizer
-from stream.output.events import EMOTIONS
 
 SOURCES = ("spotter", "recognizer P", "recognizer C", "fused")
 
@@ -80,9 +80,9 @@ def run_clip(job: tuple[int, int, str, float, float, bool]) -> dict:
             stage(frame, results)
     for spotted in stage.decoder.reset():  # the clip ended: decide what is still open
         stage._emit(spotted)
-    truth = [e for e in animator.events_between(0, n_frames) if e.kind in ("micro", "macro")]
+    truth = [e for e in animator.events_between(0, n_frames) if e.kind in KINDS]
     pairs = []
-    for kind in ("micro", "macro"):
+    for kind in KINDS:
         got = [e for e in events if e.kind == kind]
         want = [t for t in truth if t.kind == kind]
         matches = spotting_matches(

@@ -35,7 +35,7 @@ from benchmarks.machine_info import cpu_name
 from engines.decoding import Spotted
 from engines.errors import DataError, MexliveError, report_error
 from engines.eval.metrics import VideoIntervals, spotting_matches, spotting_report, strs, uar, uf1
-from engines.models.spotter import EMOTIONS
+from engines.labels import EMOTIONS, KINDS
 from engines.runtime.backends import OnnxRuntimeEngine
 from engines.train.data import Clip, load_clips, names_hash
 from engines.weights import load_spotter
@@ -72,7 +72,7 @@ def score(results: Sequence[tuple[Clip, list[Spotted]]]) -> dict[str, float]:
         pred = [(e.onset_seq, e.offset_seq, e.kind) for e in events]
         truth = [(t.onset, t.offset, t.kind) for t in clip.truth]
         videos.append(VideoIntervals(pred, truth))
-        for kind in ("micro", "macro"):
+        for kind in KINDS:
             p = [e for e in events if e.kind == kind]
             t = [r for r in clip.truth if r.kind == kind]
             pairs = spotting_matches(
