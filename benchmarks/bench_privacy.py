@@ -47,6 +47,7 @@ from stream.privacy.attack import (
     ClipSource,
     Query,
     identity_name,
+    injected_clips,
     protect,
     protector_faces,
 )
@@ -59,7 +60,7 @@ from stream.privacy.recognizers import (
     predicted,
 )
 from stream.privacy.stickers import DESIGNS, STICKER_REGIONS, Sticker, StickerPlacer
-from stream.synthetic.injected import InjectionConfig, injected_clips
+from stream.synthetic.injected import InjectionConfig
 
 SYNTHETIC = "synthetic faces (held-out photos)"
 REAL = "micro-expressions injected into real video"
@@ -208,8 +209,8 @@ def synthetic_check(source: ClipSource, root: str | None) -> tuple[int, int, int
 def video_check(video: Path, out_dir: Path, config, root: str | None) -> tuple[int, int, int]:
     """``stream_check`` on the whole real video with one injected micro-expression per
     position (written once as H.264, like a camera file, with its truth)."""
-    from stream.synthetic.animator import read_truth_csv
     from stream.synthetic.injected import write_injected_video
+    from stream.synthetic.truth import read_truth_csv
 
     mp4 = out_dir / f"injected_{video.stem}_{config.seed}.mp4"
     csv = mp4.with_suffix(".csv")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -90,3 +92,15 @@ class FeatureRow:
     t_mono_ns: int
     values: np.ndarray
     valid: bool
+
+
+@dataclass
+class Stage:
+    """A named per-frame step; ``fn(frame, results)`` may add to the per-frame results dict.
+
+    The pipeline worker (``stream.live.pipeline``) runs its stages in order and times each;
+    a stage may come from any layer (the Prometheus exporter's, the HUD's, a test's).
+    """
+
+    name: str
+    fn: Callable[[Frame, dict[str, Any]], None]

@@ -19,7 +19,8 @@ from stream.synthetic.injected import (
     main,
     warp_inputs,
 )
-from stream.synthetic.writers import H264Writer, read_truth_csv
+from stream.synthetic.truth import read_truth_csv
+from stream.synthetic.writers import H264Writer
 from tests.helpers import fixtures_root
 
 VIDEO = "lp_d11.mp4"  # 225 frames at 25 fps, a child's face; not a training identity
