@@ -84,6 +84,8 @@ class PulseSequence:
 
 @dataclass
 class Block:
+    """One block's driving sequences and each of its frames' noise window."""
+
     expressions: PulseSequence
     blinks: PulseSequence
     jerks: PulseSequence  # pattern (K, 3): tx px, ty px, angle rad
