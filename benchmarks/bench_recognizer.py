@@ -1,7 +1,7 @@
 """Emotion of live-spotted events: the spotter's head alone, the recognizer (-P, -C), fused.
 
 Usage:
-    python benchmarks/bench_recognizer.py --count 10 --seconds 30 --seed 1 \\
+    python -m benchmarks.bench_recognizer --count 10 --seconds 30 --seed 1 \\
         --photos lp_s2.jpg,lp_d8.jpg
 
 Renders the same held-out clips as the spotter's test set (``python -m stream.datasets.features ...
@@ -129,7 +129,9 @@ def table(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_recognizer", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--fps", type=float, default=30.0)

@@ -1,7 +1,7 @@
 """Spotting accuracy of the shipped spotter on feature files, through the exact live path.
 
 Usage:
-    python benchmarks/bench_spotting.py --features /tmp/mexlive_data/test [--weights PATH]
+    python -m benchmarks.bench_spotting --features /tmp/mexlive_data/test [--weights PATH]
         [--onnx STEP.onnx]      # the same replay with ONNX Runtime on that step graph
                                 # (FP32, FP16 or INT8 QDQ from calibration.int8)
 
@@ -24,12 +24,9 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
 
 from benchmarks.machine_info import cpu_name
 from engines.decoding import Spotted
@@ -110,7 +107,9 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_spotting", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--features", required=True, help="folder of test clip .npz files")
     parser.add_argument("--weights", default=None, help="spotter .pt (default: shipped)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (live: 1)")
