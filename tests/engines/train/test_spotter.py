@@ -1,4 +1,5 @@
-"""engines.train.data, engines.train.spotter and engines.weights on tiny fake feature files."""
+"""engines.train.data, engines.train.spotter (the CLI) and engines.weights on tiny fake feature
+files."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from engines.models.spotter import EMOTIONS, IGNORE, KINDS
+from engines.labels import EMOTIONS, KINDS
+from engines.models.spotter import IGNORE
 from engines.train.data import DataError, load_clips, split_by_identity, valid_runs
-from engines.train.spotter import decode_offline
 from engines.train.spotter import main as train_main
 from engines.weights import WeightsError, load_spotter, sha256_file
 from tests.helpers import CLIP_FEATURES as F
@@ -59,15 +60,6 @@ def test_bad_files_are_named(feature_dir, broken, message):
     with pytest.raises(DataError, match=message) as info:
         load_clips(feature_dir)
     assert "clip_9999.npz" in str(info.value)
-
-
-def test_decode_offline_recovers_a_bump():
-    t = np.arange(300)
-    apex = np.exp(-0.5 * ((t - 100) / 3.0) ** 2)  # a 12-frame micro at 30 fps
-    probs = np.tile([0.1, 0.8, 0.1], (300, 1))
-    (event,) = decode_offline(apex, probs, fps=30.0)
-    assert event.kind == "micro" and event.apex == 100 and event.emotion == "positive"
-    assert abs((event.offset - event.onset + 1) - 12) <= 2
 
 
 def train_args(feature_dir, out, epochs=2):
