@@ -111,7 +111,7 @@ class FrameResults:
         apex_score: the spotter's per-frame apex score; None on an invalid row.
         apex_threshold: the decoder's running threshold after this frame; None on an invalid row.
         emotion: (E,) the spotter's emotion probabilities for this frame (over
-            ``stream.output.events.EMOTIONS``); None on an invalid row.
+            ``engines.labels.EMOTIONS``); None on an invalid row.
         calibrating: the spotter is still measuring the person's baseline; None without one.
         privacy: the sticker's placement drawn on this frame (``stream.privacy.stickers.
             Placement``), None when none was drawn or there is no privacy stage.
