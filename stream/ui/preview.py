@@ -269,8 +269,9 @@ def build_app(session: PreviewSession, config: PreviewConfig):
         def on_tick():
             polled = session.mode == "server" or not config.reply_frames
             shown = session.take_display() if polled else None
-            # A file that ended: finish the run so the log gets its stopped line.
-            ended = session.stop() if session.ended else None
+            # A file that ended: finish the run so the log gets its stopped line (a run that
+            # Stop is ending is Stop's to report).
+            ended = session.finish_if_ended()
             rows, version = session.events()
             fresh = version != seen["events"] or ended is not None
             seen["events"] = version

@@ -237,15 +237,30 @@ class PreviewSession:
     def stop(self) -> str:
         """End the run (idempotent): the log gets its ``stopped`` line. Returns a line."""
         with self._lock:
-            pipeline, bus = self._pipeline, self._bus
-            if pipeline is None:
-                return "not running"
-            if self._pushed is not None:
-                self._pushed.end()
-            summary = pipeline.stop()
-            bus.close()
-            self._pipeline = self._bus = None
-            self.summary = summary
+            return self._stop_locked()
+
+    def finish_if_ended(self) -> str | None:
+        """Finish a run that ended by itself (end of file, source error): its summary line.
+        None when there is nothing to finish, and at once when a ``start`` or ``stop`` holds
+        the session: a Stop's worker ends before its ``stop`` returns, and that Stop, not
+        this call, reports the run (the page's Stop line must not become "not running")."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._stop_locked() if self.ended else None
+        finally:
+            self._lock.release()
+
+    def _stop_locked(self) -> str:
+        pipeline, bus = self._pipeline, self._bus
+        if pipeline is None:
+            return "not running"
+        if self._pushed is not None:
+            self._pushed.end()
+        summary = pipeline.stop()
+        bus.close()
+        self._pipeline = self._bus = None
+        self.summary = summary
         return summary.one_line()
 
     @property

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -263,6 +264,46 @@ def test_session_stop_ends_a_quiet_browser_run(tmp_path):
     threading.Thread(target=lambda: (session.stop(), done.set()), daemon=True).start()
     assert done.wait(5.0), "stop blocked on a source without frames"
     assert session.summary.captured == 0 and session.summary.balanced
+
+
+@pytest.mark.slow
+def test_the_page_tick_never_reports_a_run_that_stop_is_ending(tmp_path):
+    """The page's tick finishes only runs that ended by themselves: while Stop is ending a
+    run (its worker already done, its summary not yet returned) the tick gets None, so the
+    page keeps Stop's summary line instead of a late "not running" (the flaky Stop of the
+    browser tests)."""
+    session = PreviewSession(SessionConfig(log_dir=tmp_path))
+    session.start("synthetic")
+    while session.stats().processed < 5:
+        time.sleep(0.05)
+    ticks: list[str | None] = []
+    stopping = threading.Event()
+
+    def tick() -> None:  # as fast as it goes, like a page whose tick is always due
+        while not stopping.is_set():
+            ticks.append(session.finish_if_ended())
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    line = session.stop()
+    stopping.set()
+    ticker.join(5.0)
+    assert "frames from" in line and ticks and set(ticks) == {None}, set(ticks)
+
+
+@pytest.mark.slow
+def test_the_page_tick_finishes_a_file_that_ended(tmp_path):
+    path = tmp_path / "short.y4m"
+    write_coded_clip(path, CLIP, 15)
+    session = PreviewSession(SessionConfig(log_dir=tmp_path / "logs"))
+    session.start(str(path))
+    for _ in range(600):
+        if session.ended:
+            break
+        time.sleep(0.05)
+    line = session.finish_if_ended()
+    assert line is not None and "15 of 15 frames" in line
+    assert session.finish_if_ended() is None and session.summary.balanced
 
 
 @pytest.mark.parametrize(
