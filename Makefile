@@ -52,7 +52,7 @@ bench: $(STAMP)
 # The long soak (the README's table): MINUTES=30 by default, plot in docs/soak.png.
 MINUTES ?= 30
 soak: $(STAMP)
-	nice -n 10 $(PY) benchmarks/soak.py --minutes $(MINUTES) --every 6 --plot docs/soak.png
+	nice -n 10 $(PY) -m benchmarks.soak --minutes $(MINUTES) --every 6 --plot docs/soak.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from stream.capture.sources import AVSource
-from stream.live.pipeline import Pipeline, Stage
+from stream.live.builder import bare_pipeline
+from stream.live.pipeline import Stage
 from stream.output.events import EventBus
 
 
@@ -86,7 +87,7 @@ def run_source(path: Path) -> Clock:
 def run_ring(path: Path) -> Clock:
     clock = Clock()
     stage = Stage("clock", lambda frame, results: clock.tick())
-    summary = Pipeline(AVSource(path), EventBus(), [stage], ring_capacity=8).run()
+    summary = bare_pipeline(AVSource(path), EventBus(), [stage], ring_capacity=8).run()
     assert summary.balanced and summary.dropped_total == 0
     return clock
 

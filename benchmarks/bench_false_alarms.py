@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from stream.capture.sources import AVSource
-from stream.contracts import Frame
+from stream.contracts import Frame, FrameResults
 from stream.live.analysis import FaceAnalysis
 from stream.live.spotting import SpottingStage
 
@@ -40,10 +40,10 @@ def run(path: Path) -> tuple[float, int, dict[str, int]]:
     with AVSource(path) as source:
         while (sf := source.read()) is not None:
             frame = Frame(sf.index, 0, sf.pts_s, sf.image)
-            results: dict = {"gap": False}
+            results = FrameResults(gap=False)
             for stage in stages:
                 stage.fn(frame, results)
-            valid += bool(results["features"].valid)
+            valid += bool(results.features.valid)
             last_t = sf.pts_s or last_t
     kinds = {"micro": 0, "macro": 0}
     for event in spotter.events:

@@ -14,28 +14,39 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from dataclasses import replace
 
 import numpy as np
 
-from stream.capture.sources import open_source
-from stream.live.analysis import FaceAnalysis
-from stream.live.pipeline import Pipeline, Stage
-from stream.live.spotting import SpottingStage
+from stream.contracts import FrameResults
+from stream.live.builder import (
+    LiveConfig,
+    OpenOptions,
+    RecognizerOptions,
+    RunLimits,
+    SpotterOptions,
+    build_live,
+)
+from stream.live.pipeline import Stage
 from stream.output.events import EventBus
 from stream.ui.hud import HudOptions, HudState, draw_hud
 
 
-def collect(frames: int) -> tuple[list[tuple[np.ndarray, dict]], HudState]:
+def collect(frames: int) -> tuple[list[tuple[np.ndarray, FrameResults]], HudState]:
     """Run the pipeline and keep each frame with its results."""
     hud = HudState()
     bus = EventBus([hud])
-    kept: list[tuple[np.ndarray, dict]] = []
-    analysis = FaceAnalysis(lambda *a: None)
-    spotter = SpottingStage(bus.emit, backend="torch")
-    keep = Stage("keep", lambda f, r: kept.append((f.image.copy(), dict(r))))
-    stages = [*analysis.stages(), spotter.stage(), Stage("hud", hud.observe), keep]
-    source = open_source("synthetic:3", realtime=False)
-    Pipeline(source, bus, stages, max_frames=frames).run()
+    kept: list[tuple[np.ndarray, FrameResults]] = []
+    keep = Stage("keep", lambda f, r: kept.append((f.image.copy(), replace(r))))
+    config = LiveConfig(
+        source="synthetic:3",
+        open=OpenOptions(realtime=False),
+        limits=RunLimits(max_frames=frames),
+        spotter=SpotterOptions(backend="torch"),
+        recognizer=RecognizerOptions(enabled=False),
+        extra_stages=(Stage("hud", hud.observe), keep),
+    )
+    build_live(config, bus).pipeline.run()
     return kept, hud
 
 

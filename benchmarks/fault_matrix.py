@@ -1,16 +1,16 @@
-"""The fault matrix as a table: each fault of tests/system/test_faults.py's MATRIX, one run each,
-against the fault-free run of the same synthetic clip.
+"""The fault matrix as a table: each fault of stream/live/drill.py's MATRIX (the one
+tests/system/test_faults.py checks), one run each, against the fault-free run of the same
+synthetic clip.
 
 Usage (from the repository root):
-    PYTHONPATH=. python benchmarks/fault_matrix.py
+    python -m benchmarks.fault_matrix
 """
 
 from __future__ import annotations
 
 import time
 
-from stream.live.drill import run_drill
-from tests.system.test_faults import AT, CLIP, FPS, MATRIX, N_FRAMES, SETTLE_S, found_again
+from stream.live.drill import AT, CLIP, FPS, MATRIX, N_FRAMES, SETTLE_S, found_again, run_drill
 
 
 def main() -> None:

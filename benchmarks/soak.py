@@ -2,8 +2,8 @@
 face, looped; samples memory, file descriptors, threads and latencies every 10 s.
 
 Usage:
-    python benchmarks/soak.py --minutes 30 --plot docs/soak.png
-    python benchmarks/soak.py --minutes 2 --clips lp_d3.mp4 synthetic:0 --frames-per-clip 120
+    python -m benchmarks.soak --minutes 30 --plot docs/soak.png
+    python -m benchmarks.soak --minutes 2 --clips lp_d3.mp4 synthetic:0 --frames-per-clip 120
 
 Each clip ends like an unplugged camera (the playlist source raises a read error and the capture
 thread reconnects to the next clip), so every clip boundary also soaks the reconnect path and
@@ -31,76 +31,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from soak_report import plot, row, table
 
+from benchmarks.soak_report import Sample, SoakResult, plot, row, table
 from engines.decoding import EventDecoder
 from stream.capture.sources import open_source
 from stream.errors import SourceReadError
-from stream.live.analysis import FaceAnalysis
-from stream.live.pipeline import Pipeline, Stage
+from stream.live.builder import LiveConfig, RecognizerOptions, RunLimits, build_live
+from stream.live.pipeline import Stage
 from stream.live.spotting import SpottingStage
-from stream.output.events import EventBus, JsonlEventLog, StatusEvent
-
-
-@dataclass
-class Sample:
-    """One 10-s window."""
-
-    t_s: float
-    frames: int
-    fps: float
-    rss_mb: float
-    fds: int  # at the last clip switch (a quiescent point: no clip open)
-    threads: int  # OS threads at the last clip switch
-    proc_ms_p50: float  # stages only, per frame, wall clock
-    proc_ms_p99: float
-    cpu_ms_p99: float  # the worker thread's CPU time per frame: blind to the neighbours' load
-    capture_to_done_ms_p99: float  # includes the wait in the ring
-    event_latency_ms: float  # median capture_to_event of the window's events (nan if none)
-    events: int
-    cycle: int  # playlist cycle the window ended in
-
-
-@dataclass
-class SoakResult:
-    minutes: float
-    warmup_s: float
-    samples: list[Sample] = field(default_factory=list)
-    cycle_p99_ms: list[float] = field(default_factory=list)  # per completed playlist cycle
-    cycle_cpu_p99_ms: list[float] = field(default_factory=list)
-    events_decided: int = 0
-    events_logged: int = 0
-    frames: int = 0
-    balanced: bool = False
-
-    def goals(self) -> dict[str, float]:
-        """The numbers the goals are about (see the module docstring)."""
-        after = [s for s in self.samples if s.t_s > self.warmup_s] or self.samples[-1:]
-        first, rest = after[0], after[1:] or after
-        third = max(len(after) // 3, 1)
-        early, late = after[:third], after[-third:]
-        return {
-            "rss_growth_pct": 100 * (max(s.rss_mb for s in rest) / first.rss_mb - 1),
-            "fd_growth": max(s.fds for s in late) - max(s.fds for s in early),
-            "thread_growth": max(s.threads for s in late) - max(s.threads for s in early),
-            "p99_drift_pct": self._drift_pct(self.cycle_p99_ms),
-            "cpu_p99_drift_pct": self._drift_pct(self.cycle_cpu_p99_ms),
-            "lost_events": self.events_decided - self.events_logged,
-        }
-
-    def _drift_pct(self, per_cycle: list[float]) -> float:
-        """Last completed cycle against the first one after the warm-up."""
-        cycles = per_cycle[self._warm_cycles() :]
-        return 100 * (cycles[-1] / cycles[0] - 1) if len(cycles) >= 2 else float("nan")
-
-    def _warm_cycles(self) -> int:
-        """Cycles completed during the warm-up (their p99 is not the reference)."""
-        warm = [s.cycle for s in self.samples if s.t_s <= self.warmup_s]
-        return max(warm, default=0) + 1 if warm else 0
+from stream.output.events import EventBus, ExpressionEvent, JsonlEventLog
 
 
 class PlaylistSource:
@@ -188,23 +131,29 @@ class Recorder:
         self.frames = 0
 
     def stages(self) -> tuple[Stage, Stage]:
+        started_ns = [0, 0]  # (wall, thread CPU) at the frame's first stage: one worker thread
+
         def start(frame, results):
-            results["t0_ns"] = time.perf_counter_ns()
-            results["c0_ns"] = time.thread_time_ns()
+            started_ns[:] = time.perf_counter_ns(), time.thread_time_ns()
 
         def done(frame, results):
             now, cpu_now = time.perf_counter_ns(), time.thread_time_ns()
             with self.lock:
-                self.proc_ms.append((now - results["t0_ns"]) / 1e6)
-                self.cpu_ms.append((cpu_now - results["c0_ns"]) / 1e6)
+                self.proc_ms.append((now - started_ns[0]) / 1e6)
+                self.cpu_ms.append((cpu_now - started_ns[1]) / 1e6)
                 self.done_ms.append((time.monotonic_ns() - frame.t_mono_ns) / 1e6)
                 self.frames += 1
 
         return Stage("soak_start", start), Stage("soak_done", done)
 
-    def event(self, event) -> None:
-        with self.lock:
-            self.event_ms.append(event.latency_ms["capture_to_event"])
+    def write(self, event) -> None:
+        """EventBus sink: the latency of each expression event."""
+        if isinstance(event, ExpressionEvent):
+            with self.lock:
+                self.event_ms.append(event.latency_ms["capture_to_event"])
+
+    def close(self) -> None:
+        pass
 
     def take(self) -> tuple[list[float], list[float], list[float], list[float], int]:
         with self.lock:
@@ -233,34 +182,35 @@ def run_soak(
     log_path = log_path or Path(tempfile.mkdtemp(prefix="mexlive-soak-")) / "events.jsonl"
     log = JsonlEventLog(log_path)
     recorder = Recorder()
-    bus = EventBus([log])
-
-    def emit(status, detail, seq):
-        bus.emit(StatusEvent(status, "soak", seq=seq, detail=detail))
-
-    def on_event(event):
-        recorder.event(event)
-        bus.emit(event)
-
-    analysis = FaceAnalysis(emit)
-    spotter = SpottingStage(on_event, "soak", on_status=emit)
+    bus = EventBus([log, recorder])
     first, last = recorder.stages()
-    extra = list(extra_stages or [])
-    if privacy:
-        extra.append(privacy_stage(emit))
     exporter = None
     if metrics_port is not None:
         exporter, scrape = metrics_exporter(metrics_port, bus)
-        extra.append(exporter.stage())
         on_sample = _both(on_sample, scrape)
-    stages = [first, *analysis.stages(), spotter.stage(), new_person(spotter), *extra, last]
+
+    def after_spotter(parts) -> list[Stage]:
+        extra = [new_person(parts.spotter), *(extra_stages or [])]
+        if privacy:
+            extra.append(privacy_stage(parts.emit))
+        if exporter is not None:
+            extra.append(exporter.stage())
+        return [*extra, last]
+
     source = PlaylistSource(specs, frames_per_clip, synthetic_frames)
-    pipeline = Pipeline(
-        source, bus, stages, stream_name="soak", duration_s=duration_s, ring_policy="block"
+    config = LiveConfig(
+        source=source,
+        # Lossless; the next clip is there at once: no reconnect backoff.
+        limits=RunLimits(duration_s=duration_s, ring_policy="block", backoff_s=(0.0, 0.0)),
+        stream_name="soak",
+        recognizer=RecognizerOptions(enabled=False),
+        first_stages=(first,),
+        extra_stages=after_spotter,
     )
+    live = build_live(config, bus)
+    pipeline, spotter = live.pipeline, live.spotter
     if exporter is not None:
         exporter.attach(pipeline, {"source": "playlist", "stream": "soak"})
-    pipeline.capture.backoff_s = (0.0, 0.0)  # the next clip is there at once
     cycle_ms: dict[int, list[float]] = {}
     cycle_cpu_ms: dict[int, list[float]] = {}
     pipeline.start()
@@ -300,6 +250,7 @@ def run_soak(
     finished = sorted(cycle_ms)[:-1]  # the last cycle is cut short by the end of the run
     result.cycle_p99_ms = [_pct(cycle_ms[c], 99) for c in finished]
     result.cycle_cpu_p99_ms = [_pct(cycle_cpu_ms[c], 99) for c in finished]
+    result.cycle_ids = finished
     result.events_decided = len(spotter.events)
     result.events_logged = sum('"type":"expression"' in line for line in log_path.open())
     result.frames, result.balanced = summary.processed, summary.balanced
@@ -324,14 +275,13 @@ def new_person(spotter: SpottingStage) -> Stage:
 def privacy_stage(emit) -> Stage:
     """The privacy sticker stage with its command-line defaults (``--privacy``)."""
     try:
-        from stream.privacy.live import add_privacy_arguments, privacy_stage_from_args
+        from stream.privacy.live import PrivacyOptions
+        from stream.privacy.live import privacy_stage as make_privacy_stage
     except ImportError:
         raise SystemExit(
             "soak: --privacy needs stream/privacy/live.py (not in this build)"
         ) from None
-    parser = argparse.ArgumentParser()
-    add_privacy_arguments(parser)
-    return privacy_stage_from_args(parser.parse_args(["--privacy"]), emit, 30.0).stage()
+    return make_privacy_stage(PrivacyOptions(draw=True), emit, 30.0).stage()
 
 
 def metrics_exporter(port: int, bus: EventBus):

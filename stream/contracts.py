@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -90,3 +91,37 @@ class FeatureRow:
     t_mono_ns: int
     values: np.ndarray
     valid: bool
+
+
+@dataclass(slots=True)
+class FrameResults:
+    """What the stages add for one frame, in stage order (design.md, "Contracts").
+
+    The pipeline worker makes one per frame with ``gap`` and ``latency_ms``; each stage reads
+    what earlier stages set and fills in its own fields. A field left None was not computed
+    for this frame (its stage is absent, or had nothing to work on).
+
+    Attributes:
+        gap: frames were lost before this one (drops, a reconnect, a new frame size): stages
+            reset their state.
+        latency_ms: milliseconds of each stage run so far on this frame, by stage name.
+        aligned: the face alignment (``align`` stage).
+        features: the feature row (``features`` stage).
+        apex_score: the spotter's per-frame apex score; None on an invalid row.
+        apex_threshold: the decoder's running threshold after this frame; None on an invalid row.
+        emotion: (E,) the spotter's emotion probabilities for this frame (over
+            ``stream.output.events.EMOTIONS``); None on an invalid row.
+        calibrating: the spotter is still measuring the person's baseline; None without one.
+        privacy: the sticker's placement drawn on this frame (``stream.privacy.stickers.
+            Placement``), None when none was drawn or there is no privacy stage.
+    """
+
+    gap: bool = False
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    aligned: AlignedFace | None = None
+    features: FeatureRow | None = None
+    apex_score: float | None = None
+    apex_threshold: float | None = None
+    emotion: np.ndarray | None = None
+    calibrating: bool | None = None
+    privacy: Any = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+EXIT_BAD_INPUT = 2  # the exit code of every error a person can act on
+
 
 class MexliveError(Exception):
     """An error with a message meant for the person running mexlive."""

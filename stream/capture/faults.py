@@ -28,7 +28,11 @@ inner source's frames (the scene's clock), so a drill means the same moment in e
 ``resize@F=WxH``                   from frame F on, frames are WxH (no reconnect)
 =================================  ===========================================================
 
-The wrapper is live by default (a drill models a camera: reconnects, drop-oldest ring).
+The wrapper is live by default (a drill models a camera: it reconnects). Its frames come at the
+inner source's pace: over a camera, a URL or the synthetic face paced in real time the ring
+drops the oldest frame when the analysis falls behind, as with a camera; over an unpaced inner
+(a file, ``--no-realtime``) it waits instead, so the frame accounting of a drill (which frames
+are frozen, corrupt, lost) is the same on a fast and on a busy machine.
 """
 
 from __future__ import annotations
@@ -144,7 +148,9 @@ class FaultySource:
     Args:
         inner: the source that misbehaves (not opened yet).
         faults: the schedule; frame numbers count the inner source's frames.
-        live: reconnect and drop-oldest like a camera (default) or behave like a file.
+        live: reconnect like a camera (default) or behave like a file.
+        paced: frames come at the world's pace, so a slow consumer drops (see the module
+            docstring); None: as the inner source (live, or a real-time synthetic face).
         read_timeout_s: a stall longer than this fails the read (a network read timeout).
         failed_opens: reopen attempts that fail after a disconnect (exercises the backoff).
     """
@@ -157,10 +163,14 @@ class FaultySource:
         read_timeout_s: float = 2.5,
         failed_opens: int = 2,
         name: str | None = None,
+        paced: bool | None = None,
     ) -> None:
         self.inner = inner
         self.faults = sorted(faults, key=lambda f: f.at)
         self.live = live
+        if paced is None:
+            paced = bool(getattr(inner, "live", False) or getattr(inner, "realtime", False))
+        self.paced = paced
         self.read_timeout_s = read_timeout_s
         self.failed_opens = failed_opens
         self.name = name or f"faults:{inner.name}"

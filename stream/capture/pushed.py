@@ -8,7 +8,7 @@ behind, the ring drops the oldest frame and counts it; ``push`` itself never blo
 
 Example:
     source = PushedSource()
-    pipeline = Pipeline(source, bus, stages)
+    pipeline = build_live(LiveConfig(source=source), bus).pipeline
     pipeline.start()
     source.push(frame_bgr, time.monotonic())   # from the web handler, per frame
     source.end()                                # then pipeline.stop()

@@ -40,6 +40,8 @@ class Source(Protocol):
 
     name: str  # as the person typed it, for messages
     live: bool  # True: never block the camera (drop oldest) and reconnect on failure
+    # A live source may also say ``paced = False``: it reconnects, but its frames do not come
+    # at the world's pace, so the ring makes it wait instead of dropping (``Pipeline``).
 
     @property
     def fps(self) -> float | None: ...

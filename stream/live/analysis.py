@@ -1,6 +1,6 @@
 """The per-frame analysis stages: face alignment, then ROI features; face status events.
 
-``FaceAnalysis(...).stages()`` plugs into ``Pipeline``. Each frame's results dict gets
+``FaceAnalysis(...).stages()`` plugs into ``Pipeline``. Each frame's FrameResults gets
 ``aligned`` (AlignedFace) and ``features`` (FeatureRow); ``rows`` keeps every FeatureRow when
 asked (``--dump-features``), one per processed frame, invalid rows included.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from stream.contracts import FeatureRow, Frame
+from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.errors import MexliveError
 from stream.face.align import FaceTracker, TrackerConfig
 from stream.face.features import FeatureConfig, FeatureExtractor
@@ -52,20 +52,20 @@ class FaceAnalysis:
     def stages(self) -> list[Stage]:
         return [Stage("align", self._align), Stage("features", self._features)]
 
-    def _align(self, frame: Frame, results: dict[str, Any]) -> None:
-        if results.get("gap"):
+    def _align(self, frame: Frame, results: FrameResults) -> None:
+        if results.gap:
             self.tracker.reset()  # frames were lost: the previous landmarks are stale
         aligned = self.tracker.update(frame.image, frame.seq, frame.t_mono_ns, frame.t_s)
-        results["aligned"] = aligned
+        results.aligned = aligned
         if aligned.change == "face_found":
             self.faces_found += 1
             self.emit("face_found", {"faces": aligned.n_faces}, frame.seq)
         elif aligned.change == "face_lost":
             self.emit("face_lost", {"reason": aligned.reason}, frame.seq)
 
-    def _features(self, frame: Frame, results: dict[str, Any]) -> None:
-        row = self.extractor.update(results["aligned"], gap=bool(results.get("gap")))
-        results["features"] = row
+    def _features(self, frame: Frame, results: FrameResults) -> None:
+        row = self.extractor.update(results.aligned, gap=results.gap)
+        results.features = row
         if self.keep_rows:
             self.rows.append(row)
             self.pts_s.append(np.nan if frame.pts_s is None else frame.pts_s)

@@ -20,17 +20,18 @@ from stream.capture.guards import FreezeDetector, MediaClock
 from stream.capture.ring import FrameRing
 from stream.capture.sources import Source, frame_shape
 from stream.capture.thread import CaptureThread
-from stream.contracts import Frame
+from stream.contracts import Frame, FrameResults
 from stream.errors import SourceError
 from stream.output.events import EventBus, StatusEvent
 
 
 @dataclass
 class Stage:
-    """A named per-frame step; ``fn(frame, results)`` may add to the per-frame results dict."""
+    """A named per-frame step; ``fn(frame, results)`` reads and fills in the frame's
+    ``FrameResults``."""
 
     name: str
-    fn: Callable[[Frame, dict[str, Any]], None]
+    fn: Callable[[Frame, FrameResults], None]
 
 
 class LatencyWindow:
@@ -101,7 +102,10 @@ class Pipeline:
         stall_timeout_s: a read blocked longer than this is reported as source_stalled.
         drain_timeout_s: at a stop, how long a file or synthetic source may take to finish
             the frames already queued.
-        ring_policy: ``"drop_oldest"`` or ``"block"``; None picks from ``source.live``.
+        ring_policy: ``"drop_oldest"`` or ``"block"``; None: drop_oldest for a live source
+            whose frames come at the world's pace (a camera, a URL), block for the others
+            (files, synthetic, and a live source with ``paced = False``: a fault drill over
+            an unpaced scene), which lose nothing however slow the machine is.
 
     Before the stages, each frame's timestamp is repaired when it repeats or runs backwards
     (``guards.MediaClock``), and a frame identical to the previous one is dropped as
@@ -130,7 +134,8 @@ class Pipeline:
         self.duration_s = duration_s
         self.drop_report_s = drop_report_s
         self.drain_timeout_s = drain_timeout_s
-        policy = ring_policy or ("drop_oldest" if source.live else "block")
+        paced = source.live and getattr(source, "paced", True)
+        policy = ring_policy or ("drop_oldest" if paced else "block")
         self.ring = FrameRing(ring_capacity, policy, frame_shape(source))
         self.capture = CaptureThread(
             source, self.ring, self._on_capture_status, max_frames, stall_timeout_s
@@ -264,7 +269,7 @@ class Pipeline:
             return
         gap, self._pending_gap = gap or self._pending_gap, False
         latency_ms: dict[str, float] = {}  # this frame's stages so far, for the HUD and metrics
-        results: dict[str, Any] = {"gap": gap, "latency_ms": latency_ms}
+        results = FrameResults(gap=gap, latency_ms=latency_ms)
         for stage in self.stages:
             t0 = time.perf_counter_ns()
             try:

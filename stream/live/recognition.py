@@ -18,13 +18,13 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stream.contracts import FrameResults
 from stream.face.flow_stack import FlowStack, StackConfig, flow_stack, step_frames
 from stream.output.events import EMOTIONS
 
@@ -123,12 +123,12 @@ class EventRecognizer:
         still = np.zeros((2, steps, size, size), np.float32)  # (2, T, S, S)
         self.probabilities(FlowStack(still, np.zeros((size, size), np.float32), ()))
 
-    def observe(self, results: dict[str, Any]) -> None:
+    def observe(self, results: FrameResults) -> None:
         """Per frame: keep the aligned face (if any) of this frame's results."""
-        aligned = results.get("aligned")
+        aligned = results.aligned
         if aligned is None:
             return
-        if results.get("gap") or aligned.redetected or not aligned.ok:
+        if results.gap or aligned.redetected or not aligned.ok:
             self.history.clear()  # no flow across a discontinuity
         if aligned.ok and aligned.face is not None:
             self.history.add(aligned.seq, aligned.face, aligned.landmarks)
@@ -198,27 +198,3 @@ def recognizer_from_flags(
         f"({recognizer.backend_reason}), fused with the spotter's emotions"
     )
     return recognizer
-
-
-def add_recognizer_arguments(parser: argparse.ArgumentParser) -> None:
-    """run_live's recognizer options (`--no-recognizer`, `--recognizer-weights`)."""
-    rec = parser.add_argument_group("recognizer (emotion of each spotted interval)")
-    rec.add_argument(
-        "--no-recognizer",
-        action="store_true",
-        help="emotions from the spotter's head only (default: fused with the MPFNet-style "
-        "recognizer when its weights are present)",
-    )
-    rec.add_argument(
-        "--recognizer-weights",
-        default=None,
-        metavar="PATH",
-        help="recognizer weights (default: engines/weights/recognizer.pt, sha256-checked)",
-    )
-    rec.add_argument(
-        "--recognizer-backend",
-        choices=RECOGNIZER_BACKENDS,
-        default="onnxruntime",
-        help="onnxruntime runs the exported graph (tested equal to torch within 1e-5, ~5x "
-        "faster per event); torch is the reference",
-    )

@@ -11,13 +11,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from calibration.baseline import Baseline
 from engines.decoding import DecoderConfig, EventDecoder, Spotted
-from stream.contracts import FeatureRow, Frame
+from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.face.features import FACE_ROIS, feature_names
 from stream.live.pipeline import Stage
 from stream.live.recognition import EventRecognizer
@@ -109,8 +109,9 @@ class SpottingStage:
     def stage(self) -> Stage:
         return Stage("spot", self)
 
-    def __call__(self, frame: Frame, results: dict[str, Any]) -> None:
-        row: FeatureRow = results["features"]
+    def __call__(self, frame: Frame, results: FrameResults) -> None:
+        row = results.features
+        assert row is not None, "the spot stage runs after the features stage"
         if self.recognizer is not None:
             self.recognizer.observe(results)
         if not row.valid:
@@ -118,13 +119,13 @@ class SpottingStage:
             decided = self.decoder.update(frame.seq, frame.t_s, frame.t_mono_ns, 0.0, None, False)
         else:
             score, emotion = self._step(row)
-            results["apex_score"] = score
+            results.apex_score, results.emotion = score, emotion
             self._mags.append((frame.seq, row.values[MAG_ON]))
             if self.baseline is None:
                 self._calibrate(frame, row, score)
             decided = self.decoder.update(frame.seq, frame.t_s, frame.t_mono_ns, score, emotion)
-            results["apex_threshold"] = self.decoder.threshold
-        results["calibrating"] = self.baseline is None
+            results.apex_threshold = self.decoder.threshold
+        results.calibrating = self.baseline is None
         for spotted in decided:
             self._emit(spotted)
 

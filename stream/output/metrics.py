@@ -17,14 +17,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from stream.contracts import Frame
+from stream.contracts import Frame, FrameResults
 from stream.errors import MexliveError
 from stream.live.pipeline import Pipeline, Stage
 from stream.live.rates import FrameRates
@@ -144,14 +143,14 @@ class MetricsExporter:
     def stage(self) -> Stage:
         return Stage("metrics", self.observe)
 
-    def observe(self, frame: Frame, results: dict[str, Any]) -> None:
+    def observe(self, frame: Frame, results: FrameResults) -> None:
         self.rates.add(frame.seq, frame.t_mono_ns)
         self.camera_fps.set(self.rates.capture_fps)
         self.processed_fps.set(self.rates.processed_fps)
-        aligned = results.get("aligned")
+        aligned = results.aligned
         if aligned is not None:
             self.face_present.set(1.0 if aligned.ok else 0.0)
-        for stage, ms in results.get("latency_ms", {}).items():
+        for stage, ms in results.latency_ms.items():
             self.stage_latency.labels(stage).observe(ms / 1e3)
 
     def write(self, event: StatusEvent | ExpressionEvent) -> None:

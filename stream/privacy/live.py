@@ -13,9 +13,9 @@ found after being lost (it may be another person). Until then the sticker sits o
 
 from __future__ import annotations
 
-import argparse
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 
 from calibration.causal import DEFAULT_FALLBACK, CausalGraph, discover
-from stream.contracts import FeatureRow, Frame
+from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.errors import MexliveError
 from stream.face.features import FACE_ROIS, feature_names
 from stream.face.rois import ROI_NAMES, canonical_landmarks, roi_centres
 from stream.live.pipeline import Stage
 from stream.output.recorder import VideoRecorder
-from stream.privacy.stickers import DESIGNS, STICKER_REGIONS, Sticker, StickerPlacer, check_region
+from stream.privacy.stickers import Sticker, StickerPlacer, check_region
 
 MAG_ON = np.array([feature_names().index(f"{roi}.mag_on") for roi in FACE_ROIS])  # (R-1,)
 EmitFn = Callable[[str, dict[str, Any], int | None], None]
@@ -178,12 +178,12 @@ class PrivacyStage:
     def stage(self) -> Stage:
         return Stage("privacy", self)
 
-    def __call__(self, frame: Frame, results: dict[str, Any]) -> None:
-        aligned = results.get("aligned")
+    def __call__(self, frame: Frame, results: FrameResults) -> None:
+        aligned = results.aligned
         if self.calibrator is not None:
             if aligned is not None and aligned.change == "face_found" and self._had_face:
                 self.calibrator.restart()  # the face came back: it may be someone else
-            row = results.get("features")
+            row = results.features
             if row is not None:
                 self.calibrator.add(row, frame.t_s)
         off = not self.wanted() and self.writer is None
@@ -203,7 +203,7 @@ class PrivacyStage:
                 frame.seq,
             )
             self._drawing = drawn
-        results["privacy"] = self.placer.last
+        results.privacy = self.placer.last
         if self.writer is not None:
             self.writer.write(frame.image, frame.pts_s)
 
@@ -226,73 +226,47 @@ class PrivacyStage:
             self.writer.close()
 
 
-def add_privacy_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("privacy sticker")
-    group.add_argument(
-        "--privacy",
-        action="store_true",
-        help="draw a privacy sticker on the window, --record and --privacy-out",
-    )
-    group.add_argument(
-        "--privacy-out",
-        default=None,
-        metavar="PATH|URL",
-        help="write only the protected stream (H.264) to a file or URL",
-    )
-    group.add_argument(
-        "--privacy-design", choices=DESIGNS, default="solid", help="solid: best in bench_privacy"
-    )
-    group.add_argument(
-        "--privacy-sticker",
-        default=None,
-        metavar="IMAGE",
-        help="sticker image file instead of a built-in design (implies --privacy)",
-    )
-    group.add_argument(
-        "--privacy-region",
-        choices=STICKER_REGIONS,
-        default=DEFAULT_FALLBACK,
-        help="region before (or without) calibration",
-    )
-    group.add_argument(
-        "--calibrate-privacy",
-        action="store_true",
-        help="choose the region by causal discovery over the first seconds",
-    )
-    group.add_argument("--privacy-calibration-s", type=float, default=10.0)
-    group.add_argument(
-        "--privacy-graph",
-        default="privacy_graph",
-        metavar="PREFIX",
-        help="the calibration's graph: PREFIX.json and PREFIX.png",
-    )
+@dataclass(frozen=True)
+class PrivacyOptions:
+    """What the privacy flags ask for (``--privacy``, ``--privacy-out``, ...; see the module
+    docstring). The defaults are the command line's."""
+
+    draw: bool = False  # --privacy: on the window, --record and --privacy-out
+    out: str | None = None  # --privacy-out PATH|URL: only the protected stream
+    design: str = "solid"  # a built-in design (solid: best in bench_privacy)
+    sticker: str | None = None  # an image file instead of a design (implies drawing)
+    region: str = DEFAULT_FALLBACK  # where the sticker sits before (or without) calibration
+    calibrate: bool = False  # choose the region by causal discovery over the first seconds
+    calibration_s: float = 10.0  # seconds of face the calibration measures
+    graph: str = "privacy_graph"  # the calibration's graph: PREFIX.json and PREFIX.png
+
+    @property
+    def wanted(self) -> bool:
+        """Any of the options asks for a privacy stage."""
+        return bool(self.draw or self.out or self.calibrate or self.sticker)
 
 
-def privacy_stage_from_args(
-    args: argparse.Namespace, emit: EmitFn, fps: float | None
-) -> PrivacyStage | None:
-    """The stage the arguments ask for (None without --privacy / --privacy-out /
-    --calibrate-privacy / --privacy-sticker). Bad input (sticker file, output) raises
-    MexliveError."""
-    if not (args.privacy or args.privacy_out or args.calibrate_privacy or args.privacy_sticker):
+def privacy_stage(options: PrivacyOptions, emit: EmitFn, fps: float | None) -> PrivacyStage | None:
+    """The stage ``options`` ask for (None when they ask for none); a ``LiveConfig.privacy``
+    factory as ``functools.partial(privacy_stage, options)``. Bad input (sticker file, output,
+    region) raises MexliveError."""
+    if not options.wanted:
         return None
-    check_region(args.privacy_region)
-    if args.privacy_calibration_s <= 0:
+    check_region(options.region)
+    if options.calibration_s <= 0:
         raise MexliveError("--privacy-calibration-s must be positive")
     sticker = (
-        Sticker.from_file(args.privacy_sticker)
-        if args.privacy_sticker
-        else Sticker.design(args.privacy_design)
+        Sticker.from_file(options.sticker) if options.sticker else Sticker.design(options.design)
     )
-    writer = ProtectedWriter(args.privacy_out, fps or 30.0) if args.privacy_out else None
-    stage = PrivacyStage(StickerPlacer(sticker, args.privacy_region), emit, None, writer)
-    if args.calibrate_privacy:
+    writer = ProtectedWriter(options.out, fps or 30.0) if options.out else None
+    stage = PrivacyStage(StickerPlacer(sticker, options.region), emit, None, writer)
+    if options.calibrate:
         lag = max(1, round(0.1 * (fps or 30.0)))  # ~100 ms between the two time slices
         stage.calibrator = PrivacyCalibrator(
-            args.privacy_calibration_s,
+            options.calibration_s,
             stage.on_graph,
-            args.privacy_graph,
+            options.graph,
             lag_frames=lag,
-            fallback=args.privacy_region,
+            fallback=options.region,
         )
     return stage

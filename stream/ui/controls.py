@@ -11,17 +11,63 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from stream.contracts import Frame
+from stream.contracts import Frame, FrameResults
 from stream.live.pipeline import Stage
 from stream.output.recorder import VideoRecorder
 from stream.ui.hud import HudOptions, HudState, draw_hud
 
 KEY_ESC = 27
+
+
+@dataclass(frozen=True)
+class WindowKey:
+    """One key of the live window: the manual, ``--help`` and the window print this table."""
+
+    keys: str  # as the manual writes it ("q / Esc")
+    does: str  # the manual's line
+    short: str  # the --help epilog's word
+    action: str  # what LiveControls.handle_key does
+
+
+WINDOW_KEYS = (
+    WindowKey("q / Esc", "quit", "quit", "quit"),
+    WindowKey(
+        "h", "HUD on / off (rates, stage latency, face box, score trace, events)", "HUD", "hud"
+    ),
+    WindowKey("l", "landmarks, ROI squares and flow arrows on / off", "landmarks", "landmarks"),
+    WindowKey("p", "privacy sticker on / off", "privacy", "privacy"),
+    WindowKey(
+        "r",
+        "record start / stop (the --record path, then mexlive-DATE-TIME.mp4 files)",
+        "record",
+        "record",
+    ),
+    WindowKey(
+        "c", "recalibrate the baseline (keep a neutral face for 2 s)", "recalibrate", "recalibrate"
+    ),
+    WindowKey("space", "pause / resume the display (analysis goes on)", "pause", "pause"),
+)
+_KEY_NAMES = {"esc": chr(KEY_ESC), "space": " "}
+KEY_ACTIONS = {
+    _KEY_NAMES.get(name.lower(), name): key.action
+    for key in WINDOW_KEYS
+    for name in key.keys.split(" / ")
+}
+
+
+def keys_manual(indent: str = "    ") -> str:
+    """The key list as the manual (run_live's docstring) and the window print it."""
+    return "\n".join(f"{indent}{key.keys:<10}{key.does}" for key in WINDOW_KEYS)
+
+
+def keys_summary() -> str:
+    """The key list in one line, for ``--help``: "q/Esc quit, h HUD, ..."."""
+    return ", ".join(f"{key.keys.replace(' / ', '/')} {key.short}" for key in WINDOW_KEYS)
 
 
 def timestamped_path(folder: Path, suffix: str = ".mp4", now: float | None = None) -> Path:
@@ -127,25 +173,25 @@ class LiveControls:
 
     def handle_key(self, key: int) -> bool:
         """Act on one key code from ``cv2.waitKey``. Returns True when the window should close."""
-        char = chr(key) if 0 <= key < 256 else ""
-        if key == KEY_ESC or char == "q":
+        action = KEY_ACTIONS.get(chr(key)) if 0 <= key < 256 else None
+        if action == "quit":
             return True
-        if char == "h":
+        if action == "hud":
             self.options.hud = not self.options.hud
-        elif char == "l":
+        elif action == "landmarks":
             self.options.landmarks = not self.options.landmarks
-        elif char == "p":
+        elif action == "privacy":
             self.privacy_wanted = not self.privacy_wanted
             self.options.privacy = self.privacy_state
             self.say(f"privacy sticker: {self.options.privacy}")
-        elif char == "r":
+        elif action == "record":
             path = self.recording.toggle()
             self.options.recording = self.recording.active
             self.say(f"recording {'to' if self.recording.active else 'saved:'} {path}")
-        elif char == "c" and self.recalibrate is not None:
+        elif action == "recalibrate" and self.recalibrate is not None:
             self._recalibrate_pending.set()
             self.say("recalibrating the baseline: keep a neutral face")
-        elif char == " ":
+        elif action == "pause":
             self.paused = not self.paused
         return False
 
@@ -158,7 +204,7 @@ class LiveControls:
     def stage(self) -> Stage:
         return Stage("hud", self._annotate)
 
-    def _annotate(self, frame: Frame, results: dict[str, Any]) -> None:
+    def _annotate(self, frame: Frame, results: FrameResults) -> None:
         if self._recalibrate_pending.is_set() and self.recalibrate is not None:
             self._recalibrate_pending.clear()
             self.recalibrate()

@@ -16,12 +16,11 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 import cv2
 import numpy as np
 
-from stream.contracts import AlignedFace, Frame
+from stream.contracts import Frame, FrameResults
 from stream.face.features import roi_block
 from stream.live.rates import FrameRates
 from stream.output.events import ExpressionEvent, StatusEvent
@@ -104,22 +103,23 @@ class HudState:
         self._calibrating: bool | None = None
         self._events: deque[HudEvent] = deque(maxlen=events_shown)
 
-    def observe(self, frame: Frame, results: dict[str, Any]) -> None:
+    def observe(self, frame: Frame, results: FrameResults) -> None:
         """Take one processed frame's results (a pipeline stage: put it after the spotter)."""
-        aligned: AlignedFace | None = results.get("aligned")
+        aligned = results.aligned
         with self._lock:
             i = self._n % self._scores.size
-            self._scores[i] = results.get("apex_score", np.nan)
-            self._thresholds[i] = results.get("apex_threshold", np.nan)
+            self._scores[i] = np.nan if results.apex_score is None else results.apex_score
+            threshold = results.apex_threshold
+            self._thresholds[i] = np.nan if threshold is None else threshold
             self._n += 1
             self.rates.add(frame.seq, frame.t_mono_ns)
-            for stage, ms in results.get("latency_ms", {}).items():
+            for stage, ms in results.latency_ms.items():
                 old = self._latency_ms.get(stage, ms)
                 self._latency_ms[stage] = old + LATENCY_SMOOTHING * (ms - old)
             if aligned is not None:
                 self._face = "ok" if aligned.ok else (aligned.reason or "no face")
-            if "calibrating" in results:
-                self._calibrating = bool(results["calibrating"])
+            if results.calibrating is not None:
+                self._calibrating = results.calibrating
 
     def write(self, event: StatusEvent | ExpressionEvent) -> None:
         """EventBus sink: keeps the last expression events."""
@@ -148,18 +148,19 @@ class HudState:
 
 
 def draw_hud(
-    image: np.ndarray, results: dict[str, Any], hud_state: HudState, options: HudOptions
+    image: np.ndarray, results: FrameResults, hud_state: HudState, options: HudOptions
 ) -> np.ndarray:
     """Draw the HUD in place on a BGR (H, W, 3) uint8 frame and return it.
 
     Args:
-        results: the pipeline's per-frame results (``aligned``, ``features``); {} is fine.
+        results: the pipeline's per-frame results (``aligned``, ``features``); an empty
+            ``FrameResults()`` is fine.
         hud_state: rates, latency, scores and events so far.
         options: what to draw (the window's toggles, recording, privacy state).
     """
-    aligned: AlignedFace | None = results.get("aligned")
+    aligned = results.aligned
     if options.landmarks:
-        row = results.get("features")
+        row = results.features
         flow = roi_block(row.values)[:, :2] if row is not None and row.valid else None
         draw_analysis(image, aligned, flow)
     if options.hud:

@@ -22,36 +22,24 @@ import pytest
 
 from stream.capture.faults import Fault, FaultySource
 from stream.capture.sources import SyntheticSource
-from stream.live.drill import Drill, run_drill
-from stream.live.pipeline import Pipeline
+from stream.live.builder import bare_pipeline
+from stream.live.drill import (
+    AT,
+    CLIP,
+    FPS,
+    MATRIX,
+    N_FRAMES,
+    SETTLE_S,
+    Drill,
+    found_again,
+    iou,
+    run_drill,
+)
 from stream.output.events import EventBus, validate_event
 from stream.synthetic.animator import FaceAnimator, SyntheticConfig
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
-
-CLIP = SyntheticConfig(seed=24, micro_per_min=15, macro_per_min=2)
-FPS = CLIP.fps
-N_FRAMES = 285
-AT = 120  # inner frame where a fault starts: 4.0 s, between the two expressions
-SETTLE_S = 1.0  # after a gap, the flow history and the spotter state refill
-
-
-def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    inter = min(a[1], b[1]) - max(a[0], b[0])
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return max(inter, 0.0) / union if union > 0 else 0.0
-
-
-def found_again(reference, events) -> bool:
-    """An event like ``reference`` (kind, emotion, IoU >= 0.5 in media time) is in ``events``."""
-    span = (reference.onset_s, reference.offset_s)
-    return any(
-        e.kind == reference.kind
-        and e.emotion == reference.emotion
-        and iou((e.onset_s, e.offset_s), span) >= 0.5
-        for e in events
-    )
 
 
 @pytest.fixture(scope="module")
@@ -68,24 +56,6 @@ def test_the_fault_free_run_finds_the_ground_truth(clean):
         assert (event.kind, event.emotion) == (want.kind, want.emotion)
         assert iou((event.onset_s, event.offset_s), (want.onset / FPS, want.offset / FPS)) >= 0.5
     assert clean.summary.balanced and clean.summary.dropped_total == 0
-
-
-# (faults, last inner frame the fault touches)
-MATRIX = {
-    # a 3 s stall: the read times out at 2.5 s, reopening fails until 3 s, 90 frames lost
-    "stall": ([Fault("stall", AT, 3.0)], AT + 90),
-    # unplugged, two failed reopens, back at 480x360 after 20 lost frames
-    "disconnect": ([Fault("disconnect", AT, 20, (480, 360))], AT + 20),
-    "corrupt": ([Fault("corrupt", AT, 5)], AT + 5),  # 5 undecodable frames
-    "garbage": ([Fault("garbage", AT, 4)], AT + 4),  # grey, BGRA, float, empty arrays
-    "freeze": ([Fault("freeze", AT, 20)], AT + 20),  # 20 copies of one frame
-    "drop": ([Fault("drop", AT, 10)], AT + 10),  # a burst of 10 lost frames
-    "pts_repeat": ([Fault("pts_repeat", AT, 6)], AT + 6),  # one timestamp six times
-    "pts_swap": ([Fault("pts_swap", AT, 20)], AT + 20),  # neighbours' timestamps swapped
-    "pts_back": ([Fault("pts_back", AT, 0, 5.0)], AT),  # the clock restarts 5 s back
-    "rate": ([Fault("rate", AT, 45, 15.0)], AT + 45),  # 1.5 s at 15 fps
-    "resize": ([Fault("resize", AT, 0, (800, 600))], AT),  # a bigger frame, no reconnect
-}
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +183,7 @@ def test_stop_during_a_stall_returns_within_a_second():
     config = SyntheticConfig(seed=1, width=160, height=120, face_height_px=60)
     source = FaultySource(SyntheticSource(config, realtime=False), [Fault("stall", 5, 60.0)])
     source.read_timeout_s = 120.0  # a read that would block for a minute
-    pipeline = Pipeline(source, EventBus(), stall_timeout_s=0.3)
+    pipeline = bare_pipeline(source, EventBus(), stall_timeout_s=0.3)
     pipeline.start()
     time.sleep(0.6)
     t0 = time.monotonic()

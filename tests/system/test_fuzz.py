@@ -21,7 +21,8 @@ from stream.capture.sources import open_source
 from stream.contracts import SourceFrame
 from stream.errors import MexliveError, SourceError
 from stream.face.align import FaceTracker
-from stream.live.pipeline import Pipeline, Stage
+from stream.live.builder import bare_pipeline
+from stream.live.pipeline import Stage
 from stream.output.events import EventBus
 from stream.synthetic.animator import FaceAnimator, SyntheticConfig, read_truth_csv, write_video
 
@@ -103,7 +104,7 @@ def test_mutated_videos_fail_cleanly_or_play(suffix, videos, tmp_path):
         path.write_bytes(mutate(videos[suffix], cut, flips))
         collected = Frames()
         try:
-            pipeline = Pipeline(open_source(str(path)), EventBus(), [collected.stage()])
+            pipeline = bare_pipeline(open_source(str(path)), EventBus(), [collected.stage()])
             summary = run_bounded(pipeline.run, DECODE_BOUND_S)
         except SourceError as exc:
             assert str(path) in str(exc)  # a message that names the file
@@ -160,10 +161,10 @@ def test_random_arrays_through_the_pipeline_are_counted_never_analysed_wrong(ima
     tracker = FaceTracker()
 
     def align(frame, results):
-        results["aligned"] = tracker.update(frame.image, frame.seq, frame.t_mono_ns)
+        results.aligned = tracker.update(frame.image, frame.seq, frame.t_mono_ns)
 
     summary = run_bounded(
-        Pipeline(ArraySource(images), EventBus(), [Stage("align", align)]).run, 10.0
+        bare_pipeline(ArraySource(images), EventBus(), [Stage("align", align)]).run, 10.0
     )
     good = sum(
         i.dtype == np.uint8 and i.ndim == 3 and i.shape[2] == 3 and i.size > 0 for i in images

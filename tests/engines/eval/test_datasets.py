@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engines import dataset_layouts
+from engines.eval import layouts as dataset_layouts
 from engines.eval.datasets import (
     Annotation,
     DatasetError,

@@ -10,6 +10,8 @@ import pytest
 from stream.capture.faults import Fault, FaultySource, parse_faults, split_spec
 from stream.capture.sources import open_source
 from stream.errors import CorruptFrameError, SourceError, SourceReadError
+from stream.live.builder import bare_pipeline
+from stream.output.events import EventBus
 
 
 def test_spec_round_trip():
@@ -26,6 +28,19 @@ def test_spec_round_trip():
 def test_open_source_builds_a_drill():
     source = open_source("faults:freeze@10+5:synthetic:2")
     assert isinstance(source, FaultySource) and source.live and source.inner.config.seed == 2
+
+
+@pytest.mark.parametrize(
+    "realtime, policy",
+    [
+        (True, "drop_oldest"),  # paced like a camera: a slow analysis drops the oldest frame
+        (False, "block"),  # an unpaced scene waits: the accounting is the same on any machine
+    ],
+)
+def test_a_drill_drops_frames_only_over_a_paced_source(realtime, policy):
+    source = open_source("faults:freeze@10+5:synthetic:2", realtime=realtime)
+    assert source.live  # it reconnects either way
+    assert bare_pipeline(source, EventBus()).ring.policy == policy
 
 
 @pytest.mark.parametrize(

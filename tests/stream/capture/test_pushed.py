@@ -7,7 +7,8 @@ import threading
 import numpy as np
 
 from stream.capture.pushed import PushedSource
-from stream.live.pipeline import Pipeline, Stage
+from stream.live.builder import bare_pipeline
+from stream.live.pipeline import Stage
 from stream.output.events import EventBus
 
 
@@ -19,7 +20,7 @@ def test_every_pushed_frame_is_analysed_at_its_arrival_time():
     source = PushedSource(backlog=64)
     seen: list[tuple[int, float, int]] = []
     stage = Stage("record", lambda f, r: seen.append((f.seq, f.t_s, int(f.image[0, 0, 0]))))
-    pipeline = Pipeline(source, EventBus(), [stage], ring_capacity=64)
+    pipeline = bare_pipeline(source, EventBus(), [stage], ring_capacity=64)
     assert source.push(_image(1), 10.0) is None  # nothing runs yet: refused
     pipeline.start()
     # Uneven arrivals, like a browser: 70, 130, 55 ... ms apart.

@@ -14,7 +14,8 @@ from stream.capture.sources import AVSource
 from stream.capture.thread import CaptureThread
 from stream.contracts import SourceFrame
 from stream.errors import SourceError, SourceReadError
-from stream.live.pipeline import Pipeline, Stage
+from stream.live.builder import bare_pipeline
+from stream.live.pipeline import Stage
 from stream.output.events import EventBus, StatusEvent
 
 
@@ -102,7 +103,7 @@ def test_stop_returns_within_a_second_when_the_source_blocks():
 def test_pipeline_stop_within_a_second_and_balanced_when_the_source_blocks():
     source = ScriptedSource(block_at=5)
     sink = Collect()
-    pipeline = Pipeline(source, EventBus([sink]))
+    pipeline = bare_pipeline(source, EventBus([sink]))
     pipeline.start()
     time.sleep(0.3)
     t0 = time.monotonic()
@@ -117,7 +118,7 @@ def test_pipeline_stop_within_a_second_and_balanced_when_the_source_blocks():
 def test_stall_is_reported_once_within_the_timeout():
     source = ScriptedSource(n_frames=10, block_at=4)
     sink = Collect()
-    pipeline = Pipeline(source, EventBus([sink]), stall_timeout_s=0.5)
+    pipeline = bare_pipeline(source, EventBus([sink]), stall_timeout_s=0.5)
     pipeline.start()
     time.sleep(1.2)
     assert sink.statuses().count("source_stalled") == 1
@@ -132,7 +133,7 @@ def test_live_source_reconnects_with_backoff_and_keeps_seq_increasing():
     sink = Collect()
     seqs = []
     stage = Stage("collect", lambda frame, results: seqs.append(frame.seq))
-    pipeline = Pipeline(source, EventBus([sink]), [stage], ring_capacity=64)
+    pipeline = bare_pipeline(source, EventBus([sink]), [stage], ring_capacity=64)
     pipeline.capture.backoff_s = (0.05, 0.2)
     summary = pipeline.run()
     assert "source_error" in sink.statuses() and "reconnected" in sink.statuses()
@@ -144,7 +145,7 @@ def test_live_source_reconnects_with_backoff_and_keeps_seq_increasing():
 def test_file_source_failure_ends_the_run_with_its_error():
     source = ScriptedSource(n_frames=30, fail_at=(12,))
     sink = Collect()
-    summary = Pipeline(source, EventBus([sink])).run()
+    summary = bare_pipeline(source, EventBus([sink])).run()
     assert summary.processed == 12 and summary.error == "unplugged" and summary.balanced
     assert sink.statuses() == ["started", "source_error", "stopped"]
 
@@ -153,7 +154,7 @@ def test_live_source_with_slow_consumer_drops_oldest_and_balances():
     source = ScriptedSource(n_frames=200, live=True)
     sink = Collect()
     slow = Stage("slow", lambda frame, results: time.sleep(0.002))
-    summary = Pipeline(source, EventBus([sink]), [slow], ring_capacity=2).run()
+    summary = bare_pipeline(source, EventBus([sink]), [slow], ring_capacity=2).run()
     assert summary.dropped.get("ring_overwrite", 0) > 0
     assert summary.captured == 200 and summary.balanced
     assert "frames_dropped" in sink.statuses()
@@ -167,7 +168,7 @@ def test_stage_error_counts_the_frame_and_goes_on():
             raise RuntimeError("boom")
 
     sink = Collect()
-    summary = Pipeline(source, EventBus([sink]), [Stage("flaky", flaky)]).run()
+    summary = bare_pipeline(source, EventBus([sink]), [Stage("flaky", flaky)]).run()
     assert summary.processed == 19 and summary.dropped == {"stage_error:flaky": 1}
     assert summary.balanced
 
@@ -186,7 +187,7 @@ def test_file_replay_delivers_every_frame_once_in_order(fixtures_dir):
     stage = Stage(
         "checksum", lambda f, r: seen.append((f.seq, f.pts_s, int(f.image.sum(dtype=np.int64))))
     )
-    summary = Pipeline(AVSource(path), EventBus(), [stage], ring_capacity=4).run()
+    summary = bare_pipeline(AVSource(path), EventBus(), [stage], ring_capacity=4).run()
     assert [s for s, _, _ in seen] == list(range(len(reference)))
     assert [(p, c) for _, p, c in seen] == reference
     assert summary.captured == summary.processed == len(reference) == 587
@@ -196,7 +197,7 @@ def test_file_replay_delivers_every_frame_once_in_order(fixtures_dir):
 def test_stop_drains_what_a_lossless_source_already_queued():
     source = ScriptedSource()  # endless, not live: nothing may be lost
     slow = Stage("slow", lambda frame, results: time.sleep(0.005))
-    summary = Pipeline(source, EventBus(), [slow], ring_capacity=8, duration_s=0.5).run()
+    summary = bare_pipeline(source, EventBus(), [slow], ring_capacity=8, duration_s=0.5).run()
     assert summary.processed > 20 and summary.dropped_total == 0
     assert summary.captured == summary.processed
 
@@ -204,5 +205,5 @@ def test_stop_drains_what_a_lossless_source_already_queued():
 def test_stop_drops_a_live_backlog():
     source = ScriptedSource(live=True)  # endless camera, faster than the analysis
     slow = Stage("slow", lambda frame, results: time.sleep(0.005))
-    summary = Pipeline(source, EventBus(), [slow], ring_capacity=8, duration_s=0.5).run()
+    summary = bare_pipeline(source, EventBus(), [slow], ring_capacity=8, duration_s=0.5).run()
     assert summary.dropped.get("ring_overwrite", 0) > 0 and summary.balanced

@@ -5,13 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stream.live.builder import (
+    LiveConfig,
+    OpenOptions,
+    RecognizerOptions,
+    RunLimits,
+    SpotterOptions,
+    build_many,
+    stream_names,
+)
 from stream.live.drill import Keep
-from stream.live.multi import build_streams, run_streams, stream_names
+from stream.live.multi import run_streams
 from stream.live.pipeline import Stage
 from stream.output.events import EventBus
 
 FRAMES = 150
-OPEN = dict(fps=30.0, realtime=False)  # lossless: every frame analysed, runs repeatable
+OPEN = OpenOptions(fps=30.0, realtime=False)  # lossless: every frame analysed, runs repeatable
 
 
 def test_stream_names() -> None:
@@ -23,22 +32,23 @@ def _scores(specs: list[str]) -> dict[str, tuple[list[float], int]]:
     """Per stream: the apex score of every frame, and the expression events it emitted."""
     scores: dict[str, list[float]] = {}
 
-    def probe(name: str) -> list[Stage]:
-        scores[name] = []
-        return [Stage("probe", lambda f, r: scores[name].append(r.get("apex_score", np.nan)))]
+    def probe(parts) -> list[Stage]:
+        kept = scores[parts.name] = []
+
+        def keep(frame, results) -> None:
+            kept.append(np.nan if results.apex_score is None else results.apex_score)
+
+        return [Stage("probe", keep)]
 
     bus = EventBus()
-    runs = build_streams(
-        specs,
-        bus,
-        "cam0",
-        OPEN,
-        dict(max_frames=FRAMES),
-        backend="torch",
-        log=lambda line: None,
+    config = LiveConfig(
+        open=OPEN,
+        limits=RunLimits(max_frames=FRAMES),
+        spotter=SpotterOptions(backend="torch"),
+        recognizer=RecognizerOptions(enabled=False),
         extra_stages=probe,
-        recognizer=False,
     )
+    runs = build_many(config, specs, bus)
     run_streams(runs, lambda: False)
     assert all(run.summary is not None and run.summary.balanced for run in runs)
     assert all(run.summary.processed == FRAMES for run in runs)
@@ -61,15 +71,13 @@ def test_each_stream_fuses_its_own_recognizer() -> None:
     """Two streams, each with its recognizer: every expression's emotion is fused from the
     faces of its own stream (a stream reading the other's ring would find no faces there)."""
     sink = Keep()
-    runs = build_streams(
-        ["synthetic:5", "synthetic:6"],
-        EventBus([sink]),
-        "cam0",
-        OPEN,
-        dict(max_frames=450),
-        backend="torch",
-        log=lambda line: None,
+    config = LiveConfig(
+        open=OPEN,
+        limits=RunLimits(max_frames=450),
+        spotter=SpotterOptions(backend="torch"),
+        recognizer=RecognizerOptions(backend="torch"),
     )
+    runs = build_many(config, ["synthetic:5", "synthetic:6"], EventBus([sink]))
     run_streams(runs, lambda: False)
     recognizers = [run.spotter.recognizer for run in runs]
     assert recognizers[0] is not None and recognizers[0] is not recognizers[1]

@@ -11,7 +11,7 @@ import torch
 from engines.models.recognizer import Recognizer, RecognizerConfig
 from engines.models.spotter import Spotter, SpotterConfig
 from engines.weights import WeightsError, save_recognizer, save_spotter
-from stream.contracts import AlignedFace
+from stream.contracts import AlignedFace, FrameResults
 from stream.face.features import feature_names
 from stream.face.rois import canonical_landmarks
 from stream.live.recognition import EventRecognizer, FaceHistory, recognizer_from_flags
@@ -60,7 +60,7 @@ def test_fusion_and_its_record(recognizer_weights):
     recognizer = EventRecognizer(recognizer_weights, recognizer_weight=0.5)
     rng = np.random.default_rng(0)
     for seq in range(20):
-        recognizer.observe({"aligned": aligned(seq, rng)})
+        recognizer.observe(FrameResults(aligned=aligned(seq, rng)))
     spotter = {"negative": 0.2, "positive": 0.7, "surprise": 0.1}
     probs, sources, ms = recognizer.fuse(spotter, 10, 16)
     assert sources["fusion"] == "mean" and sources["spotter"] == spotter and ms >= 0
@@ -71,7 +71,7 @@ def test_fusion_and_its_record(recognizer_weights):
     direct = recognizer.probabilities(stack)  # the same stack, straight through the model
     np.testing.assert_allclose([rec[e] for e in spotter], direct, atol=1e-4)
     # faces gone (a lost face empties the ring): the spotter alone, and the record says so
-    recognizer.observe({"aligned": aligned(20, rng, ok=False)})
+    recognizer.observe(FrameResults(aligned=aligned(20, rng, ok=False)))
     probs, sources, _ = recognizer.fuse(spotter, 10, 16)
     assert probs == spotter and sources["fusion"] == "spotter_only"
     assert sources["recognizer"] is None
@@ -88,7 +88,7 @@ def test_event_records_both_contributions(spotter_weights, recognizer_weights):
     spotter_probs = np.array([0.2, 0.7, 0.1])
     for i in range(300):  # a clean score bump at 5 s, the faces of every frame in the ring
         t = i / 30
-        recognizer.observe({"aligned": aligned(i, rng)})
+        recognizer.observe(FrameResults(aligned=aligned(i, rng)))
         score = float(np.exp(-0.5 * ((t - 5.0) / 0.08) ** 2))
         for spotted in stage.decoder.update(i, t, i, score, spotter_probs):
             stage._emit(spotted)

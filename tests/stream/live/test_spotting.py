@@ -11,7 +11,7 @@ import torch
 
 from engines.models.spotter import Spotter, SpotterConfig
 from engines.weights import WeightsError, save_spotter
-from stream.contracts import FeatureRow, Frame
+from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.face.features import feature_names
 from stream.live.spotting import SpottingStage
 from stream.output.events import validate_event
@@ -33,9 +33,9 @@ def feed(stage: SpottingStage, rows: np.ndarray, valid: np.ndarray) -> list[floa
     scores = []
     for i, (values, ok) in enumerate(zip(rows, valid, strict=True)):
         frame = Frame(i, i * 33_333_333, i / 30, np.zeros((2, 2, 3), np.uint8))
-        results = {"features": FeatureRow(i, frame.t_mono_ns, values, bool(ok))}
+        results = FrameResults(features=FeatureRow(i, frame.t_mono_ns, values, bool(ok)))
         stage(frame, results)
-        scores.append(results.get("apex_score"))
+        scores.append(results.apex_score)
     return scores
 
 

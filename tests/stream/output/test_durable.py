@@ -17,7 +17,8 @@ import pytest
 
 from stream.capture.sources import SyntheticSource
 from stream.errors import MexliveError
-from stream.live.pipeline import Pipeline, Stage
+from stream.live.builder import bare_pipeline
+from stream.live.pipeline import Stage
 from stream.output.durable import append_line, check_free_space
 from stream.output.events import EventBus, JsonlEventLog, StatusEvent, validate_event
 from stream.synthetic.animator import SyntheticConfig
@@ -118,7 +119,7 @@ def test_dev_full_mid_run_reports_once_and_the_analysis_goes_on(capsys):
     source = SyntheticSource(config, realtime=False, max_frames=30)
     seen = []
     stage = Stage("count", lambda frame, results: seen.append(frame.seq))
-    summary = Pipeline(source, EventBus([log, Keep()]), [stage], drop_report_s=0.0).run()
+    summary = bare_pipeline(source, EventBus([log, Keep()]), [stage], drop_report_s=0.0).run()
     assert summary.processed == 30 and summary.balanced and seen == list(range(30))
     assert kept[-1].status == "stopped" and log.lines_written == 0
     errors = [line for line in capsys.readouterr().err.splitlines() if "write failed" in line]

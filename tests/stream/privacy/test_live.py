@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from stream.contracts import FeatureRow, Frame
+from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.errors import MexliveError
 from stream.face.align import FaceTracker
 from stream.face.features import FeatureExtractor, feature_names
@@ -108,7 +108,7 @@ def test_stage_says_when_the_sticker_goes_off_and_on():
         [animator.render(0), animator.render(1), blank, blank, animator.render(4)]
     ):
         frame = Frame(i, i, i / 30, image)
-        results = {"aligned": tracker.update(image, i, i, i / 30)}
+        results = FrameResults(aligned=tracker.update(image, i, i, i / 30))
         stage(frame, results)
     assert [(d["on"], seq) for _, d, seq in lines] == [(True, 0), (False, 2), (True, 4)]
     assert lines[1][1]["reason"]  # why it is off

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stream.contracts import Frame
+from stream.contracts import Frame, FrameResults
 from stream.errors import MexliveError
 from stream.ui.controls import KEY_ESC, LiveControls, Recording, timestamped_path
 from stream.ui.hud import HudOptions, HudState
@@ -75,15 +75,15 @@ def test_r_records_annotated_frames_to_timestamped_files(tmp_path):
     live, shown, said = controls(tmp_path)
     stage = live.stage()
     for frame in frames(3):
-        stage.fn(frame, {})
+        stage.fn(frame, FrameResults())
     live.handle_key(ord("r"))
     assert live.options.recording
     for frame in frames(10, start=3):
-        stage.fn(frame, {})
+        stage.fn(frame, FrameResults())
     live.handle_key(ord("r"))
     assert not live.options.recording
     for frame in frames(3, start=13):
-        stage.fn(frame, {})
+        stage.fn(frame, FrameResults())
     (path,) = tmp_path.glob("mexlive-*.mp4")
     assert decoded_frames(path) == 10  # only what came while recording
     assert said[0] == f"recording to {path}" and said[1] == f"recording saved: {path}"
@@ -123,12 +123,12 @@ def test_recalibrate_runs_in_the_worker_between_frames(tmp_path):
     assert calls == []  # the key only asks
     stage = live.stage()
     for frame in frames(2):
-        stage.fn(frame, {})
+        stage.fn(frame, FrameResults())
     assert calls == ["now"]  # done once, by the stage, on the next frame
 
 
 def test_stage_feeds_the_hud_state_without_a_consumer(tmp_path):
     live = LiveControls(HudState(), HudOptions(), Recording(None, 30.0, folder=tmp_path))
     for frame in frames(5):
-        live.stage().fn(frame, {"apex_score": 0.25})
+        live.stage().fn(frame, FrameResults(apex_score=0.25))
     assert np.count_nonzero(live.hud_state.snapshot().scores == 0.25) == 5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stream.contracts import Frame
+from stream.contracts import Frame, FrameResults
 from stream.face.align import FaceTracker
 from stream.synthetic.animator import FaceAnimator, SyntheticConfig
 from stream.ui.hud import HudOptions, HudState, draw_face_box, draw_hud
@@ -18,7 +18,7 @@ def face_frame():
     image = FaceAnimator(SyntheticConfig(seed=2, noise_sigma=0.0)).render(0)
     aligned = FaceTracker().update(image, 0, 0, 0.0)
     assert aligned.ok
-    return image, {"aligned": aligned}
+    return image, FrameResults(aligned=aligned)
 
 
 def fed_state(frames: int = 200) -> HudState:
@@ -26,12 +26,12 @@ def fed_state(frames: int = 200) -> HudState:
     state = HudState(trace_len=150)
     for i in range(frames):
         score = float(np.exp(-(((i - 170) / 5.0) ** 2)))  # (1,) bump near the end
-        results = {
-            "apex_score": score,
-            "apex_threshold": 0.4,
-            "calibrating": False,
-            "latency_ms": {"align": 8.0, "features": 3.0, "spot": 1.0},
-        }
+        results = FrameResults(
+            apex_score=score,
+            apex_threshold=0.4,
+            calibrating=False,
+            latency_ms={"align": 8.0, "features": 3.0, "spot": 1.0},
+        )
         t_ns = i * 33_333_333
         state.observe(Frame(i, t_ns, i / 30, np.zeros((1, 1, 3), np.uint8)), results)
     state.write(expression(emotion="positive", confidence=0.81))
@@ -44,7 +44,7 @@ def test_state_keeps_the_trace_in_order_and_the_rates():
     for i in range(25):
         state.observe(
             Frame(i, i * 50_000_000, None, np.zeros((1, 1, 3), np.uint8)),
-            {"apex_score": float(i), "latency_ms": {"align": 10.0}},
+            FrameResults(apex_score=float(i), latency_ms={"align": 10.0}),
         )
     snap = state.snapshot()
     np.testing.assert_array_equal(snap.scores, np.arange(15, 25, dtype=np.float32))
@@ -67,7 +67,7 @@ def test_draw_hud_puts_each_part_in_its_place(face_frame):
     # Face box: magenta, around the landmarks.
     magenta = (bgr[..., 2] > 200) & (bgr[..., 1] < 60) & (bgr[..., 0] > 200)
     ys, xs = np.nonzero(magenta)
-    landmarks = results["aligned"].landmarks_px
+    landmarks = results.aligned.landmarks_px
     assert xs.min() < landmarks[:, 0].min() and xs.max() > landmarks[:, 0].max()
     assert ys.min() < landmarks[:, 1].min() and ys.max() > landmarks[:, 1].max()
     # Stats panel: darker than the frame there, with white text.
@@ -116,7 +116,7 @@ def test_landmarks_toggle_removes_the_roi_squares(face_frame):
 
 def test_no_face_and_empty_state_still_draw():
     image = np.full((240, 320, 3), 90, np.uint8)  # a smaller frame: panels clip, no error
-    drawn = draw_hud(image.copy(), {}, HudState(), HudOptions(privacy="unavailable"))
+    drawn = draw_hud(image.copy(), FrameResults(), HudState(), HudOptions(privacy="unavailable"))
     assert not np.array_equal(drawn, image)
 
 

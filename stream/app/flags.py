@@ -1,0 +1,246 @@
+"""mexlive's command-line flags, one argparse group per concern; ``RunConfig.from_args``
+(stream/app/config.py) turns them into the builder's config. Each default is taken from the
+options dataclass it fills, so it is written once."""
+
+from __future__ import annotations
+
+import argparse
+
+from stream.app.preview_args import add_preview_arguments
+from stream.live.builder import OpenOptions, RecognizerOptions, RunLimits, SpotterOptions
+from stream.live.recognition import RECOGNIZER_BACKENDS
+from stream.privacy.live import PrivacyOptions
+from stream.privacy.stickers import DESIGNS, STICKER_REGIONS
+from stream.ui.controls import keys_manual, keys_summary
+
+__all__ = ["CONSENT", "build_parser", "keys_manual"]  # keys_manual: for run_live's manual
+
+CONSENT = (
+    "Analyse only people who know and agree. mexlive's events are estimates of facial "
+    "movement, not a diagnosis and not a lie detector. No frame or face image is written "
+    "unless --record, --privacy-out or --dump-features asks for it."
+)
+BACKENDS = ("auto", "tensorrt", "torch-cuda", "onnxruntime", "torch")
+
+
+class DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" only where the help does not already say its default, and not for
+    None or False (a flag that is off, or a default the help explains in words)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default is None or action.default is False
+        if "default" in text or unset or action.default == argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mexlive",
+        description="Real-time micro-expression analyzer: spots micro- and macro-expressions "
+        "live and writes every event to a JSON Lines log. " + CONSENT,
+        epilog=f"Keys in the window: {keys_summary()}. 'mexlive tail LOG [--follow]' "
+        "pretty-prints a log. Exit code 2 means bad input.",
+        formatter_class=DefaultsOnce,
+    )
+    add_input_arguments(parser)
+    add_run_arguments(parser)
+    add_output_arguments(parser)
+    add_monitoring_arguments(parser)
+    add_preview_arguments(parser)
+    add_recognizer_arguments(parser)
+    add_synthetic_arguments(parser)
+    add_privacy_arguments(parser)
+    return parser
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_argument_group("input")
+    src.add_argument(
+        "--source",
+        action="append",
+        default=None,
+        help="0 | /dev/videoN | FILE | URL | synthetic[:seed] (default synthetic); repeat it for "
+        "several streams at once, headless, stepped in one batch on one engine",
+    )
+    src.add_argument(
+        "--fps", type=float, default=None, help="frame rate of the synthetic source (default 30)"
+    )
+    src.add_argument(
+        "--no-realtime",
+        action="store_true",
+        help="render the synthetic source as fast as possible instead of paced",
+    )
+    opened = OpenOptions()
+    src.add_argument(
+        "--open-timeout", type=float, default=opened.open_timeout_s, help="URL open timeout, s"
+    )
+    src.add_argument(
+        "--read-timeout", type=float, default=opened.read_timeout_s, help="URL read timeout, s"
+    )
+    src.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=RunLimits.stall_timeout_s,
+        help="report source_stalled after a read blocks this long, s",
+    )
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    run = parser.add_argument_group("run")
+    run.add_argument("--headless", action="store_true", help="no window, even with a display")
+    run.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    run.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    run.add_argument(
+        "--ring", type=int, default=RunLimits.ring_capacity, help="frames the capture ring holds"
+    )
+    run.add_argument("--stream-name", default="cam0", help="the stream field of each event")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--events", default="events.jsonl", help="event log (JSON Lines, appended); '-' for stdout"
+    )
+    out.add_argument(
+        "--record",
+        default=None,
+        metavar="PATH",
+        help="write the analysed frames to a video file (H.264)",
+    )
+    out.add_argument(
+        "--weights",
+        default=None,
+        metavar="PATH",
+        help="spotter weights (default: the shipped engines/weights/spotter.pt, sha256-checked)",
+    )
+    out.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=SpotterOptions.backend,
+        help="spotter backend; auto = TensorRT > torch on CUDA > ONNX Runtime > torch on the "
+        "CPU, whichever runs first (the log says which and why)",
+    )
+    out.add_argument(
+        "--no-spotter",
+        action="store_true",
+        help="align and extract features only (no expression events)",
+    )
+    out.add_argument(
+        "--dump-features",
+        default=None,
+        metavar="OUT.npz",
+        help="write every frame's feature row (and synthetic ground truth) to .npz",
+    )
+
+
+def add_monitoring_arguments(parser: argparse.ArgumentParser) -> None:
+    mon = parser.add_argument_group("event log rotation and metrics")
+    mon.add_argument(
+        "--events-max-mb",
+        type=float,
+        default=50.0,
+        help="rotate the event log past this size (events.jsonl.1, .2, ...)",
+    )
+    mon.add_argument("--events-keep", type=int, default=5, help="rotated event logs kept")
+    mon.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on this port (0: any free port, printed)",
+    )
+    mon.add_argument("--metrics-host", default="127.0.0.1", help="address the metrics bind to")
+
+
+def add_recognizer_arguments(parser: argparse.ArgumentParser) -> None:
+    rec = parser.add_argument_group("recognizer (emotion of each spotted interval)")
+    rec.add_argument(
+        "--no-recognizer",
+        action="store_true",
+        help="emotions from the spotter's head only (default: fused with the MPFNet-style "
+        "recognizer when its weights are present)",
+    )
+    rec.add_argument(
+        "--recognizer-weights",
+        default=None,
+        metavar="PATH",
+        help="recognizer weights (default: engines/weights/recognizer.pt, sha256-checked)",
+    )
+    rec.add_argument(
+        "--recognizer-backend",
+        choices=RECOGNIZER_BACKENDS,
+        default=RecognizerOptions.backend,
+        help="onnxruntime runs the exported graph (tested equal to torch within 1e-5, ~5x "
+        "faster per event); torch is the reference",
+    )
+
+
+def add_synthetic_arguments(parser: argparse.ArgumentParser) -> None:
+    synth = parser.add_argument_group("synthetic data")
+    synth.add_argument(
+        "--make-synthetic",
+        default=None,
+        metavar="DIR",
+        help="write a reproducible set of synthetic clips + ground-truth CSVs, then exit",
+    )
+    synth.add_argument("--count", type=int, default=4, help="clips to write")
+    synth.add_argument("--seconds", type=float, default=20.0, help="length of each clip")
+    synth.add_argument("--seed", type=int, default=0, help="seed of the set")
+    synth.add_argument(
+        "--format",
+        choices=("mp4", "y4m"),
+        default="mp4",
+        help="mp4 (H.264) or y4m (raw, usable as a browser fake camera)",
+    )
+
+
+def add_privacy_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = PrivacyOptions()
+    group = parser.add_argument_group("privacy sticker")
+    group.add_argument(
+        "--privacy",
+        action="store_true",
+        help="draw a privacy sticker on the window, --record and --privacy-out",
+    )
+    group.add_argument(
+        "--privacy-out",
+        default=None,
+        metavar="PATH|URL",
+        help="write only the protected stream (H.264) to a file or URL",
+    )
+    group.add_argument(
+        "--privacy-design",
+        choices=DESIGNS,
+        default=defaults.design,
+        help="solid: best in bench_privacy",
+    )
+    group.add_argument(
+        "--privacy-sticker",
+        default=None,
+        metavar="IMAGE",
+        help="sticker image file instead of a built-in design (implies --privacy)",
+    )
+    group.add_argument(
+        "--privacy-region",
+        choices=STICKER_REGIONS,
+        default=defaults.region,
+        help="region before (or without) calibration",
+    )
+    group.add_argument(
+        "--calibrate-privacy",
+        action="store_true",
+        help="choose the region by causal discovery over the first seconds",
+    )
+    group.add_argument(
+        "--privacy-calibration-s",
+        type=float,
+        default=defaults.calibration_s,
+        help="seconds of face the calibration measures",
+    )
+    group.add_argument(
+        "--privacy-graph",
+        default=defaults.graph,
+        metavar="PREFIX",
+        help="the calibration's graph: PREFIX.json and PREFIX.png",
+    )
