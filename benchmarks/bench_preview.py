@@ -36,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine_info import cpu_name
+from stream.live.builder import LiveConfig, OpenOptions
 from stream.synthetic.animator import SyntheticConfig
 from stream.synthetic.framecode import write_coded_clip
 from stream.ui.preview import BROWSER_MODE, PreviewConfig, build_app, launch
@@ -153,7 +154,9 @@ def run_mode(
     mode: str, seconds: float, warmup_s: float, stream_every_s: float, browser, tmp: Path
 ) -> dict:
     page_mode, spec, realtime = MODES[mode]
-    session = PreviewSession(SessionConfig(log_dir=tmp / "logs", realtime=realtime))
+    session = PreviewSession(
+        SessionConfig(live=LiveConfig(open=OpenOptions(realtime=realtime)), log_dir=tmp / "logs")
+    )
     session.warm_up()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
