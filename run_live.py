@@ -33,11 +33,10 @@ from __future__ import annotations
 
 import sys
 
-from engines.weights import WeightsError
 from stream.app.config import RunConfig
 from stream.app.flags import build_parser, keys_manual
 from stream.app.run import run
-from stream.errors import EXIT_BAD_INPUT, MexliveError
+from stream.errors import MexliveError, report_error
 
 __doc__ = __doc__.format(window_keys=keys_manual())  # the keys are written once: controls.py
 __all__ = ["build_parser", "main"]
@@ -53,9 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(RunConfig.from_args(args))
-    except (MexliveError, WeightsError) as exc:  # WeightsError: until it derives from the root
-        print(f"mexlive: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except MexliveError as exc:  # every error a person can cause; anything else is a bug
+        return report_error(exc, "mexlive")
 
 
 if __name__ == "__main__":

@@ -33,11 +33,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
 
 from benchmarks.machine_info import cpu_name
+from engines.errors import MexliveError, report_error
 from engines.runtime.backends import Engine, OnnxRuntimeEngine, TorchEngine
 from engines.runtime.export import export_step
 from engines.runtime.gpu import cuda_available
 from engines.runtime.tensorrt import tensorrt_usable
-from engines.weights import WeightsError, load_spotter
+from engines.weights import load_spotter
 
 WARMUP = 20
 
@@ -74,9 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     batches = [int(b) for b in args.batches.split(",")]
     try:
         model, manifest = load_spotter(args.weights)
-    except WeightsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except MexliveError as exc:
+        return report_error(exc)
     torch.set_num_threads(1)  # like ORT's 1 intra-op thread: per-core numbers for both
     import onnxruntime as ort
 

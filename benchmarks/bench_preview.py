@@ -36,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine_info import cpu_name
+from stream.errors import EXIT_BAD_INPUT
 from stream.live.builder import LiveConfig, OpenOptions
 from stream.synthetic.animator import SyntheticConfig
 from stream.synthetic.framecode import write_coded_clip
@@ -239,7 +240,7 @@ def main() -> int:
     args = parser.parse_args()
     if not Path(CHROMIUM).is_file():
         print(f"bench_preview: {CHROMIUM} not found (apt-get install chromium)", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     from playwright.sync_api import sync_playwright
 
     header = machine()

@@ -33,11 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script:
 
 from benchmarks.machine_info import cpu_name
 from engines.decoding import Spotted
+from engines.errors import DataError, MexliveError, report_error
 from engines.eval.metrics import VideoIntervals, spotting_matches, spotting_report, strs, uar, uf1
 from engines.models.spotter import EMOTIONS
 from engines.runtime.backends import OnnxRuntimeEngine
-from engines.train.data import Clip, DataError, load_clips, names_hash
-from engines.weights import WeightsError, load_spotter
+from engines.train.data import Clip, load_clips, names_hash
+from engines.weights import load_spotter
 from stream.contracts import FeatureRow, Frame
 from stream.live.spotting import SpottingStage
 
@@ -121,12 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         clips = load_clips(args.features)
         _, manifest = load_spotter(args.weights, expected_features=clips[0].x.shape[1])
-    except (DataError, WeightsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except MexliveError as exc:
+        return report_error(exc)
     if manifest.get("feature_names_sha256") not in (None, names_hash(clips[0].names)):
-        print("error: the test features' layout differs from the training one", file=sys.stderr)
-        return 2
+        return report_error(DataError("the test features' layout differs from the training one"))
     trained_on = set(manifest.get("data", {}).get("train_identities", []))
     trained_on |= set(manifest.get("data", {}).get("val_identities", []))
     overlap = sorted(trained_on & {c.identity for c in clips})

@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.errors import DataError, MexliveError, report_error
+
 DEFAULT_FALLBACK = "brow_l_inner"  # see FALLBACK_NOTE
 FALLBACK_NOTE = (
     "default fallback: an inner-brow region, the paper's most frequent root ('most often "
@@ -47,7 +49,7 @@ FALLBACK_NOTE = (
 )
 
 
-class CausalError(Exception):
+class CausalError(DataError):
     """Series that cannot be analysed at all (wrong shapes, names that do not match)."""
 
 
@@ -284,9 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         mags, valid, regions = series_from_feature_file(args.features)
         fallback = DEFAULT_FALLBACK if DEFAULT_FALLBACK in regions else regions[0]
         graph = discover(mags, valid, regions, args.lag, args.alpha, fallback=fallback)
-    except CausalError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except MexliveError as exc:
+        return report_error(exc)
     graph.save_json(f"{args.out}.json")
     graph.save_png(f"{args.out}.png")
     note = f" (fallback: {graph.reason})" if graph.fallback_used else ""

@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from onnxruntime.quantization import (
@@ -41,9 +41,13 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
+from engines.errors import BadInputError, DataError, MexliveError, report_error
 from engines.models.spotter import Spotter
 from engines.runtime.backends import EngineState, OnnxRuntimeEngine, TorchEngine
 from engines.runtime.export import INPUT_NAMES, export_step
+
+if TYPE_CHECKING:
+    from engines.train.data import Clip
 
 QUANTIZED_OPS = ("MatMul", "Gemm", "Conv")
 
@@ -213,36 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None, help="spotter .pt (default: shipped weights)")
     parser.add_argument("--max-frames", type=int, default=2000, help="calibration steps")
     args = parser.parse_args(argv)
-
-    from engines.train.data import DataError, load_clips
-    from engines.weights import WeightsError, load_spotter
-
-    features = Path(args.features)
-    if not features.is_dir():
-        print(f"error: features folder {features} does not exist", file=sys.stderr)
-        return 2
     try:
-        model, _ = load_spotter(args.weights)
-        clips = load_clips(features, expected_names=None)
-    except (WeightsError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not clips:
-        print(f"error: no clips in {features}", file=sys.stderr)
-        return 2
-    eval_clips = clips
-    if args.eval_features:
-        try:
-            eval_clips = load_clips(args.eval_features, expected_names=None)
-        except DataError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        if not eval_clips:
-            print(f"error: no clips in {args.eval_features}", file=sys.stderr)
-            return 2
-    else:
-        print("warning: comparing on the calibration clips (give --eval-features)", file=sys.stderr)
-
+        model, clips, eval_clips = _inputs(args)
+    except MexliveError as exc:
+        return report_error(exc)
+    features = Path(args.features)
     out = Path(args.out)
     fp32 = export_step(model, out / "spotter_step.onnx")
     feeds = calibration_inputs(fp32, clips, max_frames=args.max_frames)
@@ -272,6 +251,29 @@ def main(argv: list[str] | None = None) -> int:
             f"{step_ms(path, n_features):.3f} |"
         )
     return 0
+
+
+def _inputs(args: argparse.Namespace) -> tuple[Spotter, list[Clip], list[Clip]]:
+    """(model, calibration clips, comparison clips) from the flags; MexliveError if unusable."""
+    from engines.train.data import load_clips
+    from engines.weights import load_spotter
+
+    if args.max_frames < 1:
+        raise BadInputError(f"--max-frames must be >= 1, got {args.max_frames}")
+    features = Path(args.features)
+    if not features.is_dir():
+        raise DataError(f"features folder {features} does not exist")
+    model, _ = load_spotter(args.weights)
+    clips = load_clips(features, expected_names=None)
+    if not clips:
+        raise DataError(f"no clips in {features}")
+    if not args.eval_features:
+        print("warning: comparing on the calibration clips (give --eval-features)", file=sys.stderr)
+        return model, clips, clips
+    eval_clips = load_clips(args.eval_features, expected_names=None)
+    if not eval_clips:
+        raise DataError(f"no clips in {args.eval_features}")
+    return model, clips, eval_clips
 
 
 if __name__ == "__main__":

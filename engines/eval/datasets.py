@@ -75,6 +75,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engines.errors import MexliveError, report_error
 from engines.eval.layouts import (
     CASME2_EMOTIONS,
     CASME3_EMOTIONS,
@@ -409,9 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(summarize(annotations, problems, limit=args.max_problems))
         if args.check_frames:
             print(_check_frames(args.root, annotations))
-    except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except MexliveError as exc:
+        return report_error(exc)
     return 0
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engines.errors import BadInputError, DataError, MexliveError, report_error
 from engines.eval.metrics import (
     KINDS,
     VideoIntervals,
@@ -38,8 +39,8 @@ from engines.eval.metrics import (
 Interval = tuple[int, int, str, str]  # (onset, offset, kind, emotion)
 
 
-class EvaluateError(Exception):
-    """Bad input that ends the run: reported as one line, exit status 2."""
+class EvaluateError(DataError):
+    """A prediction log or truth table that cannot be scored: one line, exit status 2."""
 
 
 @dataclass
@@ -249,17 +250,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if not 0.0 < args.iou <= 1.0:
-            raise EvaluateError(f"--iou must be in (0, 1], got {args.iou}")
+            raise BadInputError(f"--iou must be in (0, 1], got {args.iou}")
         if args.fps is not None and args.fps <= 0:
-            raise EvaluateError(f"--fps must be positive, got {args.fps}")
+            raise BadInputError(f"--fps must be positive, got {args.fps}")
         videos = [
             Video(name, read_pred(log, args.fps), read_truth(truth))
             for name, log, truth in pair_paths(args.pred, args.truth)
         ]
         result = score(videos, args.iou)
-    except EvaluateError as e:
-        print(f"evaluate: error: {e}", file=sys.stderr)
-        return 2
+    except MexliveError as exc:
+        return report_error(exc, "evaluate")
     print(json.dumps(result, indent=2) if args.json else markdown_table(result))
     return 0
 

@@ -20,6 +20,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from engines.errors import DataError
+
 FRAME_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".mov", ".mkv"})
 HEADER_SEARCH_ROWS = 40  # SAMM puts its header at row 14, SAMM-LV at row 10: search well past both
@@ -97,7 +99,7 @@ class Annotation:
     source_line: int  # line of the CSV / row of the sheet
 
 
-class DatasetError(Exception):
+class DatasetError(DataError):
     """A dataset folder or annotation file that cannot be used; the message says what to do."""
 
 

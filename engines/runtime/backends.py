@@ -28,14 +28,11 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import torch
 
+from engines.errors import BackendError
 from engines.models.spotter import Spotter, SpotterState
 from engines.runtime.export import INPUT_NAMES, OUTPUT_NAMES, export_step
 
 BACKENDS = ("auto", "tensorrt", "torch-cuda", "onnxruntime", "torch")
-
-
-class BackendError(Exception):
-    """A backend that cannot run: unknown name, missing runtime, unreadable or wrong graph."""
 
 
 class EngineState(NamedTuple):

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -37,8 +36,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from engines.errors import MexliveError, report_error
 from engines.models.spotter import Spotter, SpotterState
-from engines.weights import WeightsError, load_spotter, sha256_file
+from engines.weights import load_spotter, sha256_file
 
 INPUT_NAMES = ("x", "conv_state", "ssm_state", "valid")
 OUTPUT_NAMES = ("apex", "kind_logits", "emotion_logits", "conv_state_out", "ssm_state_out")
@@ -209,9 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         model, _ = load_spotter(args.weights)
-    except WeightsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except MexliveError as exc:
+        return report_error(exc)
     path = export_step(model, Path(args.out) / DEFAULT_NAME, opset=args.opset)
     print(f"{path}")
     print(f"sha256 {sha256_file(path)}")

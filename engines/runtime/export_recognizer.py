@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from engines.errors import MexliveError, report_error
 from engines.models.recognizer import Recognizer
 from engines.runtime.export import export_onnx
-from engines.weights import WeightsError, load_recognizer
+from engines.weights import load_recognizer
 
 
 class _ProbabilityGraph(nn.Module):
@@ -103,9 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         model, manifest = load_recognizer(args.weights)
-    except WeightsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except MexliveError as exc:
+        return report_error(exc)
     variant = args.variant or model.config.live_variant
     name = f"recognizer_{variant}_{manifest['sha256'][:12]}.onnx"
     print(export_recognizer(model, Path(args.out) / name, variant))

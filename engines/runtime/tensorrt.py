@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from engines.errors import BackendError
 from engines.runtime.export import INPUT_NAMES, OUTPUT_NAMES
 from engines.weights import sha256_file
 
@@ -45,7 +46,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 WORKSPACE_BYTES = 1 << 28
 
 
-class TensorRTError(Exception):
+class TensorRTError(BackendError):
     """TensorRT missing, no usable GPU, an ONNX file it cannot parse, or a failed build."""
 
 

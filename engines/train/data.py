@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from engines.errors import DataError
 from engines.models.spotter import EMOTIONS, IGNORE, KINDS, Interval, SpotterTargets, targets
 
 REQUIRED = (
@@ -40,10 +41,6 @@ REQUIRED = (
     "truth_kind",
     "truth_emotion",
 )
-
-
-class DataError(Exception):
-    """A feature file or folder that cannot be used; the message names the file."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engines.errors import DataError
 from engines.train.data import Clip
 from engines.train.spotter import TrainConfig, decode_clips, score_intervals, train
 
@@ -28,7 +29,7 @@ def loso(
     """Train/test every fold; returns per-subject and pooled metrics."""
     subjects = sorted({c.identity for c in clips})
     if len(subjects) < 2:
-        raise ValueError(f"LOSO needs at least 2 subjects, found {subjects}")
+        raise DataError(f"LOSO needs at least 2 subjects, found {subjects}")
     pooled, folds = [], {}
     for k, subject in enumerate(subjects, 1):
         train_clips = [c for c in clips if c.identity != subject]

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from engines.errors import BadInputError, DataError, MexliveError, report_error
 from engines.eval.metrics import uar, uf1
 from engines.models.recognizer import (
     Recognizer,
@@ -50,11 +51,9 @@ from engines.models.recognizer import (
     n_parameters,
 )
 from engines.models.spotter import EMOTIONS
-from engines.train.data import DataError
 from engines.train.stacks import StackSet, load_stacks
 from engines.weights import RECOGNIZER_MANIFEST, save_recognizer
 
-EXIT_BAD_INPUT = 2
 HEADS = ("general", "prior", "parallel", "hierarchical")
 
 
@@ -268,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     if min(args.encoder_epochs, args.fusion_epochs, args.batch, args.threads) < 1:
-        print("error: epochs, batch and threads must be >= 1", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return report_error(BadInputError("epochs, batch and threads must be >= 1"))
     cfg = RecognizerTrainConfig(
         encoder_epochs=args.encoder_epochs,
         fusion_epochs=args.fusion_epochs,
@@ -283,10 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         widths = ()
     if len(widths) != 3 or min(widths) < 1:
-        print(
-            f"error: --widths needs three positive integers, got {args.widths!r}", file=sys.stderr
-        )
-        return EXIT_BAD_INPUT
+        message = f"--widths needs three positive integers, got {args.widths!r}"
+        return report_error(BadInputError(message))
     val_ids = {v.strip() for v in args.val_identities.split(",") if v.strip()}
     t0 = time.perf_counter()
     try:
@@ -299,9 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{name} stacks are {tuple(other.flow.shape[1:])}, training "
                     f"stacks {tuple(train_set.flow.shape[1:])}"
                 )
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except MexliveError as exc:
+        return report_error(exc)
     print(
         f"{len(train_set)} training stacks ({', '.join(sorted(set(train_set.identities)))}), "
         f"{len(val_set)} validation stacks ({', '.join(sorted(val_ids))})",

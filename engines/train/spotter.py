@@ -40,11 +40,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from engines.errors import BadInputError, DataError, MexliveError, report_error
 from engines.eval.metrics import VideoIntervals, spotting_matches, spotting_report, uar, uf1
 from engines.models.spotter import EMOTIONS, IGNORE, Spotter, SpotterConfig, loss_terms
 from engines.train.data import (
     Clip,
-    DataError,
     feature_stats,
     load_clips,
     names_hash,
@@ -52,8 +52,6 @@ from engines.train.data import (
     valid_runs,
 )
 from engines.weights import MANIFEST_NAME, config_dict, save_spotter
-
-EXIT_BAD_INPUT = 2
 
 
 @dataclass(frozen=True)
@@ -383,8 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     if args.epochs < 1 or args.batch < 1 or not 1 <= args.crop_min <= args.crop_max:
-        print("error: epochs and batch must be >= 1 and 1 <= crop-min <= crop-max", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        message = "epochs and batch must be >= 1 and 1 <= crop-min <= crop-max"
+        return report_error(BadInputError(message))
     cfg = TrainConfig(
         epochs=args.epochs,
         seed=args.seed,
@@ -400,16 +398,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         clips = load_clips(args.features)
         train_clips, val_clips = split_by_identity(clips, val_ids)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except MexliveError as exc:
+        return report_error(exc)
     if args.loso:
         if val_ids:
-            print(
-                "error: --loso holds out each subject in turn; drop --val-identities",
-                file=sys.stderr,
-            )
-            return EXIT_BAD_INPUT
+            message = "--loso holds out each subject in turn; drop --val-identities"
+            return report_error(BadInputError(message))
         return _run_loso(clips, cfg, args.loso_out)
     names = list(clips[0].names)
     print(
@@ -417,7 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         f"clips ({_ids(val_clips) or 'none'}), {len(names)} features",
         flush=True,
     )
-    model, summary = train(train_clips, val_clips, cfg, log=lambda s: print(s, flush=True))
+    try:  # clips too short to crop are only found here
+        model, summary = train(train_clips, val_clips, cfg, log=lambda s: print(s, flush=True))
+    except MexliveError as exc:
+        return report_error(exc)
     seconds = time.perf_counter() - t0
     out = Path(args.out)
     sha = save_spotter(model, out, names)
@@ -467,9 +464,8 @@ def _run_loso(clips: Sequence[Clip], cfg: TrainConfig, out: str | None) -> int:
 
     try:
         result = loso(clips, cfg, log=lambda s: print(s, flush=True))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except MexliveError as exc:
+        return report_error(exc)
     print(table(result))
     if out:
         write_json(result, out)

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from engines.errors import WeightsError
 from engines.models.recognizer import Recognizer, RecognizerConfig
 from engines.models.spotter import Spotter, SpotterConfig
 
@@ -42,10 +43,6 @@ DEFAULT_RECOGNIZER = WEIGHTS_DIR / "recognizer.pt"
 RECOGNIZER_MANIFEST = (
     "recognizer.json"  # its own file: engines.train.spotter rewrites manifest.json
 )
-
-
-class WeightsError(Exception):
-    """Weights that must not be used: missing, altered (sha256 mismatch) or the wrong shape."""
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -101,12 +98,16 @@ def verified_bytes(
         WeightsError: missing file or manifest, a manifest written for another file, or a
             sha256 mismatch (naming the file and both hashes).
     """
+    if not path.is_file():  # before the manifest: the file asked for is what the person named
+        raise WeightsError(f"{what} {path} are missing ({hint})")
     if manifest is None:
         manifest = path.parent / MANIFEST_NAME
     if not isinstance(manifest, dict):
+        if not Path(manifest).is_file():  # name the weights too: they are what was asked for
+            raise WeightsError(
+                f"{what} {path} cannot be checked: weights manifest {manifest} is missing"
+            )
         manifest = read_manifest(manifest)
-    if not path.is_file():
-        raise WeightsError(f"{what} {path} are missing ({hint})")
     named = manifest.get("file")
     if named and named != path.name:
         raise WeightsError(f"the manifest describes {named}, not {path.name}")

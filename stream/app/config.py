@@ -125,7 +125,15 @@ class RunConfig:
 
 
 def _check_limits(args: argparse.Namespace) -> None:
-    for name, value in (("--max-frames", args.max_frames), ("--duration", args.duration)):
+    checked = (
+        ("--max-frames", args.max_frames),
+        ("--duration", args.duration),
+        ("--ring", args.ring),
+        ("--stall-timeout", args.stall_timeout),
+        ("--open-timeout", args.open_timeout),
+        ("--read-timeout", args.read_timeout),
+    )
+    for name, value in checked:
         if value is not None and value <= 0:
             raise MexliveError(f"{name} must be positive")
     if args.events_max_mb <= 0:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.errors import MexliveError
+from stream.errors import MexliveError, report_error
 
 ASTRONAUT = "astronaut"
 # SyntheticConfig fields a caller may override; seed, photo and fps are the set's own.
@@ -52,7 +52,6 @@ _OVERRIDABLE = {
     "light_drift",
     "lead_in_s",
 }
-EXIT_BAD_INPUT = 2
 
 
 def fixtures_photos_dir() -> Path:
@@ -308,8 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.quiet,
         )
     except MexliveError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return report_error(exc)
     print(f"wrote {len(paths)} clips to {args.out_dir} in {time.perf_counter() - t0:.0f} s")
     return 0
 

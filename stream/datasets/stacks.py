@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.datasets.features import ASTRONAUT, EXIT_BAD_INPUT, _init_worker, resolve_photo
-from stream.errors import MexliveError
+from stream.datasets.features import ASTRONAUT, _init_worker, resolve_photo
+from stream.errors import BadInputError, MexliveError, report_error
 from stream.face.flow_stack import StackConfig, flow_stack, step_frames
 from stream.synthetic.au import EMOTIONS as AU_COMBOS
 
@@ -288,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     photos = [p.strip() for p in args.photos.split(",") if p.strip()]
     t0 = time.perf_counter()
     try:
+        stack = StackConfig(steps=args.steps, size=args.size)
+    except ValueError as exc:  # the stack's own shape check
+        return report_error(BadInputError(f"--steps {args.steps} / --size {args.size}: {exc}"))
+    try:
         config = RecognizerDataConfig(
             seconds=args.seconds,
             fps=args.fps,
@@ -296,14 +300,13 @@ def main(argv: list[str] | None = None) -> int:
             variants=args.variants,
             jitter=args.jitter,
             h264=args.h264,
-            stack=StackConfig(steps=args.steps, size=args.size),
+            stack=stack,
         )
         paths = make_recognizer_set(
             args.out_dir, args.count, args.seed, photos, config, args.workers, not args.quiet
         )
-    except (MexliveError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except MexliveError as exc:
+        return report_error(exc)
     print(f"wrote {len(paths)} clips to {args.out_dir} in {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from stream.errors import MexliveError
+from stream.errors import OutputError
 
 
 def append_line(file: IO[str], line: str) -> None:
@@ -42,11 +42,33 @@ def append_line(file: IO[str], line: str) -> None:
         raise
 
 
-def check_free_space(path: str | Path) -> None:
-    """MexliveError when the file system holding ``path`` has no free space at all."""
+def unwritable_reason(path: str | Path) -> str | None:
+    """Why a file at ``path`` could not be appended to or created (None: it could), found
+    without creating anything: the nearest folder above it that exists must be a writable
+    folder (a file there, say ``--events notes.txt/e.jsonl``, can never hold one)."""
+    path = Path(path)
     try:
-        stats = os.statvfs(path)
+        if path.exists():
+            if path.is_dir():
+                return "it is a folder"
+            return None if os.access(path, os.W_OK) else "permission denied"
+        existing = next(folder for folder in path.absolute().parents if folder.exists())
+    except OSError as exc:  # a folder on the way that may not be searched
+        return exc.strerror or str(exc)
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"permission denied in {existing}"
+    return None
+
+
+def check_free_space(path: str | Path) -> None:
+    """OutputError when the file system that holds (or would hold) ``path`` has no free space
+    at all."""
+    existing = next(p for p in (Path(path), *Path(path).absolute().parents) if p.exists())
+    try:
+        stats = os.statvfs(existing)
     except (OSError, AttributeError):  # no statvfs (Windows) or an odd path: writes will tell
         return
     if stats.f_blocks > 0 and stats.f_bavail == 0:
-        raise MexliveError(f"cannot write event log {path}: no space left on the device")
+        raise OutputError(f"cannot write event log {path}: no space left on the device")

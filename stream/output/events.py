@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from stream.errors import MexliveError
-from stream.output.durable import append_line, check_free_space
+from stream.errors import BadInputError, OutputError
+from stream.output.durable import append_line, check_free_space, unwritable_reason
 
 SCHEMA = "me-events/v1"
 STATUSES = (
@@ -177,8 +177,9 @@ class JsonlEventLog:
     """Appends me-events/v1 lines to a file (or stdout for ``"-"``), one flush per line.
 
     Every line carries this run's ``session`` id, so appended runs stay apart. An unwritable
-    path fails at construction with a clear message; a write that fails mid-run (disk full) is
-    reported once on stderr and analysis goes on.
+    path fails at construction with a clear message; the file (and any missing folder) is
+    created at the first line, so a run that fails before it starts leaves no log behind. A
+    write that fails mid-run (disk full) is reported once on stderr and analysis goes on.
 
     With ``max_bytes``, a line that would take the file past it first rotates the log:
     ``events.jsonl`` becomes ``events.jsonl.1`` (``.1`` becomes ``.2``, … up to ``backups``
@@ -198,9 +199,9 @@ class JsonlEventLog:
         backups: int = 5,
     ) -> None:
         if max_bytes is not None and max_bytes <= 0:
-            raise MexliveError(f"event log size limit must be positive: {max_bytes} bytes")
+            raise BadInputError(f"event log size limit must be positive: {max_bytes} bytes")
         if backups < 0:
-            raise MexliveError(f"event log backups must be >= 0: {backups}")
+            raise BadInputError(f"event log backups must be >= 0: {backups}")
         self.path = str(path)
         self.session = session or uuid.uuid4().hex[:12]
         self.max_bytes = max_bytes
@@ -210,18 +211,22 @@ class JsonlEventLog:
         self._lock = threading.Lock()
         self._failed = False
         self.lines_written = 0
-        self._file: IO[str]
+        self._file: IO[str] | None
         if self.path == "-":
             self._file, self._owns = sys.stdout, False
             return
-        try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-            self._size = os.path.getsize(self.path)
-        except OSError as exc:
-            raise MexliveError(f"cannot write event log {self.path}: {exc.strerror}") from None
-        self._owns = True
+        problem = unwritable_reason(self.path)
+        if problem is not None:
+            raise OutputError(f"cannot write event log {self.path}: {problem}")
         check_free_space(self.path)
+        self._file, self._owns = None, True  # opened at the first line
+        self._size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+
+    def _open(self) -> IO[str]:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self._size = os.path.getsize(self.path)
+        return file
 
     def write(self, event: StatusEvent | ExpressionEvent) -> None:
         body = event.to_dict()
@@ -230,6 +235,8 @@ class JsonlEventLog:
         n_bytes = len(line.encode("utf-8"))
         with self._lock:
             try:
+                if self._file is None:
+                    self._file = self._open()
                 if self._must_rotate(n_bytes):
                     self._rotate()
                 append_line(self._file, line)  # the whole line or none of it
@@ -267,7 +274,7 @@ class JsonlEventLog:
 
     def close(self) -> None:
         with self._lock:
-            if self._owns and not self._file.closed:
+            if self._owns and self._file is not None and not self._file.closed:
                 self._file.close()
 
     def __enter__(self) -> JsonlEventLog:

@@ -24,7 +24,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from stream.contracts import Frame, FrameResults
-from stream.errors import MexliveError
+from stream.errors import BadInputError, OutputError
 from stream.live.pipeline import Pipeline, Stage
 from stream.live.rates import FrameRates
 from stream.output.events import ExpressionEvent, StatusEvent
@@ -72,7 +72,7 @@ class MetricsExporter:
 
     def __init__(self, port: int, host: str = "127.0.0.1", rate_window: int = 30) -> None:
         if not 0 <= port <= 65535:
-            raise MexliveError(f"--metrics-port must be 0-65535: {port}")
+            raise BadInputError(f"--metrics-port must be 0-65535: {port}")
         self.port, self.host = port, host
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)  # CPU seconds and memory of this process
@@ -116,7 +116,7 @@ class MetricsExporter:
                 self.port, addr=self.host, registry=self.registry
             )
         except OSError as exc:
-            raise MexliveError(
+            raise OutputError(
                 f"cannot serve metrics on {self.host}:{self.port}: {exc.strerror or exc}"
             ) from None
         self.port = self._server.server_port

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.errors import MexliveError
+from stream.errors import OutputError
 
 
 class VideoRecorder:
@@ -26,8 +26,11 @@ class VideoRecorder:
         self.path = Path(path)
         self.fps = fps
         self.crf = crf
-        if not self.path.parent.exists() or not self.path.parent.is_dir():
-            raise MexliveError(f"cannot record to {self.path}: folder does not exist")
+        folder = self.path.parent
+        if folder.exists() and not folder.is_dir():  # checked before any frame is analysed
+            raise OutputError(f"cannot record to {self.path}: {folder} is a file, not a folder")
+        if not folder.is_dir():
+            raise OutputError(f"cannot record to {self.path}: folder does not exist")
         self._container = None
         self._stream = None
         self._size: tuple[int, int] | None = None
@@ -40,7 +43,7 @@ class VideoRecorder:
         try:
             self._container = av.open(str(self.path), mode="w")
         except (av.error.FFmpegError, OSError) as exc:
-            raise MexliveError(f"cannot record to {self.path}: {exc}") from None
+            raise OutputError(f"cannot record to {self.path}: {exc}") from None
         rate = Fraction(self.fps).limit_denominator(1001)
         stream = self._container.add_stream("libx264", rate=rate)
         stream.width, stream.height = width - width % 2, height - height % 2

@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from stream.errors import BadInputError, DataError, report_error
+
 RESET, DIM, BOLD = "\x1b[0m", "\x1b[2m", "\x1b[1m"
 EMOTION_COLOURS = {"negative": "\x1b[31m", "positive": "\x1b[32m", "surprise": "\x1b[33m"}
 STATUS_SKIP = {"schema", "type", "status", "seq", "t_wall", "t_mono_ns", "stream", "session"}
-EXIT_BAD_INPUT = 2
 
 
 def format_event(raw: str, colour: bool) -> str:
@@ -176,11 +177,9 @@ def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
     colour = args.color == "always" or (args.color == "auto" and out.isatty())
     last_n = args.lines if args.lines is not None else (10 if args.follow else None)
     if last_n is not None and last_n < 0:
-        print("mexlive tail: error: --lines must be >= 0", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return report_error(BadInputError("--lines must be >= 0"), "mexlive tail")
     if not args.follow and not Path(args.log).is_file():
-        print(f"mexlive tail: error: no such log: {args.log}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return report_error(DataError(f"no such log: {args.log}"), "mexlive tail")
     try:
         for line in _skip_to_last(LogFollower(args.log).lines(args.follow), last_n):
             if line.strip():

@@ -73,6 +73,8 @@ class Sticker:
     @classmethod
     def from_file(cls, path: str | Path) -> Sticker:
         """Load an image file as a sticker (its alpha, if any, inside the disk)."""
+        if not Path(path).is_file():  # before OpenCV, which would print a warning of its own
+            raise MexliveError(f"cannot load sticker {path}: no such file")
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None or image.ndim not in (2, 3) or min(image.shape[:2]) < 4:
             raise MexliveError(f"cannot load sticker {path}: not a readable image")

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from stream.capture.sources import AVSource
-from stream.errors import MexliveError
+from stream.errors import MexliveError, report_error
 from stream.privacy.attack import Clip
 from stream.synthetic.animator import (
     MICRO_PX,
@@ -336,8 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         config = InjectionConfig(seed=args.seed, spacing_s=args.spacing)
         events = write_injected_video(args.video, args.out, args.truth, config)
     except MexliveError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_error(exc)
     print(f"{len(events)} events -> {args.out}, {args.truth}")
     return 0
 

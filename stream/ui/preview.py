@@ -30,8 +30,9 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from stream.errors import MexliveError
+from stream.errors import BadInputError, MexliveError, OutputError
 from stream.output.metrics import MetricsExporter
+from stream.output.ports import port_problem
 from stream.ui.preview_panels import (
     EVENT_COLUMNS,
     draw_score_plot,
@@ -81,19 +82,19 @@ class PreviewConfig:
         """From the app's ``RunConfig`` (``mexlive --gradio``), read by its fields (ui does not
         import app): ``preview`` (page options), ``live`` (the builder's config every run is
         built from, so the page's runs are the CLI's) and ``output`` (``--metrics-port``).
-        MexliveError for a malformed ``--auth``, port or ``--stream-every``."""
+        BadInputError for a malformed ``--auth``, port or ``--stream-every``."""
         options = run.preview
         auth = None
         if options.auth is not None:
             user, sep, password = options.auth.partition(":")
             if not sep or not user or not password:
-                raise MexliveError("--auth must be USER:PASSWORD, both non-empty")
+                raise BadInputError("--auth must be USER:PASSWORD, both non-empty")
             auth = (user, password)
         if options.port is not None and not 1 <= options.port <= 65535:
-            raise MexliveError(f"--port {options.port} is out of range (1-65535)")
+            raise BadInputError(f"--port {options.port} is out of range (1-65535)")
         every = options.stream_every_s
         if not 0.02 <= every <= 2.0:
-            raise MexliveError(f"--stream-every {every:g} is out of range (0.02-2 s)")
+            raise BadInputError(f"--stream-every {every:g} is out of range (0.02-2 s)")
         return cls(
             source=run.live.source,
             host=options.host,
@@ -123,6 +124,9 @@ def serve(run: Any) -> int:
     """``mexlive --gradio``: build the page for the app's ``RunConfig`` and serve it until
     Ctrl+C."""
     config = PreviewConfig.from_run_config(run)
+    problem = port_problem(config.host, config.port) if config.port is not None else None
+    if problem is not None:  # before the models load and Gradio starts
+        raise OutputError(f"cannot serve the preview on {config.host}:{config.port}: {problem}")
     warning = open_warning(config)
     if warning:
         print(warning, file=sys.stderr)
@@ -141,7 +145,7 @@ def serve(run: Any) -> int:
             launch(demo, config, block=True)
         except OSError as exc:  # the port is taken, the address is not this machine's
             where = f"{config.host}:{config.port or 7860}"
-            raise MexliveError(f"cannot serve the preview on {where}: {exc}") from None
+            raise OutputError(f"cannot serve the preview on {where}: {exc}") from None
     except KeyboardInterrupt:  # Ctrl+C, also while the models load
         pass
     finally:
