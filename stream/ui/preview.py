@@ -130,14 +130,13 @@ def serve(run: Any) -> int:
     warning = open_warning(config)
     if warning:
         print(warning, file=sys.stderr)
-    metrics = None
-    if config.metrics_port is not None:
-        metrics = MetricsExporter(config.metrics_port, host=config.metrics_host)
-        metrics.start()  # from start-up: gauges at zero until a run starts
-        print(f"mexlive: Prometheus metrics on {metrics.url}", file=sys.stderr)
-    session = PreviewSession(config.session, metrics)
-    demo = None
-    try:
+    metrics = session = demo = None
+    try:  # Ctrl+C at any point from here on ends the preview cleanly
+        if config.metrics_port is not None:
+            metrics = MetricsExporter(config.metrics_port, host=config.metrics_host)
+            metrics.start()  # from start-up: gauges at zero until a run starts
+            print(f"mexlive: Prometheus metrics on {metrics.url}", file=sys.stderr)
+        session = PreviewSession(config.session, metrics)
         # Load the models while the page opens: a bad --weights file is also reported here.
         session.warm_up(lambda line: print(line, file=sys.stderr))
         demo = build_app(session, config)
@@ -146,10 +145,11 @@ def serve(run: Any) -> int:
         except OSError as exc:  # the port is taken, the address is not this machine's
             where = f"{config.host}:{config.port or 7860}"
             raise OutputError(f"cannot serve the preview on {where}: {exc}") from None
-    except KeyboardInterrupt:  # Ctrl+C, also while the models load
+    except KeyboardInterrupt:
         pass
     finally:
-        session.stop()
+        if session is not None:
+            session.stop()
         if demo is not None:
             demo.close()
         if metrics is not None:

@@ -349,6 +349,9 @@ def test_gradio_serves_metrics_from_start_up(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl+C as in a terminal, also when pytest runs in the background (where SIGINT is
+        # ignored and a child inherits that).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         url = None
