@@ -47,7 +47,7 @@ format:
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_capture.py
+	$(PY) -m benchmarks.bench_capture
 
 # The long soak (the README's table): MINUTES=30 by default, plot in docs/soak.png.
 MINUTES ?= 30

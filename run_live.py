@@ -33,28 +33,11 @@ from __future__ import annotations
 
 import sys
 
-from stream.app.config import RunConfig
+from stream.app.cli import main
 from stream.app.flags import build_parser, keys_manual
-from stream.app.run import run
-from stream.errors import MexliveError, report_error
 
 __doc__ = __doc__.format(window_keys=keys_manual())  # the keys are written once: controls.py
 __all__ = ["build_parser", "main"]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Parse, turn the flags into one RunConfig, run it; bad input is one line and exit 2."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["tail"]:
-        from stream.output.tail import main as tail_main
-
-        return tail_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    try:
-        return run(RunConfig.from_args(args))
-    except MexliveError as exc:  # every error a person can cause; anything else is a bug
-        return report_error(exc, "mexlive")
-
 
 if __name__ == "__main__":
     sys.exit(main())

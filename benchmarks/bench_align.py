@@ -1,7 +1,7 @@
 """Alignment benchmark: tracking quality on every fixture video, the landmark smoother's
 trade-off, and the per-frame cost of alignment + ROI flow + features.
 
-    python benchmarks/bench_align.py
+    python -m benchmarks.bench_align
 
 Table 1, per fixture video (../shared/fixtures or $MEXLIVE_FIXTURES):
   face       frames with a tracked face / frames
@@ -18,6 +18,7 @@ Table 3: per-frame cost on lp_d9.mp4 (512×480, decoded beforehand): alignment, 
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import time
@@ -168,7 +169,13 @@ def table_cost(videos: list[Path]) -> None:
     print()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_align",
+        description=__doc__.split("\n\n")[0],
+        epilog="Reads the fixture videos from ../shared/fixtures or $MEXLIVE_FIXTURES.",
+    )
+    parser.parse_args(argv)  # no options: --help says what it measures
     machine = f"{platform.machine()}, {os.cpu_count()} cores"
     print(f"machine: {machine}, Python {platform.python_version()}\n")
     videos = fixture_videos()
@@ -178,7 +185,8 @@ def main() -> None:
         table_tracking(videos)
     table_one_euro()
     table_cost(videos)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

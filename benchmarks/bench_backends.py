@@ -1,7 +1,7 @@
 """Step latency of the spotter per backend and number of streams (batch), one CPU thread each.
 
 Usage:
-    python benchmarks/bench_backends.py [--weights PATH] [--frames 300] [--batches 1,16,64,256]
+    python -m benchmarks.bench_backends [--weights PATH] [--frames 300] [--batches 1,16,64,256]
 
 For each backend (torch, onnxruntime FP32 on the CPU provider) and batch B, the shipped spotter
 is stepped `--frames` times with its state carried (after a warm-up); each step's wall time
@@ -22,15 +22,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
 
 from benchmarks.machine_info import cpu_name
 from engines.errors import MexliveError, report_error
@@ -63,7 +59,9 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_backends", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--weights", default=None)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--batches", default="1,16,64,256")

@@ -1,7 +1,7 @@
 """Capture benchmark: what the capture thread + ring cost on top of decoding, and how fast the
 synthetic source renders.
 
-    python benchmarks/bench_capture.py [--repeats 5] [--frames 300]
+    python -m benchmarks.bench_capture [--repeats 5] [--frames 300]
 
 Table 1, per fixture video (../shared/fixtures or $MEXLIVE_FIXTURES), each run interleaved so
 drift hits all columns alike:
@@ -184,7 +184,9 @@ def bench_synthetic(frames: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_capture", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--frames", type=int, default=600, help="synthetic frames to time")
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """False alarms on real faces: spotted events per minute on the unannotated fixture videos.
 
-    python benchmarks/bench_false_alarms.py
+    python -m benchmarks.bench_false_alarms
 
 The fixture videos (../shared/fixtures/videos or $MEXLIVE_FIXTURES/videos) show talking,
 blinks, head motion and macro-expressions, and no annotated micro-expression: every micro
@@ -12,6 +12,7 @@ false micro event per minute.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 from pathlib import Path
@@ -51,12 +52,18 @@ def run(path: Path) -> tuple[float, int, dict[str, int]]:
     return last_t / 60, valid, kinds
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_false_alarms",
+        description=__doc__.split("\n\n")[0],
+        epilog="Reads the fixture videos from ../shared/fixtures or $MEXLIVE_FIXTURES.",
+    )
+    parser.parse_args(argv)  # no options: --help says what it measures
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores\n")
     videos = fixture_videos()
     if not videos:
         print("fixture videos not found: set MEXLIVE_FIXTURES")
-        return
+        return 0
     print("| video | seconds | valid frames | micro events | macro events | micro / min |")
     print("|---|---:|---:|---:|---:|---:|")
     total_min, total_micro = 0.0, 0
@@ -70,7 +77,8 @@ def main() -> None:
         )
     rate = total_micro / total_min if total_min else np.nan
     print(f"| all | {total_min * 60:.1f} | | {total_micro} | | {rate:.1f} |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """Flow benchmark: accuracy and speed of mexlive's Numba ROI flow (stream/face/flow.py) against
 OpenCV DIS and Farneback and scikit-image TV-L1.
 
-    python benchmarks/bench_flow.py [--seeds 5] [--rounds 10]
+    python -m benchmarks.bench_flow [--seeds 5] [--rounds 10]
 
 Goal: Numba EPE within 1.2× TV-L1's at ≥ 50× its speed (the ROI-only timing is the one the
 pipeline pays, every frame).
@@ -191,7 +191,9 @@ def timings(ref: np.ndarray, cur: np.ndarray, rounds: int) -> dict[str, tuple[st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_flow", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--seeds", type=int, default=5, help="reported seeds 0 … n-1")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds")
     args = parser.parse_args()

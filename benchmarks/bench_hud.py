@@ -1,6 +1,6 @@
 """HUD benchmark: what ``draw_hud`` costs per frame at 640×480.
 
-    python benchmarks/bench_hud.py [--frames 300]
+    python -m benchmarks.bench_hud [--frames 300]
 
 The real pipeline (synthetic source → alignment → features → spotter → HudState) runs first,
 so the HUD draws real landmarks, ROIs, a full score trace and real events. Then every kept
@@ -67,7 +67,9 @@ def time_draws(kept, hud: HudState, configs: dict[str, HudOptions]) -> dict[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_hud", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--frames", type=int, default=300)
     args = parser.parse_args()
     kept, hud = collect(args.frames)

@@ -17,7 +17,7 @@ trip from the page sending a frame to that frame, annotated, loaded in the page 
 the frame code in its pixels (stream/synthetic/framecode.py). ``--repeats`` runs the modes in turn
 again.
 
-    python benchmarks/bench_preview.py [--seconds 20] [--repeats 1] [--modes headless,...]
+    python -m benchmarks.bench_preview [--seconds 20] [--repeats 1] [--modes headless,...]
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine_info import cpu_name
 from stream.errors import EXIT_BAD_INPUT
@@ -231,7 +229,9 @@ def _counts(session: PreviewSession) -> tuple[int, int, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_preview", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured span per mode")
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds before measuring")
     parser.add_argument("--modes", default=",".join(MODES), help=f"of {', '.join(MODES)}")

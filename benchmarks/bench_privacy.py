@@ -1,9 +1,9 @@
 """Privacy stickers against emotion recognizers: black-box, one query per clip.
 
 Usage:
-    python benchmarks/bench_privacy.py --videos lp_d3.mp4,lp_d6.mp4,lp_d11.mp4,tpsmm_driving.mp4 \
+    python -m benchmarks.bench_privacy --videos lp_d3.mp4,lp_d6.mp4,lp_d11.mp4,tpsmm_driving.mp4 \
         --plot docs/privacy.png                      # the README's tables (~20 min, 2 cores)
-    python benchmarks/bench_privacy.py --identities lp_s2.jpg --videos "" --random 1
+    python -m benchmarks.bench_privacy --identities lp_s2.jpg --videos "" --random 1
 
 Two clip sets, each queried once per recognizer and condition: no sticker, the sticker on the
 person's causal root, and on ``--random`` other regions drawn per clip (mean ± std over the
@@ -14,8 +14,8 @@ draws), for every sticker design.
   The stream check also runs the whole test video through the live spotting stage, clean and
   with the textured sticker on the root.
 - real video (``stream.synthetic.injected``): micro-expressions of each emotion injected at
-positions
-  2.5 s apart into a real fixture video; the root comes from the person's own clean video.
+  positions 2.5 s apart into a real fixture video; the root comes from the person's own clean
+  video.
 
 Recognizers (``stream.privacy.recognizers``): the whole live path (spotter → decoder →
 MPFNet fusion, no annotation read), the MPFNet recognizer on the annotated onset→apex, its
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from collections.abc import Iterable
@@ -36,8 +35,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
-
+from benchmarks.privacy_checks import (
+    cached_check,
+    check_row,
+    synthetic_check,
+    video_check,
+    with_video,
+)
 from benchmarks.privacy_report import machine, plot, report
 from calibration.causal import CausalGraph, discover
 from stream.datasets.features import fixtures_photos_dir, resolve_photo
@@ -47,6 +51,7 @@ from stream.privacy.attack import (
     ClipSource,
     Query,
     identity_name,
+    injected_clips,
     protect,
     protector_faces,
 )
@@ -59,7 +64,7 @@ from stream.privacy.recognizers import (
     predicted,
 )
 from stream.privacy.stickers import DESIGNS, STICKER_REGIONS, Sticker, StickerPlacer
-from stream.synthetic.injected import InjectionConfig, injected_clips
+from stream.synthetic.injected import InjectionConfig
 
 SYNTHETIC = "synthetic faces (held-out photos)"
 REAL = "micro-expressions injected into real video"
@@ -163,62 +168,6 @@ def query_clip(
     return queries
 
 
-def stream_check(
-    frames: Iterable[np.ndarray], fps: float, truth: list, root: str | None
-) -> tuple[int, int, int]:
-    """(micro truths, found by the live spotting stage, found with the right emotion) over a
-    whole video, clean (root None) or with the textured sticker on ``root``. The live path:
-    baseline, spotter, decoder and the recognizer's fusion."""
-    from engines.eval.metrics import spotting_matches
-    from stream.contracts import Frame
-    from stream.face.align import FaceTracker
-    from stream.live.recognition import EventRecognizer
-    from stream.live.spotting import SpottingStage
-
-    decided: list = []
-    stage = SpottingStage(lambda event: None, backend="torch", recognizer=EventRecognizer())
-    stage._emit = decided.append  # keep the decoder's intervals (frame indices) as they are
-    protector, tracker, extractor = FaceTracker(), FaceTracker(), FeatureExtractor()
-    placer = StickerPlacer(Sticker.design("textured"), root) if root else None
-    for i, image in enumerate(frames):
-        t_s = i / fps
-        t_ns = round(t_s * 1e9)
-        if placer is not None:  # the protector tracks the clean frame, draws on a copy
-            clean, image = image, image.copy()
-            placer.apply(image, protector.update(clean, i, t_ns, t_s))
-        aligned = tracker.update(image, i, t_ns, t_s)
-        row = extractor.update(aligned)
-        stage(Frame(i, t_ns, t_s, image), {"aligned": aligned, "features": row})
-    decided += stage.decoder.reset()
-    micro_truth = [e for e in truth if e.kind == "micro"]
-    micro = [s for s in decided if s.kind == "micro"]
-    spans = [(s.onset_seq, s.offset_seq) for s in micro]
-    matches = spotting_matches(spans, [(e.onset, e.offset) for e in micro_truth])
-    right = sum(micro[p].emotion == micro_truth[t].emotion for p, t in matches)
-    return len(micro_truth), len(matches), right
-
-
-def synthetic_check(source: ClipSource, root: str | None) -> tuple[int, int, int]:
-    animator = source.animator()
-    n = round(source.seconds * source.fps)
-    frames = (animator.render(i) for i in range(n))
-    return stream_check(frames, source.fps, animator.events_between(0, n), root)
-
-
-def video_check(video: Path, out_dir: Path, config, root: str | None) -> tuple[int, int, int]:
-    """``stream_check`` on the whole real video with one injected micro-expression per
-    position (written once as H.264, like a camera file, with its truth)."""
-    from stream.synthetic.animator import read_truth_csv
-    from stream.synthetic.injected import write_injected_video
-
-    mp4 = out_dir / f"injected_{video.stem}_{config.seed}.mp4"
-    csv = mp4.with_suffix(".csv")
-    if not (mp4.is_file() and csv.is_file()):
-        write_injected_video(video, mp4, csv, config)
-    truth = read_truth_csv(csv)
-    return with_video(mp4, lambda frames, fps: stream_check(frames, fps, truth, root))
-
-
 def overlay_cost(repeats: int = 2000) -> np.ndarray:
     """Seconds per ``StickerPlacer.apply`` (placement + warp + blend) on a tracked 640×480
     synthetic face, every design in turn, ``repeats`` times."""
@@ -234,17 +183,6 @@ def overlay_cost(repeats: int = 2000) -> np.ndarray:
         placers[i % len(placers)].apply(frame, face)
         seconds[i] = time.perf_counter() - t0
     return seconds
-
-
-def cached_check(out_dir: Path, key: str, check, *args) -> tuple[int, int, int]:
-    """``check(*args)`` (a stream check), remembered in ``out_dir`` under ``key``."""
-    path = out_dir / "features" / f"check_live_{key}.json"
-    if path.is_file():
-        return tuple(json.loads(path.read_text()))
-    result = check(*args)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result))
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             key = f"{name}_{source.seed}"
             clean = cached_check(out_dir, key, synthetic_check, source, None)
             prot = cached_check(out_dir, f"{key}_{graph.root}", synthetic_check, source, graph.root)
-            checks.append(_check_row(name, clean, prot))
+            checks.append(check_row(name, clean, prot))
     for n, name in enumerate(v.strip() for v in args.videos.split(",") if v.strip()):
         video = resolve_video(name)
         if video is None:
@@ -311,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             prot = cached_check(
                 out_dir, f"{key}_{graph.root}", video_check, video, out_dir, whole, graph.root
             )
-            checks.append(_check_row(f"{name} (injected)", clean, prot))
+            checks.append(check_row(f"{name} (injected)", clean, prot))
     rec_names = [r.name for r in recognizers]
     report(
         sets,
@@ -335,14 +273,6 @@ def calibrate_video(video: Path, out_dir: Path) -> CausalGraph:
     return with_video(video, lambda frames, fps: causal_graph(frames, fps, stem))
 
 
-def with_video(path: Path, use):
-    """``use(frames, fps)`` over the decoded BGR frames of the file at ``path`` (PyAV)."""
-    from stream.capture.sources import AVSource
-
-    with AVSource(path) as source:
-        return use((frame.image for frame in iter(source.read, None)), source.fps or 30.0)
-
-
 def resolve_video(name: str) -> Path | None:
     """A fixture video name (or an existing path) → its path, None when absent."""
     path = Path(name)
@@ -350,13 +280,6 @@ def resolve_video(name: str) -> Path | None:
         return path
     path = fixtures_photos_dir().parent / "videos" / name
     return path if path.is_file() else None
-
-
-def _check_row(name: str, clean: tuple, protected: tuple) -> str:
-    return (
-        f"| {name} | {clean[0]} | {clean[1]} ({clean[2]} right) | "
-        f"{protected[1]} ({protected[2]} right) |"
-    )
 
 
 def _said_root(name: str, graph: CausalGraph, t_start: float) -> None:
@@ -369,7 +292,9 @@ def _said_root(name: str, graph: CausalGraph, t_start: float) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        prog="python -m benchmarks.bench_privacy",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--identities", default="lp_s2.jpg,tpsmm_source.png", help="synthetic faces")
     p.add_argument("--seconds", type=float, default=30.0, help="test video per identity")

@@ -1,7 +1,7 @@
 """Emotion of live-spotted events: the spotter's head alone, the recognizer (-P, -C), fused.
 
 Usage:
-    python benchmarks/bench_recognizer.py --count 10 --seconds 30 --seed 1 \\
+    python -m benchmarks.bench_recognizer --count 10 --seconds 30 --seed 1 \\
         --photos lp_s2.jpg,lp_d8.jpg
 
 Renders the same held-out clips as the spotter's test set (``python -m stream.datasets.features ...
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from engines.eval.metrics import spotting_matches, uar, uf1
+from engines.labels import EMOTIONS, KINDS
 from stream.live.recognition import EventRecognizer
-from stream.output.events import EMOTIONS
 
 SOURCES = ("spotter", "recognizer P", "recognizer C", "fused")
 
@@ -80,9 +80,9 @@ def run_clip(job: tuple[int, int, str, float, float, bool]) -> dict:
             stage(frame, results)
     for spotted in stage.decoder.reset():  # the clip ended: decide what is still open
         stage._emit(spotted)
-    truth = [e for e in animator.events_between(0, n_frames) if e.kind in ("micro", "macro")]
+    truth = [e for e in animator.events_between(0, n_frames) if e.kind in KINDS]
     pairs = []
-    for kind in ("micro", "macro"):
+    for kind in KINDS:
         got = [e for e in events if e.kind == kind]
         want = [t for t in truth if t.kind == kind]
         matches = spotting_matches(
@@ -129,7 +129,9 @@ def table(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_recognizer", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--fps", type=float, default=30.0)

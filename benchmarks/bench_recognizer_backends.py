@@ -1,7 +1,7 @@
 """The recognizer's forward pass per event on torch (the reference) and on ONNX Runtime.
 
 Usage:
-    python benchmarks/bench_recognizer_backends.py [--events 300] [--weights PATH]
+    python -m benchmarks.bench_recognizer_backends [--events 300] [--weights PATH]
 
 One stack at a time, as the live path runs it (batch 1, one thread each), on real stacks when
 a synthetic clip can be tracked (the stacks a live event gets), else on random ones. Prints
@@ -15,11 +15,8 @@ import argparse
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
 
 from benchmarks.privacy_report import machine
 from stream.face.flow_stack import FlowStack
@@ -55,7 +52,9 @@ def timed(fn, stacks: list[FlowStack], repeats: int) -> tuple[np.ndarray, list[n
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_recognizer_backends", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--events", type=int, default=300, help="forward passes per backend")
     parser.add_argument("--stacks", type=int, default=20, help="distinct live stacks")
     parser.add_argument("--weights", default=None, help="recognizer .pt (default: shipped)")

@@ -1,7 +1,7 @@
 """Spotting accuracy of the shipped spotter on feature files, through the exact live path.
 
 Usage:
-    python benchmarks/bench_spotting.py --features /tmp/mexlive_data/test [--weights PATH]
+    python -m benchmarks.bench_spotting --features /tmp/mexlive_data/test [--weights PATH]
         [--onnx STEP.onnx]      # the same replay with ONNX Runtime on that step graph
                                 # (FP32, FP16 or INT8 QDQ from calibration.int8)
 
@@ -24,18 +24,15 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
 
 from benchmarks.machine_info import cpu_name
 from engines.decoding import Spotted
 from engines.errors import DataError, MexliveError, report_error
 from engines.eval.metrics import VideoIntervals, spotting_matches, spotting_report, strs, uar, uf1
-from engines.models.spotter import EMOTIONS
+from engines.labels import EMOTIONS, KINDS
 from engines.runtime.backends import OnnxRuntimeEngine
 from engines.train.data import Clip, load_clips, names_hash
 from engines.weights import load_spotter
@@ -72,7 +69,7 @@ def score(results: Sequence[tuple[Clip, list[Spotted]]]) -> dict[str, float]:
         pred = [(e.onset_seq, e.offset_seq, e.kind) for e in events]
         truth = [(t.onset, t.offset, t.kind) for t in clip.truth]
         videos.append(VideoIntervals(pred, truth))
-        for kind in ("micro", "macro"):
+        for kind in KINDS:
             p = [e for e in events if e.kind == kind]
             t = [r for r in clip.truth if r.kind == kind]
             pairs = spotting_matches(
@@ -110,7 +107,9 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_spotting", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--features", required=True, help="folder of test clip .npz files")
     parser.add_argument("--weights", default=None, help="spotter .pt (default: shipped)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (live: 1)")

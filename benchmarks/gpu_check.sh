@@ -47,7 +47,7 @@ if "$PY" -c "import tensorrt" 2>/dev/null && [ -n "${MEXLIVE_FEATURES:-}" ]; the
 fi
 
 echo "## backends" | tee "$OUTDIR/backends.md"
-timeout 400 "$PY" benchmarks/bench_backends.py --frames 300 --batches 1,16,64,256 \
+timeout 400 "$PY" -m benchmarks.bench_backends --frames 300 --batches 1,16,64,256 \
   --gpu-batches 1,16,64,256,1024 "${int8_args[@]}" 2>&1 | tee -a "$OUTDIR/backends.md"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 echo "gpu_check: exit $status (files in $OUTDIR)"

@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmarks.machine_info import cpu_name
 from engines.eval.metrics import uf1
-from engines.models.spotter import EMOTIONS
+from engines.labels import EMOTIONS
 from stream.privacy.attack import Query, attack_success
 
 LABELS = (*EMOTIONS, "none")  # "none": nothing recognised, wrong for every class

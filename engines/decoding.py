@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EMOTIONS = ("negative", "positive", "surprise")
+from engines.labels import EMOTIONS
 
 
 @dataclass(frozen=True)
@@ -203,3 +203,29 @@ class EventDecoder:
                 offset_t_mono_ns=offset_sample.t_mono_ns,
             )
         ]
+
+
+def decode_trace(
+    apex_score: np.ndarray,
+    emotion_probs: np.ndarray,
+    fps: float,
+    valid: np.ndarray | None = None,
+    config: DecoderConfig | None = None,
+    baseline_floor: float = 0.0,
+) -> list[Spotted]:
+    """A recorded trace through the streaming decoder, one frame at a time as live: frame i at
+    ``i / fps`` s; what is still open at the end is decided there. Used where a whole clip's
+    scores are at hand (validation, LOSO, the privacy attack), so they decode like the live path.
+
+    Args:
+        apex_score: (L,) apex score; NaN rows count as invalid.
+        emotion_probs: (L, 3) emotion probabilities over ``EMOTIONS``.
+        valid: (L,) bool, default all valid; an invalid row is a gap.
+    """
+    decoder, decided = EventDecoder(config, baseline_floor), []
+    ok = np.ones(len(apex_score), bool) if valid is None else np.asarray(valid, bool)
+    for i in range(len(apex_score)):
+        t_s = i / fps
+        score, probs = float(apex_score[i]), emotion_probs[i]
+        decided += decoder.update(i, t_s, round(t_s * 1e9), score, probs, bool(ok[i]))
+    return decided + decoder.reset()

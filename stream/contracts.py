@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,3 +126,16 @@ class FrameResults:
     emotion: np.ndarray | None = None
     calibrating: bool | None = None
     privacy: Any = None
+
+
+@dataclass
+class Stage:
+    """A named per-frame step; ``fn(frame, results)`` reads and fills in the frame's
+    ``FrameResults``.
+
+    The pipeline worker (``stream.live.pipeline``) runs its stages in order and times each;
+    a stage may come from any layer (the Prometheus exporter's, the HUD's, a test's).
+    """
+
+    name: str
+    fn: Callable[[Frame, FrameResults], None]

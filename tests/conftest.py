@@ -1,22 +1,14 @@
-"""Shared test helpers: where the real face fixtures are, and a repo root for subprocess runs."""
+"""Fixtures shared by every test: the real face fixtures (skip cleanly when absent)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO, fixtures_root
 
-
-def fixtures_root() -> Path | None:
-    """$MEXLIVE_FIXTURES, else ../shared/fixtures beside the repository; None when absent."""
-    candidates = [os.environ.get("MEXLIVE_FIXTURES"), REPO.parent / "shared" / "fixtures"]
-    for candidate in candidates:
-        if candidate and Path(candidate, "videos").is_dir():
-            return Path(candidate)
-    return None
+__all__ = ["REPO", "fixtures_root"]  # import them from tests.helpers (a few still come here)
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from typing import Any
 
 from engines.errors import BadInputError, DataError, MexliveError, report_error
 from engines.eval.metrics import (
-    KINDS,
     VideoIntervals,
     spotting_matches,
     spotting_report,
@@ -35,6 +34,7 @@ from engines.eval.metrics import (
     uar,
     uf1,
 )
+from engines.labels import KINDS
 
 Interval = tuple[int, int, str, str]  # (onset, offset, kind, emotion)
 

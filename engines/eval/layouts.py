@@ -1,5 +1,5 @@
-"""Low-level half of `engines.eval.datasets`: the record, annotation tables, emotion tables, and
-where each layout keeps a clip's frames.
+"""Low-level part of `engines.eval.datasets` (used by its readers, `engines.eval.readers`): the
+record, annotation tables, emotion tables, and where each layout keeps a clip's frames.
 
 The published annotation files are Excel workbooks. Reading ``.xlsx`` needs ``openpyxl``, which
 mexlive does not depend on: it is used when importable, and otherwise the error says to save

@@ -28,9 +28,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-Span = tuple[int, int]  # (onset, offset), inclusive frame indices
+from engines.labels import KINDS
 
-KINDS = ("micro", "macro")
+Span = tuple[int, int]  # (onset, offset), inclusive frame indices
 
 
 def interval_iou(a: Span, b: Span) -> float:

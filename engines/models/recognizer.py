@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engines.models.spotter import EMOTIONS
+from engines.labels import EMOTIONS
 
 VARIANTS = ("P", "C")
 FLOW_FLOOR_PX = 0.05  # scale floor: a still face's noise is not blown up to full motion

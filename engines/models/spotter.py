@@ -32,10 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engines.labels import EMOTIONS, KINDS
 from engines.models.ssm import RMSNorm, SelectiveSSM, SSMConfig, SSMState
 
-KINDS = ("micro", "macro")
-EMOTIONS = ("negative", "positive", "surprise")
 IGNORE = -100  # label of frames outside every interval: no kind / emotion loss there
 
 
@@ -46,8 +45,8 @@ class SpotterConfig:
     n_features: int
     d_model: int = 64
     n_layers: int = 2
-    n_kinds: int = 2
-    n_emotions: int = 3
+    n_kinds: int = len(KINDS)
+    n_emotions: int = len(EMOTIONS)
     d_state: int = 16
     expand: int = 2
     d_conv: int = 4

@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from engines.errors import BackendError
+from engines.runtime.cache import user_cache_dir
 from engines.runtime.export import INPUT_NAMES, OUTPUT_NAMES
 from engines.weights import sha256_file
 
@@ -48,11 +49,6 @@ WORKSPACE_BYTES = 1 << 28
 
 class TensorRTError(BackendError):
     """TensorRT missing, no usable GPU, an ONNX file it cannot parse, or a failed build."""
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mexlive" / "tensorrt"
 
 
 def tensorrt_usable() -> tuple[bool, str]:
@@ -176,7 +172,7 @@ class TensorRTEngine:
             raise TensorRTError(f"precision {precision!r} not in {PRECISIONS}")
         import tensorrt as trt
 
-        cache = Path(cache_dir) if cache_dir else default_cache_dir()
+        cache = Path(cache_dir) if cache_dir else user_cache_dir() / "tensorrt"
         cache.mkdir(parents=True, exist_ok=True)
         major, minor = torch.cuda.get_device_capability(0)
         key = EngineKey(

@@ -28,7 +28,8 @@ import torch
 from torch import Tensor
 
 from engines.errors import DataError
-from engines.models.spotter import EMOTIONS, IGNORE, KINDS, Interval, SpotterTargets, targets
+from engines.labels import EMOTIONS, KINDS
+from engines.models.spotter import IGNORE, Interval, SpotterTargets, targets
 
 REQUIRED = (
     "values",

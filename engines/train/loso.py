@@ -1,12 +1,13 @@
 """Leave-one-subject-out (LOSO): the protocol of the micro-expression literature.
 
-    python -m engines.train.spotter --features DIR --loso [--epochs N] [--loso-out loso.json]
+    python -m engines.train --features DIR --loso [--epochs N] [--loso-out loso.json]
 
 For every subject (identity) in turn: a spotter is trained on all other subjects' clips, with
 no validation split (nothing about the held-out subject may choose an epoch or a threshold:
-the last epoch is kept), and decoded on the held-out subject's clips. TP/FP/FN are summed over
-all held-out clips before precision/recall/F1 (MEGC), and emotion UF1/UAR pool the matched
-micro-expressions of every fold. Prints a table, one row per subject and one for all.
+the last epoch is kept), and the held-out subject's clips are decoded by the live decoder
+(``engines.train.validation``). TP/FP/FN are summed over all held-out clips before
+precision/recall/F1 (MEGC), and emotion UF1/UAR pool the matched micro-expressions of every
+fold. Prints a table, one row per subject and one for all.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 
 from engines.errors import DataError
 from engines.train.data import Clip
-from engines.train.spotter import TrainConfig, decode_clips, score_intervals, train
+from engines.train.loop import TrainConfig, train
+from engines.train.validation import decode_clips, score_intervals
 
 
 def loso(

@@ -44,13 +44,13 @@ from tqdm import tqdm
 
 from engines.errors import BadInputError, DataError, MexliveError, report_error
 from engines.eval.metrics import uar, uf1
+from engines.labels import EMOTIONS
 from engines.models.recognizer import (
     Recognizer,
     RecognizerConfig,
     mirror_stack,
     n_parameters,
 )
-from engines.models.spotter import EMOTIONS
 from engines.train.stacks import StackSet, load_stacks
 from engines.weights import RECOGNIZER_MANIFEST, save_recognizer
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engines.models.spotter import EMOTIONS
+from engines.labels import EMOTIONS
 from engines.train.data import DataError
 
 REQUIRED = ("flow", "mask", "emotion", "aus", "au_names", "event", "variant", "identity", "seed")

@@ -1,16 +1,16 @@
 """Feature data sets for training and evaluating the spotter: synthetic clips → .npz files.
 
-Each clip is rendered by ``stream.synthetic.animator.FaceAnimator`` (clip i: seed ``seed * 1000 +
-i``,
-photo ``photos[i % len(photos)]``), optionally passed through real H.264 compression (written
-with ``H264Writer``, decoded back with ``AVSource``, as the product would see a camera file),
-then aligned and turned into feature rows frame by frame exactly as the live pipeline does
-(``t_s = index / fps``). ``clip_XXXX.npz`` uses the ``--dump-features`` layout
-(``FaceAnalysis.save_features``: values, valid, seq, t_mono_ns, pts_s, names, fps,
-truth_onset/apex/offset/kind/emotion) plus ``identity`` (the photo's name), ``seed`` (the clip's
-animator seed), ``h264`` and ``synthetic`` (JSON of SyntheticConfig overrides, usually {}).
-The truth keeps blinks (kind "blink"): they are not spotting targets, but a reader may want to
-see what the model must ignore. Like ``--dump-features``, it holds every event whose onset lies
+Each clip is rendered by ``stream.synthetic.animator.FaceAnimator`` (clip i: seed
+``seed * 1000 + i``, photo ``photos[i % len(photos)]``), optionally passed through real
+H.264 compression (written with ``H264Writer``, decoded back with ``VideoReader``,
+which decodes as the product's file source does), then aligned and turned into feature
+rows frame by frame exactly as the live pipeline does (``t_s = index / fps``).
+``clip_XXXX.npz`` uses the ``--dump-features`` layout (``FaceAnalysis.save_features``:
+values, valid, seq, t_mono_ns, pts_s, names, fps, truth_onset/apex/offset/kind/emotion)
+plus ``identity`` (the photo's name), ``seed`` (the clip's animator seed), ``h264`` and
+``synthetic`` (JSON of SyntheticConfig overrides, usually {}). The truth keeps blinks
+(kind "blink"): they are not spotting targets, but a reader may want to see what the
+model must ignore. Like ``--dump-features``, it holds every event whose onset lies
 inside the clip.
 
 Usage:
@@ -218,7 +218,7 @@ def _frames(animator, n_frames: int, h264: bool, mp4: Path):
         for i in range(n_frames):
             yield i, i / fps, animator.render(i)
         return
-    from stream.capture.sources import AVSource
+    from stream.synthetic.decode import VideoReader
     from stream.synthetic.writers import H264Writer
 
     cfg = animator.config
@@ -226,7 +226,7 @@ def _frames(animator, n_frames: int, h264: bool, mp4: Path):
     with H264Writer(mp4, cfg.width, cfg.height, fps) as sink:
         for i in range(n_frames):
             sink.write(animator.render(i, buffer))
-    with AVSource(mp4) as source:
+    with VideoReader(mp4) as source:
         while (frame := source.read()) is not None:
             pts = frame.pts_s if frame.pts_s is not None else frame.index / fps
             yield frame.index, pts, frame.image

@@ -201,14 +201,14 @@ def _segment_frames(animator, start: int, stop: int, cfg: RecognizerDataConfig, 
         for i in range(start, stop):
             yield i, animator.render(i)
         return
-    from stream.capture.sources import AVSource
+    from stream.synthetic.decode import VideoReader
     from stream.synthetic.writers import H264Writer
 
     c = animator.config
     with H264Writer(mp4, c.width, c.height, cfg.fps) as sink:
         for i in range(start, stop):
             sink.write(animator.render(i))
-    with AVSource(mp4) as source:
+    with VideoReader(mp4) as source:
         while (frame := source.read()) is not None:
             yield start + frame.index, frame.image
 

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stream.face.flow_kernels import N_PLANES, _pyramid_flow, _roi_flow, pool_relative
+from stream.face.flow_kernels import N_PLANES, _pyramid_flow, _roi_flow
+from stream.face.flow_pool import pool_relative
 
 
 @dataclass(frozen=True)

@@ -289,9 +289,9 @@ def _shared_steps(options: SpotterOptions, n_streams: int, log: LogFn | None):
     """One engine for all streams, stepped as one batch (``engines.runtime.batching``)."""
     from engines.runtime.backends import make_engine
     from engines.runtime.batching import SharedSteps
+    from engines.runtime.cache import default_cache_dir
     from engines.weights import load_spotter
     from stream.face.features import feature_names
-    from stream.live.spotting import default_cache_dir
 
     model, manifest = load_spotter(options.weights, expected_features=len(feature_names()))
     engine = make_engine(options.backend, model, Path(default_cache_dir()), manifest["sha256"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,18 +19,9 @@ from stream.capture.guards import FreezeDetector, MediaClock
 from stream.capture.ring import FrameRing
 from stream.capture.sources import Source, frame_shape
 from stream.capture.thread import CaptureThread
-from stream.contracts import Frame, FrameResults
+from stream.contracts import Frame, FrameResults, Stage
 from stream.errors import SourceError
 from stream.output.events import EventBus, StatusEvent
-
-
-@dataclass
-class Stage:
-    """A named per-frame step; ``fn(frame, results)`` reads and fills in the frame's
-    ``FrameResults``."""
-
-    name: str
-    fn: Callable[[Frame, FrameResults], None]
 
 
 class LatencyWindow:

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from engines.labels import EMOTIONS
 from stream.contracts import FrameResults
 from stream.face.flow_stack import FlowStack, StackConfig, flow_stack, step_frames
-from stream.output.events import EMOTIONS
 
 RECOGNIZER_BACKENDS = ("torch", "onnxruntime")
 
@@ -103,8 +103,8 @@ class EventRecognizer:
         }
         self.backend, self.backend_reason, self._onnx = backend, "reference", None
         if backend == "onnxruntime":
+            from engines.runtime.cache import default_cache_dir
             from engines.runtime.export_recognizer import cached_onnx_recognizer
-            from stream.live.spotting import default_cache_dir  # the spotter's engine cache
 
             cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
             sha = self.manifest.get("sha256", "unknown")

@@ -6,7 +6,6 @@ zeroes the state and closes the decoder's candidate, so nothing is carried acros
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import numpy as np
 
 from calibration.baseline import Baseline
 from engines.decoding import DecoderConfig, EventDecoder, Spotted
+from engines.runtime.cache import default_cache_dir
 from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.face.features import FACE_ROIS, feature_names
 from stream.live.pipeline import Stage
@@ -27,12 +27,6 @@ if TYPE_CHECKING:
     from engines.runtime.batching import SharedSteps
 
 MAG_ON = np.array([feature_names().index(f"{roi}.mag_on") for roi in FACE_ROIS])
-
-
-def default_cache_dir() -> Path:
-    """Where exported engines are cached: $XDG_CACHE_HOME/mexlive/engines (~/.cache/...)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mexlive" / "engines"
 
 
 class SpottingStage:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from typing import IO
 
+from engines.labels import KINDS
 from stream.output.events import ExpressionEvent, StatusEvent
 
 
@@ -38,7 +39,7 @@ def truth_table(events: list[ExpressionEvent], truth: list, last_frame: int) -> 
     from engines.eval.metrics import spotting_matches
 
     lines = ["kind   truth  spotted  matched  missed  false  emotion right"]
-    for kind in ("micro", "macro"):
+    for kind in KINDS:
         want = [t for t in truth if t.kind == kind and t.offset <= last_frame]
         got = [e for e in events if e.kind == kind]
         pairs = spotting_matches(

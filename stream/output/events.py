@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from engines.labels import EMOTIONS, KINDS
 from stream.errors import BadInputError, OutputError
 from stream.output.durable import append_line, check_free_space, unwritable_reason
 
@@ -45,7 +46,6 @@ STATUSES = (
     "privacy_sticker",
     "privacy_calibrated",
 )
-KINDS = ("micro", "macro")
 EXPRESSION_FIELDS = (
     "seq",
     "kind",
@@ -63,7 +63,6 @@ EXPRESSION_FIELDS = (
     "latency_ms",
     "model",
 )
-EMOTIONS = ("negative", "positive", "surprise")
 FUSIONS = ("mean", "spotter_only")
 
 

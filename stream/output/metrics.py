@@ -17,27 +17,49 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from stream.contracts import Frame, FrameResults
+from stream.contracts import Frame, FrameResults, Stage
 from stream.errors import BadInputError, OutputError
-from stream.live.pipeline import Pipeline, Stage
-from stream.live.rates import FrameRates
 from stream.output.events import ExpressionEvent, StatusEvent
+from stream.output.rates import FrameRates
 
 STAGE_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.1, 0.2, 0.5, 1.0)
 EVENT_BUCKETS_S = (0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
+
+
+class _RingStats(Protocol):
+    captured: int
+    dropped: dict[str, int]  # by cause
+
+
+class _Ring(Protocol):
+    def stats(self) -> _RingStats: ...
+
+
+class _Capture(Protocol):
+    reconnects: int
+
+
+class CountedPipeline(Protocol):
+    """What the exporter reads at each scrape: ``stream.live.pipeline.Pipeline`` is one. (Output
+    sits below live and never imports it; the pipeline's shape is all it needs.)"""
+
+    ring: _Ring
+    capture: _Capture
+    processed: int
 
 
 class _PipelineCollector(Collector):
     """Frame accounting read from the pipeline at each scrape."""
 
     def __init__(self) -> None:
-        self.pipeline: Pipeline | None = None
+        self.pipeline: CountedPipeline | None = None
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         if self.pipeline is None:
@@ -125,7 +147,7 @@ class MetricsExporter:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/metrics"
 
-    def attach(self, pipeline: Pipeline, labels: dict[str, str]) -> None:
+    def attach(self, pipeline: CountedPipeline, labels: dict[str, str]) -> None:
         """Read frame accounting from ``pipeline`` at scrape time; ``labels`` go to the info
         metric (source, stream, backend, precision, model sha256)."""
         self._frames.pipeline = pipeline

@@ -5,7 +5,8 @@ frames; alignment, feature rows and aligned faces are computed once per clip
 (``Clip.analysis``) for all of them.
 
 Clips are cut around each micro-expression of a synthetic test video (``ClipSource``), with
-``pre_s`` of neutral face before the onset. A protected clip is the same frames with a sticker
+``pre_s`` of neutral face before the onset, or from a real video with micro-expressions
+injected into it (``injected_clips``). A protected clip is the same frames with a sticker
 drawn by ``StickerPlacer`` from the protector's own face tracking of the clean frames.
 
 Attack success = share of the clips recognised correctly without a sticker whose prediction
@@ -27,6 +28,7 @@ from stream.face.align import FaceTracker
 from stream.face.features import FeatureExtractor
 from stream.privacy.stickers import Placement, Sticker, StickerPlacer
 from stream.synthetic.animator import FaceAnimator, SyntheticConfig
+from stream.synthetic.injected import InjectedClip, InjectionConfig, inject
 
 
 @dataclass
@@ -65,6 +67,20 @@ class Clip:
     cache: Path | None = None  # .npz of the analysis: a rerun (another recognizer) reuses it
     apex: int = -1  # frame index inside the clip (the annotation a recognizer may read)
     _analysis: ClipAnalysis | None = None
+
+    @classmethod
+    def from_injected(cls, clip: InjectedClip) -> Clip:
+        """A clip cut from a real video with a micro-expression injected into it."""
+        return cls(
+            frames=clip.frames,
+            fps=clip.fps,
+            emotion=clip.emotion,
+            onset=clip.onset,
+            offset=clip.offset,
+            identity=clip.identity,
+            clip_id=clip.clip_id,
+            apex=clip.apex,
+        )
 
     def features(self) -> tuple[np.ndarray, np.ndarray]:
         """(values (T, F) float32, valid (T,) bool) of a fresh tracker and extractor."""
@@ -156,6 +172,11 @@ class ClipSource:
                 f"{name}/{self.seed}/{k}",
                 apex=event.apex - start,
             )
+
+
+def injected_clips(path: str | Path, config: InjectionConfig | None = None) -> Iterator[Clip]:
+    """The clips of ``stream.synthetic.injected.inject`` (real video, injected truth)."""
+    return (Clip.from_injected(item.clip) for item in inject(path, config))
 
 
 def identity_name(photo: str | None) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from engines.models.spotter import EMOTIONS
+from engines.labels import EMOTIONS
 from stream.privacy.attack import Clip, ClipAnalysis
 
 if TYPE_CHECKING:
@@ -110,16 +110,11 @@ class PipelineRecognizer:
         self.live = EventRecognizer(history_frames=128)  # the live fusion weight
 
     def recognize(self, clip: Clip) -> np.ndarray:
-        from engines.decoding import EventDecoder
+        from engines.decoding import decode_trace
 
         analysis = clip.analysis()
         apex, probs = self.spotter.scores(clip)  # (T,), (T, 3)
-        decoder, decided = EventDecoder(), []
-        for t in range(len(apex)):
-            t_s = t / clip.fps
-            ok = bool(analysis.valid[t])
-            decided += decoder.update(t, t_s, round(t_s * 1e9), float(apex[t]), probs[t], ok)
-        decided += decoder.reset()
+        decided = decode_trace(apex, probs, clip.fps, analysis.valid)
         hits = [s for s in decided if s.onset_seq <= clip.offset and s.offset_seq >= clip.onset]
         if not hits:
             return np.zeros(len(EMOTIONS))

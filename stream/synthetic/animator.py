@@ -23,9 +23,10 @@ The TPS interpolates its control points, so the photo pixel at p_i appears at q_
 drift and sensor noise come last.
 
 Everything is a pure function of (seed, frame index): events are scheduled lazily in 30 s
-blocks, each from ``np.random.default_rng((seed, block, k))``; noise is a window into a
-pre-drawn noise bank at an offset drawn per frame. ``render(i)`` gives the same pixels in any
-order, so the source is endless and random-access.
+blocks, each from ``np.random.default_rng((seed, block, k))`` (``stream/synthetic/schedule.py``);
+noise is a window into a pre-drawn noise bank at an offset drawn per frame. ``render(i)`` gives
+the same pixels in any order, so the source is endless and random-access. ``write_video`` and
+``write_synthetic_set`` put clips on disk with their truth CSV (``stream/synthetic/truth.py``).
 
 Example:
     animator = FaceAnimator(SyntheticConfig(seed=7))
@@ -36,32 +37,19 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import math
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from stream.errors import MexliveError
-from stream.synthetic.au import (
-    BLINK_AU,
-    EMOTIONS,
-    check_lead,
-    combo_pattern,
-    face_roll,
-    lead_push,
-    make_warpable,
-    split_lead,
-)
+from stream.synthetic.au import face_roll, lead_push, split_lead
+from stream.synthetic.schedule import NOISE_SPAN, EventSchedule, SyntheticConfig
 from stream.synthetic.tps import TpsWarper, frame_photo, photo_landmarks
-from stream.synthetic.writers import (
-    read_truth_csv,
-    write_synthetic_set,
-    write_truth_csv,
-    write_video,
-)
+from stream.synthetic.truth import TruthEvent, read_truth_csv, write_truth_csv
+from stream.synthetic.writers import H264Writer, Y4MWriter
 
 __all__ = [
     "FaceAnimator",
@@ -73,113 +61,7 @@ __all__ = [
     "write_video",
 ]
 
-BLOCK_S = 30.0  # schedule block length: events never straddle a block edge
 FACE_CENTRE_Y = 0.45  # face box centre, as a fraction of the frame height (a bit above middle)
-MICRO_S, MACRO_S, BLINK_S = (0.2, 0.5), (0.5, 4.0), (0.1, 0.4)  # onset -> offset
-MICRO_PX, MACRO_PX = (1.0, 4.0), (6.0, 15.0)  # peak landmark displacement
-EXPRESSION_GAP_S = 0.5  # quiet time between expression events
-BLINK_MARGIN_S = 0.2  # blinks keep this far from expressions and from each other
-JERKS_PER_MIN = 1.5
-
-
-@dataclass
-class SyntheticConfig:
-    """What the synthetic camera shows. Rates are events per minute."""
-
-    width: int = 640
-    height: int = 480
-    fps: float = 30.0
-    seed: int = 0
-    photo: str | None = None  # None -> skimage astronaut
-    face_height_px: float = 200.0  # face box height in the output frame
-    micro_per_min: float = 6.0
-    macro_per_min: float = 2.0
-    blinks_per_min: float = 12.0
-    head_motion: bool = True  # slow drift + occasional small jerks
-    noise_sigma: float = 2.0  # sensor noise, grey levels
-    light_drift: bool = True  # slow global gain/offset change
-    lead_in_s: float = 2.0  # quiet neutral stretch at the start (for baselines)
-    # A driving region (a stream/face/rois.py name): its landmarks move up at each expression's
-    # onset and the rest of the expression follows ``lead_frames`` later (synthetic_au.py).
-    lead_region: str | None = None
-    lead_frames: int = 4
-
-    def __post_init__(self) -> None:
-        # A person sets these from the command line: say what is wrong, no traceback.
-        if self.fps < 10:
-            raise MexliveError(
-                f"synthetic fps must be >= 10 to show a 200 ms micro-expression: {self.fps}"
-            )
-        if self.width < 64 or self.height < 64 or self.face_height_px < 32:
-            raise MexliveError("synthetic frames must be at least 64x64 px and faces 32 px tall")
-        if self.seed < 0:
-            raise MexliveError(f"synthetic seed must be >= 0: {self.seed}")
-        if self.lead_region is not None:
-            check_lead(self.lead_region, self.lead_frames, self.fps, EXPRESSION_GAP_S)
-
-
-@dataclass(frozen=True)
-class TruthEvent:
-    """One ground-truth event (a row of the truth CSV). Frame indices 0-based, inclusive."""
-
-    onset: int
-    apex: int
-    offset: int
-    kind: str  # "micro" | "macro" | "blink"
-    emotion: str  # "negative" | "positive" | "surprise" | "" for blinks
-    aus: tuple[int, ...]  # FACS action units, e.g. (6, 12)
-    peak_px: float  # largest landmark displacement at the apex, output pixels
-    landmarks: tuple[int, ...]  # dlib indices (0-based) moved >= 0.5 px at the apex
-
-
-@dataclass
-class _Sequence:
-    """Non-overlapping raised-cosine pulses of one driving sequence inside one block."""
-
-    onset: np.ndarray  # (K,) int
-    apex: np.ndarray  # (K,) int
-    offset: np.ndarray  # (K,) int
-    pattern: np.ndarray  # (K, ...) displacement at the apex
-    events: list[TruthEvent]
-
-    def at(self, index: int) -> tuple[int, float]:
-        """(pulse k, weight in [0, 1]) active at frame ``index``; (-1, 0) when none."""
-        k = int(np.searchsorted(self.onset, index, side="right")) - 1
-        if k < 0 or index > self.offset[k]:
-            return -1, 0.0
-        return k, raised_cosine(index, int(self.onset[k]), int(self.apex[k]), int(self.offset[k]))
-
-
-@dataclass
-class _Block:
-    expressions: _Sequence
-    blinks: _Sequence
-    jerks: _Sequence  # pattern (K, 3): tx px, ty px, angle rad
-    noise_offsets: np.ndarray  # (block_frames,) int, start of each frame's noise window
-
-
-def raised_cosine(index: int, onset: int, apex: int, offset: int) -> float:
-    """0 at onset and offset, 1 at apex, smooth (half a cosine) on either side."""
-    if index <= apex:
-        return 0.5 * (1.0 - math.cos(math.pi * (index - onset) / (apex - onset)))
-    return 0.5 * (1.0 + math.cos(math.pi * (index - apex) / (offset - apex)))
-
-
-def duration_frames(seconds: tuple[float, float], fps: float) -> tuple[int, int]:
-    """Range (lo, hi) of durations n = offset - onset, frames, for a range in seconds.
-
-    n / fps and (n + 1) / fps both lie inside the range, whichever way a reader counts the
-    inclusive offset frame.
-    """
-    lo = max(2, math.ceil(seconds[0] * fps - 1e-6))
-    return lo, max(lo, math.floor(seconds[1] * fps + 1e-6) - 1)
-
-
-def apex_step(n: int, rng: np.random.Generator) -> int:
-    """Frames from onset to apex of an n-frame event: the apex lies at 30-50 % of it."""
-    k_lo = max(1, math.ceil(0.3 * n - 1e-9))
-    k_hi = max(k_lo, min(n - 1, math.floor(0.5 * n + 1e-9)))
-    return int(rng.integers(k_lo, k_hi + 1))
 
 
 class FaceAnimator:
@@ -208,9 +90,8 @@ class FaceAnimator:
         self._lead = lead_push(cfg.lead_region, self._roll)  # (68, 2) unit push, or None
 
         fps = cfg.fps
-        self._block_frames = round(BLOCK_S * fps)
-        self._lead_in = math.ceil(cfg.lead_in_s * fps - 1e-6)
-        self._blocks: dict[int, _Block] = {}
+        peak = self._warper.eyelids.peak_px
+        self._schedule = EventSchedule(cfg, base, self._roll, self._blink, peak, self._lead)
         # Drift and light: a few slow sinusoids per channel with per-seed phases and periods.
         rng = np.random.default_rng((cfg.seed, 0x5EED))
         self._drift_f = rng.uniform(0.03, 0.12, (3, 2)) / fps  # cycles per frame
@@ -219,11 +100,10 @@ class FaceAnimator:
         self._light_phase = rng.uniform(0, 2 * np.pi, 3)
 
         frame_size = cfg.height * cfg.width * 3
-        self._noise_span = 1 << 16  # distinct windows: consecutive frames never share noise
         self._noise = None
         if cfg.noise_sigma > 0:
             bank = np.random.default_rng((cfg.seed, 0x4015E)).standard_normal(
-                frame_size + self._noise_span, dtype=np.float32
+                frame_size + NOISE_SPAN, dtype=np.float32
             )
             self._noise = bank * np.float32(cfg.noise_sigma)  # (H*W*3 + span,)
         self._post = cfg.noise_sigma > 0 or cfg.light_drift
@@ -249,24 +129,18 @@ class FaceAnimator:
 
     def events_between(self, start: int, stop: int) -> list[TruthEvent]:
         """Truth events (expressions and blinks) with onset in [start, stop), by onset."""
-        if stop <= start:
-            return []
-        events: list[TruthEvent] = []
-        for b in range(max(start, 0) // self._block_frames, (stop - 1) // self._block_frames + 1):
-            block = self._block(b)
-            events += block.expressions.events + block.blinks.events
-        return sorted((e for e in events if start <= e.onset < stop), key=lambda e: e.onset)
+        return self._schedule.events_between(start, stop)
 
     def _expression(self, index: int) -> tuple[np.ndarray, float]:
         """(expression displacement (68, 2), blink closure 0..1) at frame ``index``."""
-        block = self._block(index // self._block_frames)
+        block = self._schedule.at(index)
         k, weight = block.expressions.at(index)
         expression = weight * block.expressions.pattern[k] if k >= 0 else np.zeros((68, 2))
         if self._lead is not None:  # the driver moves now, the rest as it did lead frames ago
             late = index - self.config.lead_frames
             delayed = np.zeros((68, 2))
             if late >= 0:
-                late_block = self._block(late // self._block_frames).expressions
+                late_block = self._schedule.at(late).expressions
                 k_late, w_late = late_block.at(late)
                 delayed = w_late * late_block.pattern[k_late] if k_late >= 0 else delayed
             expression = split_lead(self._lead, expression, delayed)
@@ -278,7 +152,7 @@ class FaceAnimator:
             return np.zeros(3)
         phase = 2 * np.pi * self._drift_f * index + self._drift_phase  # (3, 2)
         head = (self._drift_amp * np.sin(phase)).sum(axis=1)  # (3,)
-        jerks = self._block(index // self._block_frames).jerks
+        jerks = self._schedule.at(index).jerks
         k, weight = jerks.at(index)
         if k >= 0:
             head += weight * jerks.pattern[k]
@@ -329,113 +203,11 @@ class FaceAnimator:
         if self._noise is None:
             cv2.convertScaleAbs(warped, dst=out, alpha=gain, beta=bias)
             return out
-        block = self._block(index // self._block_frames)
-        start = int(block.noise_offsets[index % self._block_frames])
+        block = self._schedule.at(index)
+        start = int(block.noise_offsets[index % self._schedule.block_frames])
         noise = self._noise[start : start + warped.size].reshape(warped.shape)  # (H, W, 3) view
         cv2.addWeighted(warped, gain, noise, 1.0, bias, dst=out, dtype=cv2.CV_8U)
         return out
-
-    # ---- schedule ------------------------------------------------------------------------
-
-    def _block(self, b: int) -> _Block:
-        if b < 0:
-            raise IndexError("synthetic frame indices start at 0")
-        block = self._blocks.get(b)
-        if block is None:
-            if len(self._blocks) >= 8:  # a live source only ever needs the current block
-                self._blocks.pop(next(iter(self._blocks)))
-            block = self._blocks[b] = self._make_block(b)
-        return block
-
-    def _frames(self, seconds: tuple[float, float]) -> tuple[int, int]:
-        return duration_frames(seconds, self.config.fps)
-
-    def _make_block(self, b: int) -> _Block:
-        cfg, fps, size = self.config, self.config.fps, self._block_frames
-        gap = math.ceil(EXPRESSION_GAP_S * fps - 1e-6)
-        margin = math.ceil(BLINK_MARGIN_S * fps - 1e-6)
-        half = (gap + 1) // 2  # half the gap at both block edges keeps the gap across them
-        lo, hi = max(b * size + half, self._lead_in), (b + 1) * size - 1 - half
-        frames = {"micro": self._frames(MICRO_S), "macro": self._frames(MACRO_S)}
-        frames["blink"] = self._frames(BLINK_S)
-
-        # Expression and blink sequences are placed together so that blinks never touch an
-        # expression (a blink inside a micro-expression would corrupt its truth). Counts are
-        # rate x time, randomly rounded; a Poisson process with a given count has uniformly
-        # spread events, which is what the random split of the slack below gives.
-        rng = np.random.default_rng((cfg.seed, b, 0))
-        minutes = max(hi - lo, 0) / fps / 60.0
-        rates = {"micro": cfg.micro_per_min, "macro": cfg.macro_per_min}
-        rates["blink"] = cfg.blinks_per_min
-        kinds = [k for k, rate in rates.items() for _ in range(int(rate * minutes + rng.random()))]
-        rng.shuffle(kinds)
-        lengths = [int(rng.integers(frames[k][0], frames[k][1] + 1)) for k in kinds]
-        while True:  # more than fits (absurd rates): drop events at random
-            gaps = [gap if "blink" not in pair else margin for pair in itertools.pairwise(kinds)]
-            slack = hi - lo - sum(lengths) - sum(gaps)
-            if slack >= 0 or not kinds:
-                break
-            drop = int(rng.integers(len(kinds)))
-            del kinds[drop], lengths[drop]
-        shifts = np.floor(np.sort(rng.uniform(0, max(slack, 0), len(kinds)))).astype(int)
-        rows: dict[str, list] = {"expression": [], "blink": []}
-        for i, (kind, n) in enumerate(zip(kinds, lengths, strict=True)):
-            onset = lo + int(shifts[i]) + sum(lengths[:i]) + sum(gaps[:i])
-            apex, offset = onset + apex_step(n, rng), onset + n
-            if kind == "blink":
-                peak = round(self._warper.eyelids.peak_px, 3)
-                event = _row(onset, apex, offset, kind, "", (BLINK_AU,), self._blink, peak)
-                rows["blink"].append(event)
-                continue
-            emotion = str(rng.choice(list(EMOTIONS)))
-            aus = EMOTIONS[emotion][int(rng.integers(len(EMOTIONS[emotion])))]
-            unit = combo_pattern(aus, cfg.face_height_px, self._roll, rng)  # (68, 2)
-            pattern = unit * rng.uniform(*(MICRO_PX if kind == "micro" else MACRO_PX))
-            if self._lead is not None:  # the driver always moves, as far as the expression
-                pattern += self._lead * np.linalg.norm(pattern, axis=1).max()
-            make_warpable(pattern, self._base)
-            amp = np.linalg.norm(pattern, axis=1).max()
-            peak = round(float(amp), 3)  # the truth as written; the pattern matches it exactly
-            pattern *= peak / amp
-            rows["expression"].append(_row(onset, apex, offset, kind, emotion, aus, pattern, peak))
-        expressions, blinks = _sequence(rows["expression"]), _sequence(rows["blink"])
-
-        rng = np.random.default_rng((cfg.seed, b, 2))
-        rows_j: list[tuple[int, int, int, np.ndarray, None]] = []
-        if cfg.head_motion:
-            scale = 60.0 * fps / JERKS_PER_MIN
-            t = max(b * size + 1, self._lead_in) + rng.exponential(scale)
-            while True:
-                rise = int(rng.integers(math.ceil(0.08 * fps), math.ceil(0.15 * fps) + 1))
-                fall = int(rng.integers(math.ceil(0.5 * fps), math.ceil(1.5 * fps) + 1))
-                onset = int(t)
-                if onset + rise + fall >= (b + 1) * size - 1:
-                    break
-                direction = rng.uniform(0, 2 * np.pi)
-                shift = rng.uniform(1.0, 3.0)
-                angle = np.radians(rng.uniform(-0.5, 0.5))
-                move = np.array([shift * np.cos(direction), shift * np.sin(direction), angle])
-                rows_j.append((onset, onset + rise, onset + rise + fall, move, None))
-                t = onset + rise + fall + 1 + rng.exponential(scale)
-
-        rng = np.random.default_rng((cfg.seed, b, 3))
-        noise_offsets = rng.integers(0, self._noise_span, size)
-        return _Block(expressions, blinks, _sequence(rows_j, (3,)), noise_offsets)
-
-
-def _row(onset, apex, offset, kind, emotion, aus, pattern, peak) -> tuple:
-    """(onset, apex, offset, pattern, TruthEvent) of one scheduled pulse."""
-    moved = tuple(int(i) for i in np.flatnonzero(np.linalg.norm(pattern, axis=1) >= 0.5))
-    aus = tuple(int(a) for a in aus)
-    event = TruthEvent(onset, apex, offset, kind, emotion, aus, float(peak), moved)
-    return onset, apex, offset, pattern, event
-
-
-def _sequence(rows: list, shape: tuple[int, ...] = (68, 2)) -> _Sequence:
-    times = np.array([r[:3] for r in rows], np.int64).reshape(-1, 3)  # (K, 3)
-    pattern = np.array([r[3] for r in rows], np.float64).reshape(-1, *shape)  # (K, ...)
-    events = [r[4] for r in rows if r[4] is not None]
-    return _Sequence(times[:, 0], times[:, 1], times[:, 2], pattern, events)
 
 
 def _load_photo(photo: str | None) -> tuple[np.ndarray, str]:
@@ -448,3 +220,65 @@ def _load_photo(photo: str | None) -> tuple[np.ndarray, str]:
     if bgr is None:
         raise MexliveError(f"cannot read photo {photo}")
     return np.ascontiguousarray(bgr[..., ::-1]), str(Path(photo).resolve())
+
+
+# ---- clips on disk ---------------------------------------------------------------------------
+
+
+def write_video(
+    path: str | Path, animator: FaceAnimator, n_frames: int, progress: bool = False
+) -> Path:
+    """Render frames [0, n_frames) to ``.mp4`` (H.264) or ``.y4m``, truth CSV beside it.
+
+    The CSV (same stem, ``.csv``) holds the events that lie wholly inside the clip: an event cut
+    by the clip's end would be a partial truth.
+    """
+    return _write_video(Path(path), animator, n_frames, "frame" if progress else None)
+
+
+def _write_video(path: Path, animator: FaceAnimator, n_frames: int, label: str | None) -> Path:
+    cfg = animator.config
+    writers = {".mp4": H264Writer, ".y4m": Y4MWriter}
+    if path.suffix.lower() not in writers:
+        raise MexliveError(f"unsupported synthetic video format {path.suffix!r}: use .mp4 or .y4m")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = np.empty((cfg.height, cfg.width, 3), np.uint8)  # (H, W, 3) reused
+    every = max(1, n_frames // 100)
+    with writers[path.suffix.lower()](path, cfg.width, cfg.height, cfg.fps) as sink:
+        for i in range(n_frames):
+            sink.write(animator.render(i, frame))
+            if label is not None and (i % every == 0 or i == n_frames - 1):
+                print(f"\r{label} {i + 1}/{n_frames}", end="", file=sys.stderr, flush=True)
+    if label is not None:
+        print(file=sys.stderr)
+    events = [e for e in animator.events_between(0, n_frames) if e.offset < n_frames]
+    write_truth_csv(path.with_suffix(".csv"), events)
+    return path
+
+
+def write_synthetic_set(
+    out_dir: str | Path,
+    count: int,
+    seconds: float,
+    fps: float,
+    seed: int = 0,
+    fmt: str = "mp4",
+    photos: list[str] | None = None,
+    progress: bool = True,
+) -> list[Path]:
+    """Write ``count`` clips ``synthetic_000.<fmt>``... with truth CSVs; returns the video paths.
+
+    Clip i uses seed ``seed * 1000 + i`` and photo ``photos[i % len(photos)]`` (the astronaut
+    when ``photos`` is None), so the same arguments give byte-identical files.
+    """
+    if fmt not in ("mp4", "y4m"):
+        raise MexliveError(f"unsupported synthetic video format {fmt!r}: use mp4 or y4m")
+    out = Path(out_dir)
+    n_frames = round(seconds * fps)
+    paths = []
+    for i in range(count):
+        photo = photos[i % len(photos)] if photos else None
+        animator = FaceAnimator(SyntheticConfig(fps=fps, seed=seed * 1000 + i, photo=photo))
+        label = f"clip {i + 1}/{count} frame" if progress else None
+        paths.append(_write_video(out / f"synthetic_{i:03d}.{fmt}", animator, n_frames, label))
+    return paths

@@ -25,7 +25,7 @@ The video is decoded once (PyAV), and only the frames of clips still being cut a
 
 Example:
     for item in inject("lp_d3.mp4", InjectionConfig(seed=1, emotions_per_position=True)):
-        item.clip, item.event           # privacy_attack.Clip, synthetic.TruthEvent
+        item.clip, item.event           # InjectedClip, TruthEvent
 
 Command line (the whole video with one random emotion per position, and its truth CSV):
     python -m stream.synthetic.injected VIDEO --out injected.mp4 --truth truth.csv [--seed N]
@@ -42,19 +42,18 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.capture.sources import AVSource
 from stream.errors import MexliveError, report_error
-from stream.privacy.attack import Clip
-from stream.synthetic.animator import (
+from stream.synthetic.au import EMOTIONS, combo_pattern, face_roll, make_warpable
+from stream.synthetic.decode import VideoReader
+from stream.synthetic.schedule import (
     MICRO_PX,
     MICRO_S,
-    TruthEvent,
     apex_step,
     duration_frames,
     raised_cosine,
 )
-from stream.synthetic.au import EMOTIONS, combo_pattern, face_roll, make_warpable
 from stream.synthetic.tps import TpsWarper, separate
+from stream.synthetic.truth import TruthEvent
 
 EMOTION_ORDER = tuple(sorted(EMOTIONS))  # ("negative", "positive", "surprise")
 # dlib's face box height / brow-to-chin distance: 1.05-1.28 over the fixture videos, ~1.16.
@@ -82,6 +81,21 @@ class InjectionConfig:
 
 
 @dataclass
+class InjectedClip:
+    """The frames (BGR uint8 (H, W, 3) each) of one injected clip and its truth in clip frames;
+    ``stream.privacy.attack.Clip.from_injected`` makes it a clip to attack."""
+
+    frames: list[np.ndarray]
+    fps: float
+    emotion: str
+    onset: int
+    offset: int
+    apex: int
+    identity: str  # the video's file name
+    clip_id: str  # video/seed/position/emotion
+
+
+@dataclass
 class Injected:
     """One injected clip with its truth (frames of the clip unless said otherwise).
 
@@ -89,7 +103,7 @@ class Injected:
     position and read-only (``protect`` and friends copy before drawing).
     """
 
-    clip: Clip
+    clip: InjectedClip
     event: TruthEvent  # onset/apex/offset in *video* frames; peak_px in frame pixels
     position: int
     start: int  # video frame of clip frame 0
@@ -144,15 +158,10 @@ def inject(path: str | Path, config: InjectionConfig | None = None) -> Iterator[
     return _inject(path, config or InjectionConfig())
 
 
-def injected_clips(path: str | Path, config: InjectionConfig | None = None) -> Iterator[Clip]:
-    """Just the clips of ``inject``."""
-    return (item.clip for item in inject(path, config))
-
-
 def _inject(path: str | Path, config: InjectionConfig, on_frame=None) -> Iterator[Injected]:
     """``inject``; ``on_frame(index, frame, fps)`` sees every decoded frame first."""
     name = Path(path).name
-    with AVSource(path) as source:
+    with VideoReader(path) as source:
         fps = source.fps
         if not fps:
             raise MexliveError(f"{path}: the video does not say its frame rate")
@@ -163,7 +172,7 @@ def _inject(path: str | Path, config: InjectionConfig, on_frame=None) -> Iterato
         raise MexliveError(f"{path}: no face found in {found[0]} decoded frames")
 
 
-def _tracked(source: AVSource, fps: float, found: list[int], on_frame=None) -> Iterator[tuple]:
+def _tracked(source: VideoReader, fps: float, found: list[int], on_frame=None) -> Iterator[tuple]:
     """(index, BGR frame (H, W, 3), landmarks (68, 2) or None) of every decoded frame."""
     from stream.face.align import FaceTracker
 
@@ -265,7 +274,7 @@ def _inject_window(
             warper.warp(window.frames[k], out, *warp_inputs(rest[k], weights[k] * pattern))
             frames[k] = out
     for frames, pattern, event in zip(clips_frames, patterns, events, strict=True):
-        clip = Clip(
+        clip = InjectedClip(
             frames=frames,
             fps=fps,
             emotion=event.emotion,
@@ -283,7 +292,8 @@ def write_injected_video(
 ) -> list[TruthEvent]:
     """The whole video with one injected micro-expression per usable position (.mp4), and its
     truth CSV; returns the events. Frames are written as soon as no clip can still need them."""
-    from stream.synthetic.writers import H264Writer, write_truth_csv
+    from stream.synthetic.truth import write_truth_csv
+    from stream.synthetic.writers import H264Writer
 
     if config.emotions_per_position:
         raise MexliveError("a whole video holds one emotion per position")

@@ -22,8 +22,8 @@ import numpy as np
 
 from stream.contracts import Frame, FrameResults
 from stream.face.features import roi_block
-from stream.live.rates import FrameRates
 from stream.output.events import ExpressionEvent, StatusEvent
+from stream.output.rates import FrameRates
 from stream.ui.overlay import draw_analysis
 
 # BGR. None of these is the ROI squares' yellow, so the HUD and the squares stay apart.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engines.train.test_spotter import write_clip
+from tests.helpers import write_clip
 
 
 @pytest.fixture

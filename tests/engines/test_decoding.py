@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.decoding import DecoderConfig, EventDecoder
+from engines.decoding import DecoderConfig, EventDecoder, decode_trace
 
 POSITIVE = np.array([0.1, 0.8, 0.1])
 
@@ -88,3 +88,13 @@ def test_single_frame_spike_is_dropped():
     score = np.zeros(t.size)
     score[150] = 0.9
     assert decode(t, score, config=DecoderConfig(min_duration_s=0.12)) == []
+
+
+def test_decode_trace_recovers_a_bump():
+    # A recorded trace (training's validation, LOSO) through the live decoder, frame by frame.
+    t = np.arange(300)
+    apex = np.exp(-0.5 * ((t - 100) / 3.0) ** 2)  # a 12-frame micro at 30 fps
+    probs = np.tile([0.1, 0.8, 0.1], (300, 1))
+    (event,) = decode_trace(apex, probs, fps=30.0)
+    assert event.kind == "micro" and event.apex_seq == 100 and event.emotion == "positive"
+    assert abs((event.offset_seq - event.onset_seq + 1) - 12) <= 2

@@ -11,23 +11,7 @@ import sys
 import pytest
 
 from stream.output.events import validate_event
-from tests.conftest import REPO
-
-
-def mexlive(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "run_live.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-    )
-
-
-def read_log(path) -> list[dict]:
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert all(validate_event(line) == [] for line in lines)
-    return lines
+from tests.helpers import REPO, mexlive, read_log
 
 
 def assert_one_clear_error(result: subprocess.CompletedProcess, names: str) -> None:

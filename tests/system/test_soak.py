@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 # On a shared 2-core machine even the worker's CPU time per frame moves with the neighbours'
 # load (caches, OpenCV's pool threads); the goal is 10 %, the test holds a looser bound and

@@ -32,7 +32,7 @@ from engines.eval.datasets import (
     read_samm,
     read_samm_lv,
 )
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 TINY = np.full((8, 8, 3), 128, np.uint8)
 

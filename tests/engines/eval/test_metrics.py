@@ -19,6 +19,7 @@ from engines.eval.metrics import (
     uar,
     uf1,
 )
+from engines.labels import EMOTIONS
 
 
 @pytest.mark.parametrize(
@@ -130,7 +131,6 @@ def test_spotting_report_by_kind():
 #   UF1 = (0.8 + 0.5 + 2/3) / 3 ≈ 0.6556,   UAR = (2/3 + 1/2 + 1) / 3 ≈ 0.7222
 Y_TRUE = ["negative"] * 3 + ["positive"] * 2 + ["surprise"]
 Y_PRED = ["negative", "negative", "positive", "positive", "surprise", "surprise"]
-EMOTIONS = ("negative", "positive", "surprise")
 
 
 def test_uf1_and_uar_by_hand():

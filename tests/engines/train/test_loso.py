@@ -8,8 +8,8 @@ import json
 import pytest
 
 from engines.train.data import load_clips
+from engines.train.loop import TrainConfig
 from engines.train.loso import loso
-from engines.train.spotter import TrainConfig
 from engines.train.spotter import main as train_main
 
 CFG = TrainConfig(epochs=2, seed=1, batch=4, crop_min=60, crop_max=120, d_model=16, n_layers=1)

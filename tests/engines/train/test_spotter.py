@@ -1,4 +1,5 @@
-"""engines.train.data, engines.train.spotter and engines.weights on tiny fake feature files."""
+"""engines.train.data, engines.train.spotter (the CLI) and engines.weights on tiny fake feature
+files."""
 
 from __future__ import annotations
 
@@ -8,50 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from engines.models.spotter import EMOTIONS, IGNORE, KINDS
+from engines.labels import EMOTIONS, KINDS
+from engines.models.spotter import IGNORE
 from engines.train.data import DataError, load_clips, split_by_identity, valid_runs
-from engines.train.spotter import decode_offline
 from engines.train.spotter import main as train_main
 from engines.weights import WeightsError, load_spotter, sha256_file
-
-F = 8
-LENGTH = 160
-NAMES = np.array([f"roi{i // 2}.ch{i % 2}" for i in range(F)])
-
-
-def write_clip(path, identity, seed, names=NAMES, width=F):
-    """A fake clip: noise plus a bump in every channel at each micro/macro; one blink."""
-    rng = np.random.default_rng(seed)
-    values = rng.normal(0, 0.1, (LENGTH, width)).astype(np.float32)
-    truth = [
-        (20, 24, 30, "micro", "positive"),
-        (60, 64, 70, "blink", ""),
-        (90, 100, 130, "macro", "negative"),
-    ]
-    for onset, _apex, offset, kind, _ in truth:
-        if kind != "blink":
-            values[onset : offset + 1] += np.hanning(offset - onset + 1)[:, None].astype("f4")
-    valid = np.ones(LENGTH, bool)
-    valid[:2] = False  # no reference face yet
-    valid[140:143] = False  # face lost for a moment
-    values[~valid] = 0.0
-    np.savez_compressed(
-        path,
-        values=values,
-        valid=valid,
-        seq=np.arange(LENGTH),
-        t_mono_ns=np.arange(LENGTH) * 33_333_333,
-        pts_s=np.arange(LENGTH) / 30.0,
-        names=names,
-        fps=np.float64(30.0),
-        truth_onset=np.array([t[0] for t in truth]),
-        truth_apex=np.array([t[1] for t in truth]),
-        truth_offset=np.array([t[2] for t in truth]),
-        truth_kind=np.array([t[3] for t in truth]),
-        truth_emotion=np.array([t[4] for t in truth]),
-        identity=np.array(identity),
-        seed=np.int64(seed),
-    )
+from tests.helpers import CLIP_FEATURES as F
+from tests.helpers import CLIP_FRAMES as LENGTH
+from tests.helpers import write_clip
 
 
 def test_clips_tensors_and_targets(feature_dir):
@@ -95,15 +60,6 @@ def test_bad_files_are_named(feature_dir, broken, message):
     with pytest.raises(DataError, match=message) as info:
         load_clips(feature_dir)
     assert "clip_9999.npz" in str(info.value)
-
-
-def test_decode_offline_recovers_a_bump():
-    t = np.arange(300)
-    apex = np.exp(-0.5 * ((t - 100) / 3.0) ** 2)  # a 12-frame micro at 30 fps
-    probs = np.tile([0.1, 0.8, 0.1], (300, 1))
-    (event,) = decode_offline(apex, probs, fps=30.0)
-    assert event.kind == "micro" and event.apex == 100 and event.emotion == "positive"
-    assert abs((event.offset - event.onset + 1) - 12) <= 2
 
 
 def train_args(feature_dir, out, epochs=2):

@@ -8,7 +8,7 @@ import pytest
 from stream.datasets.features import build_parser, main, make_feature_set, resolve_photo
 from stream.errors import MexliveError
 from stream.face.features import feature_names
-from tests.conftest import fixtures_root
+from tests.helpers import fixtures_root
 
 # A short lead-in and high rates so that a 3-second clip holds micro-expressions and blinks.
 BUSY = {"lead_in_s": 0.5, "micro_per_min": 20, "macro_per_min": 6, "blinks_per_min": 20}

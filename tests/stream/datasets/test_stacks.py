@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from engines.labels import EMOTIONS as EMOTION_LABELS
 from stream.datasets.stacks import AU_NAMES, RecognizerDataConfig, main, make_recognizer_set
 from stream.errors import MexliveError
 from stream.face.flow_stack import StackConfig
 
-EMOTIONS = {"negative", "positive", "surprise"}
+EMOTIONS = set(EMOTION_LABELS)
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ def face_frames():
     """The first 60 frames of lp_d9.mp4 (a man with glasses, talking), BGR."""
     import av
 
-    from tests.conftest import fixtures_root
+    from tests.helpers import fixtures_root
 
     root = fixtures_root()
     if root is None:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from skimage import data
 
 from stream.face.flow import FlowConfig, RoiFlow, dense_flow, warm_up
-from stream.face.flow_kernels import _pool, _strain
+from stream.face.flow_pool import _pool, _strain
 from stream.face.flow_ref import (
     _pool as pool_ref,
 )

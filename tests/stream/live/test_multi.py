@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engines.labels import KINDS
 from stream.live.builder import (
     LiveConfig,
     OpenOptions,
@@ -81,7 +82,7 @@ def test_each_stream_fuses_its_own_recognizer() -> None:
     run_streams(runs, lambda: False)
     recognizers = [run.spotter.recognizer for run in runs]
     assert recognizers[0] is not None and recognizers[0] is not recognizers[1]
-    expressions = [e for e in sink.events if getattr(e, "kind", None) in ("micro", "macro")]
+    expressions = [e for e in sink.events if getattr(e, "kind", None) in KINDS]
     assert {e.stream for e in expressions} == {"cam0", "cam1"}
     assert all(e.emotion_sources is not None for e in expressions)
     for stream in ("cam0", "cam1"):  # recognised from this stream's own faces

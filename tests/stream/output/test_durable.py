@@ -22,7 +22,7 @@ from stream.live.pipeline import Stage
 from stream.output.durable import append_line, check_free_space
 from stream.output.events import EventBus, JsonlEventLog, StatusEvent, validate_event
 from stream.synthetic.animator import SyntheticConfig
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 # Writes big status lines from three threads as fast as it can, until killed.
 STRESS_WRITER = """

@@ -9,33 +9,11 @@ import pytest
 from stream.errors import MexliveError
 from stream.output.events import (
     EventBus,
-    ExpressionEvent,
     JsonlEventLog,
     StatusEvent,
     validate_event,
 )
-
-
-def expression(**overrides) -> ExpressionEvent:
-    fields = dict(
-        seq=120,
-        stream="cam0",
-        kind="micro",
-        onset_frame=100,
-        apex_frame=106,
-        offset_frame=111,
-        onset_s=3.333,
-        apex_s=3.533,
-        offset_s=3.7,
-        emotion="positive",
-        emotion_probs={"negative": 0.1, "positive": 0.8, "surprise": 0.1},
-        confidence=0.8,
-        rois=["mouth_left"],
-        latency_ms={"lookahead": 250.0, "capture_to_event": 281.0},
-        model={"name": "spotter", "backend": "torch", "sha256": "0" * 64},
-    )
-    fields.update(overrides)
-    return ExpressionEvent(**fields)
+from tests.helpers import expression
 
 
 def test_each_line_is_flushed_and_valid(tmp_path):

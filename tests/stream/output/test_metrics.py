@@ -15,8 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from stream.errors import MexliveError
 from stream.output.events import StatusEvent
 from stream.output.metrics import MetricsExporter
-from tests.conftest import REPO
-from tests.stream.output.test_events import expression
+from tests.helpers import REPO, expression
 
 
 def scrape(url: str) -> dict[str, dict[tuple, float]]:

@@ -13,8 +13,7 @@ import pytest
 
 from stream.output.events import JsonlEventLog, StatusEvent
 from stream.output.tail import DIM, EMOTION_COLOURS, LogFollower, format_event, main
-from tests.conftest import REPO
-from tests.stream.output.test_events import expression
+from tests.helpers import REPO, expression
 
 ANSI = "\x1b["
 

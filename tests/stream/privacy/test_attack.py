@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.bench_privacy import main as bench_main
 from benchmarks.bench_privacy import query_clip
-from engines.models.spotter import EMOTIONS
+from engines.labels import EMOTIONS
 from stream.privacy.attack import (
     Clip,
     ClipSource,

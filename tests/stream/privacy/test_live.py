@@ -16,7 +16,7 @@ from stream.privacy.live import PrivacyCalibrator, PrivacyStage, ProtectedWriter
 from stream.privacy.stickers import Sticker, StickerPlacer
 from stream.synthetic.animator import FaceAnimator, SyntheticConfig
 from stream.synthetic.au import lead_push
-from tests.system.test_run_live import mexlive, read_log
+from tests.helpers import mexlive, read_log
 
 
 def test_driving_region_moves_lead_frames_before_the_rest():

@@ -19,8 +19,9 @@ from stream.synthetic.injected import (
     main,
     warp_inputs,
 )
-from stream.synthetic.writers import H264Writer, read_truth_csv
-from tests.conftest import fixtures_root
+from stream.synthetic.truth import read_truth_csv
+from stream.synthetic.writers import H264Writer
+from tests.helpers import fixtures_root
 
 VIDEO = "lp_d11.mp4"  # 225 frames at 25 fps, a child's face; not a training identity
 # 3-4 px at a 200 px face (~4-5 px on this face): inside MICRO_PX, big enough for dense flow.

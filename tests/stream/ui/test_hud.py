@@ -9,7 +9,7 @@ from stream.contracts import Frame, FrameResults
 from stream.face.align import FaceTracker
 from stream.synthetic.animator import FaceAnimator, SyntheticConfig
 from stream.ui.hud import HudOptions, HudState, draw_face_box, draw_hud
-from tests.stream.output.test_events import expression
+from tests.helpers import expression
 
 
 @pytest.fixture(scope="module")

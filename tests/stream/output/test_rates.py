@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream.live.rates import FrameRates
+from stream.output.rates import FrameRates
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,163 @@
+"""The spotter's training loop: deterministic, the best epoch chosen on held-out identities.
+
+Training (ME-TST's video-level regression): random crops of 300–600 frames from the training
+clips' valid stretches (a gap resets the live model, so no crop spans one), batches of 8, Adam
+with a cosine learning-rate decay, the loss of ``engines.models.spotter.loss`` (0.9·MSE(apex) +
+0.1·CE(emotion) + a small micro/macro CE). Features are normalised by the training set's mean
+and std, stored in the model (``set_normalization``).
+
+Validation after every epoch on HELD-OUT identities (never the test identities): each
+validation clip is run whole and decoded by the live decoder (``engines.train.validation``),
+then scored with MEGC F1. The epoch with the best overall validation F1 (then the lowest
+validation loss) is kept. Same data + same config → same weights on the same machine.
+
+The command line (weights + manifest) is ``python -m engines.train`` (``engines/train/spotter.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from engines.models.spotter import IGNORE, Spotter, SpotterConfig, loss_terms
+from engines.train.data import Clip, DataError, feature_stats, valid_runs
+from engines.train.validation import evaluate
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 40
+    seed: int = 0
+    batch: int = 8
+    crop_min: int = 300
+    crop_max: int = 600
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    clip_grad: float = 1.0
+    threads: int = 2
+    d_model: int = 64
+    n_layers: int = 2
+
+
+# ---- batches ------------------------------------------------------------------------------
+
+
+def _crops(clips: Sequence[Clip], cfg: TrainConfig, rng: np.random.Generator):
+    """One epoch's batches: (x (B, T, F), target apex/kind/emotion (B, T), mask (B, T))."""
+    runs = [(c, a, b) for c in clips for a, b in valid_runs(c.valid, min_length=16)]
+    if not runs:
+        raise DataError("no valid stretch of >= 16 frames in the training clips")
+    lengths = np.array([b - a for _, a, b in runs], np.float64)
+    mean_crop = 0.5 * (cfg.crop_min + cfg.crop_max)
+    n_crops = max(cfg.batch, math.ceil(lengths.sum() / mean_crop))  # each frame ≈ once
+    n_batches = math.ceil(n_crops / cfg.batch)
+    for _ in range(n_batches):
+        size = int(rng.integers(cfg.crop_min, cfg.crop_max + 1))
+        picks = rng.choice(len(runs), size=cfg.batch, p=lengths / lengths.sum())
+        items = []
+        for k in picks:
+            clip, a, b = runs[int(k)]
+            n = min(size, b - a)
+            start = a + int(rng.integers(0, b - a - n + 1))
+            items.append((clip, start, n))
+        width = max(n for _, _, n in items)
+        f = clips[0].x.shape[1]
+        x = torch.zeros(cfg.batch, width, f)
+        apex = torch.zeros(cfg.batch, width)
+        kind = torch.full((cfg.batch, width), IGNORE, dtype=torch.long)
+        emotion = torch.full((cfg.batch, width), IGNORE, dtype=torch.long)
+        mask = torch.zeros(cfg.batch, width, dtype=torch.bool)
+        for row, (clip, start, n) in enumerate(items):
+            span = slice(start, start + n)
+            x[row, :n] = clip.x[span]
+            apex[row, :n] = clip.target.apex[span]
+            kind[row, :n] = clip.target.kind[span]
+            emotion[row, :n] = clip.target.emotion[span]
+            mask[row, :n] = True  # padding at the end: causal, so it never leaks backwards
+        yield x, apex, kind, emotion, mask
+
+
+def train(
+    train_clips: Sequence[Clip],
+    val_clips: Sequence[Clip],
+    cfg: TrainConfig,
+    log=print,
+) -> tuple[Spotter, dict[str, Any]]:
+    """Train; returns the best-epoch model and a summary (history, best epoch, metrics).
+
+    Sets torch's seed, thread count and deterministic mode for the run and restores the
+    thread count and mode afterwards.
+    """
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _train(train_clips, val_clips, cfg, log)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train(
+    train_clips: Sequence[Clip], val_clips: Sequence[Clip], cfg: TrainConfig, log
+) -> tuple[Spotter, dict[str, Any]]:
+    rng = np.random.default_rng(cfg.seed)
+    n_features = train_clips[0].x.shape[1]
+    model = Spotter(SpotterConfig(n_features, d_model=cfg.d_model, n_layers=cfg.n_layers))
+    mean, std = feature_stats(train_clips)
+    model.set_normalization(mean, std)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs, eta_min=0.1 * cfg.lr)
+    history: list[dict[str, Any]] = []
+    best: tuple[tuple[float, float], int, dict] | None = None
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        losses = []
+        for x, apex, kind, emotion, mask in _crops(train_clips, cfg, rng):
+            out, _ = model(x)
+            loss = loss_terms(out, apex, kind, emotion, mask).total
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            opt.step()
+            losses.append(loss.item())
+        sched.step()
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses))}
+        if val_clips:
+            val = evaluate(model, val_clips)
+            row.update({f"val_{k}": v for k, v in val.items() if k != "counts"})
+            key = (val["overall_f1"], -val["loss"])
+        else:
+            key = (0.0, -row["train_loss"])
+        history.append(row)
+        mark = ""
+        if best is None or key > best[0]:
+            best = (key, epoch, copy.deepcopy(model.state_dict()))
+            mark = " *"
+        log(_epoch_line(row, time.perf_counter() - t0) + mark)
+    assert best is not None
+    model.load_state_dict(best[2])
+    model.eval()
+    summary: dict[str, Any] = {"best_epoch": best[1], "history": history}
+    if val_clips:
+        summary["validation"] = evaluate(model, val_clips)
+    return model, summary
+
+
+def _epoch_line(row: dict[str, Any], seconds: float) -> str:
+    line = f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.5f}"
+    if "val_loss" in row:
+        line += (
+            f"  val loss {row['val_loss']:.5f}  F1 micro {row['val_micro_f1']:.3f} "
+            f"macro {row['val_macro_f1']:.3f} overall {row['val_overall_f1']:.3f}"
+        )
+    return line + f"  ({seconds:.1f} s)"

@@ -1,0 +1,114 @@
+"""Helpers shared by test modules (a test module never imports another test module).
+
+The repository root and the face fixtures, the real CLI in a subprocess, a sample expression
+event, and the fake feature clips the engine tests train on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from stream.output.events import ExpressionEvent, validate_event
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fixtures_root() -> Path | None:
+    """$MEXLIVE_FIXTURES, else ../shared/fixtures beside the repository; None when absent."""
+    candidates = [os.environ.get("MEXLIVE_FIXTURES"), REPO.parent / "shared" / "fixtures"]
+    for candidate in candidates:
+        if candidate and Path(candidate, "videos").is_dir():
+            return Path(candidate)
+    return None
+
+
+# ---- the command line -------------------------------------------------------------------------
+
+
+def mexlive(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "run_live.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+def read_log(path) -> list[dict]:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert all(validate_event(line) == [] for line in lines)
+    return lines
+
+
+# ---- events -----------------------------------------------------------------------------------
+
+
+def expression(**overrides) -> ExpressionEvent:
+    fields = dict(
+        seq=120,
+        stream="cam0",
+        kind="micro",
+        onset_frame=100,
+        apex_frame=106,
+        offset_frame=111,
+        onset_s=3.333,
+        apex_s=3.533,
+        offset_s=3.7,
+        emotion="positive",
+        emotion_probs={"negative": 0.1, "positive": 0.8, "surprise": 0.1},
+        confidence=0.8,
+        rois=["mouth_left"],
+        latency_ms={"lookahead": 250.0, "capture_to_event": 281.0},
+        model={"name": "spotter", "backend": "torch", "sha256": "0" * 64},
+    )
+    fields.update(overrides)
+    return ExpressionEvent(**fields)
+
+
+# ---- fake feature clips (engines.train) -------------------------------------------------------
+
+CLIP_FEATURES = 8  # feature columns of a fake clip
+CLIP_FRAMES = 160
+CLIP_NAMES = np.array([f"roi{i // 2}.ch{i % 2}" for i in range(CLIP_FEATURES)])
+
+
+def write_clip(path, identity, seed, names=CLIP_NAMES, width=CLIP_FEATURES):
+    """A fake clip: noise plus a bump in every channel at each micro/macro; one blink."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0, 0.1, (CLIP_FRAMES, width)).astype(np.float32)
+    truth = [
+        (20, 24, 30, "micro", "positive"),
+        (60, 64, 70, "blink", ""),
+        (90, 100, 130, "macro", "negative"),
+    ]
+    for onset, _apex, offset, kind, _ in truth:
+        if kind != "blink":
+            values[onset : offset + 1] += np.hanning(offset - onset + 1)[:, None].astype("f4")
+    valid = np.ones(CLIP_FRAMES, bool)
+    valid[:2] = False  # no reference face yet
+    valid[140:143] = False  # face lost for a moment
+    values[~valid] = 0.0
+    np.savez_compressed(
+        path,
+        values=values,
+        valid=valid,
+        seq=np.arange(CLIP_FRAMES),
+        t_mono_ns=np.arange(CLIP_FRAMES) * 33_333_333,
+        pts_s=np.arange(CLIP_FRAMES) / 30.0,
+        names=names,
+        fps=np.float64(30.0),
+        truth_onset=np.array([t[0] for t in truth]),
+        truth_apex=np.array([t[1] for t in truth]),
+        truth_offset=np.array([t[2] for t in truth]),
+        truth_kind=np.array([t[3] for t in truth]),
+        truth_emotion=np.array([t[4] for t in truth]),
+        identity=np.array(identity),
+        seed=np.int64(seed),
+    )
