@@ -35,6 +35,7 @@ import numpy as np
 
 from benchmarks.machine_info import cpu_name
 from stream.errors import EXIT_BAD_INPUT
+from stream.live.builder import LiveConfig, OpenOptions
 from stream.synthetic.animator import SyntheticConfig
 from stream.synthetic.framecode import write_coded_clip
 from stream.ui.preview import BROWSER_MODE, PreviewConfig, build_app, launch
@@ -152,7 +153,9 @@ def run_mode(
     mode: str, seconds: float, warmup_s: float, stream_every_s: float, browser, tmp: Path
 ) -> dict:
     page_mode, spec, realtime = MODES[mode]
-    session = PreviewSession(SessionConfig(log_dir=tmp / "logs", realtime=realtime))
+    session = PreviewSession(
+        SessionConfig(live=LiveConfig(open=OpenOptions(realtime=realtime)), log_dir=tmp / "logs")
+    )
     session.warm_up()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

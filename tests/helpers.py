@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,10 @@ def write_clip(path, identity, seed, names=CLIP_NAMES, width=CLIP_FEATURES):
         identity=np.array(identity),
         seed=np.int64(seed),
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

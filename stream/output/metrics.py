@@ -123,6 +123,7 @@ class MetricsExporter:
         )
         self.status = Counter("mexlive_status_events", "Status lines", ["status"], registry=reg)
         self.info = Info("mexlive_engine", "Source, backend, precision and model", registry=reg)
+        self._rate_window = rate_window
         self.rates = FrameRates(rate_window)
         self._server = None
         self._thread = None
@@ -151,6 +152,13 @@ class MetricsExporter:
         metric (source, stream, backend, precision, model sha256)."""
         self._frames.pipeline = pipeline
         self.info.info({k: str(v) for k, v in labels.items()})
+        self.rates = FrameRates(self._rate_window)  # a new run: its rates from its own frames
+
+    def idle(self) -> None:
+        """The run ended and no other runs yet (the preview between runs): the gauges go back
+        to zero; the counters keep the last run's totals until the next ``attach``."""
+        for gauge in (self.camera_fps, self.processed_fps, self.face_present):
+            gauge.set(0.0)
 
     def close(self) -> None:
         """EventBus sinks are closed at the end of a run; the server stops later (shutdown)."""

@@ -21,7 +21,6 @@ Bound to 127.0.0.1 unless ``--host`` says otherwise; ``--share`` or a non-local 
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import sys
 import time
@@ -31,21 +30,18 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from stream.errors import MexliveError, OutputError
-from stream.face.features import FeatureConfig
+from stream.errors import BadInputError, MexliveError, OutputError
+from stream.output.metrics import MetricsExporter
 from stream.output.ports import port_problem
-from stream.ui.preview_session import (
-    BROWSER,
+from stream.ui.preview_panels import (
     EVENT_COLUMNS,
-    PreviewSession,
-    PreviewStats,
-    SessionConfig,
+    draw_score_plot,
+    events_frame,
+    stats_markdown,
 )
+from stream.ui.preview_session import BROWSER, PreviewSession, SessionConfig
 
 SERVER_MODE, BROWSER_MODE = "server source", "browser webcam"
-# Motion is measured against a face 60-250 ms older (stream/face/features.py): slower than one frame
-# per 250 ms, no frame has a reference and nothing is scored.
-MIN_FPS = 1e3 / FeatureConfig().onset_range_ms[1]
 NOT_A_DIAGNOSIS = (
     "**Not a diagnosis.** mexlive spots brief facial movements and guesses a coarse emotion "
     "class from a model trained on synthetic faces; it says nothing reliable about what a "
@@ -60,7 +56,7 @@ PRIVACY_NOTE = (
 
 @dataclass
 class PreviewConfig:
-    """How the preview is served (from ``run_live.py``'s flags)."""
+    """How the preview is served (from ``mexlive``'s flags)."""
 
     source: str = "synthetic"
     host: str = "127.0.0.1"
@@ -77,35 +73,38 @@ class PreviewConfig:
     # in benchmarks/bench_preview.py).
     reply_frames: bool = False
     session: SessionConfig = field(default_factory=SessionConfig)
+    # Prometheus metrics from start-up (--metrics-port; None: none), following each run.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> PreviewConfig:
-        """From run_live's namespace; MexliveError for a malformed ``--auth`` or port."""
+    def from_run_config(cls, run: Any) -> PreviewConfig:
+        """From the app's ``RunConfig`` (``mexlive --gradio``), read by its fields (ui does not
+        import app): ``preview`` (page options), ``live`` (the builder's config every run is
+        built from, so the page's runs are the CLI's) and ``output`` (``--metrics-port``).
+        BadInputError for a malformed ``--auth``, port or ``--stream-every``."""
+        options = run.preview
         auth = None
-        if args.auth is not None:
-            user, sep, password = args.auth.partition(":")
+        if options.auth is not None:
+            user, sep, password = options.auth.partition(":")
             if not sep or not user or not password:
-                raise MexliveError("--auth must be USER:PASSWORD, both non-empty")
+                raise BadInputError("--auth must be USER:PASSWORD, both non-empty")
             auth = (user, password)
-        if args.port is not None and not 1 <= args.port <= 65535:
-            raise MexliveError(f"--port {args.port} is out of range (1-65535)")
-        session = SessionConfig(
-            weights=args.weights,
-            backend=args.backend,
-            stream_name=args.stream_name,
-            fps=args.fps,
-            realtime=not args.no_realtime,
-        )
-        if not 0.02 <= args.stream_every <= 2.0:
-            raise MexliveError(f"--stream-every {args.stream_every:g} is out of range (0.02-2 s)")
+        if options.port is not None and not 1 <= options.port <= 65535:
+            raise BadInputError(f"--port {options.port} is out of range (1-65535)")
+        every = options.stream_every_s
+        if not 0.02 <= every <= 2.0:
+            raise BadInputError(f"--stream-every {every:g} is out of range (0.02-2 s)")
         return cls(
-            source=args.source,
-            host=args.host,
-            port=args.port,
-            share=args.share,
+            source=run.live.source,
+            host=options.host,
+            port=options.port,
+            share=options.share,
             auth=auth,
-            session=session,
-            stream_every_s=args.stream_every,
+            session=SessionConfig(live=run.live),
+            stream_every_s=every,
+            metrics_port=run.output.metrics_port,
+            metrics_host=run.output.metrics_host,
         )
 
     @property
@@ -121,29 +120,40 @@ class PreviewConfig:
             return True  # a host name: assume it is reachable
 
 
-def serve(args: argparse.Namespace) -> int:
-    """``run_live.py --gradio``: build the page and serve it until Ctrl+C."""
-    config = PreviewConfig.from_args(args)
+def serve(run: Any) -> int:
+    """``mexlive --gradio``: build the page for the app's ``RunConfig`` and serve it until
+    Ctrl+C."""
+    config = PreviewConfig.from_run_config(run)
     problem = port_problem(config.host, config.port) if config.port is not None else None
     if problem is not None:  # before the models load and Gradio starts
         raise OutputError(f"cannot serve the preview on {config.host}:{config.port}: {problem}")
     warning = open_warning(config)
     if warning:
         print(warning, file=sys.stderr)
-    session = PreviewSession(config.session)
-    # Load the models while the page opens: a bad --weights file is also reported here.
-    session.warm_up()
-    demo = build_app(session, config)
-    try:
-        launch(demo, config, block=True)
+    metrics = session = demo = None
+    try:  # Ctrl+C at any point from here on ends the preview cleanly
+        if config.metrics_port is not None:
+            metrics = MetricsExporter(config.metrics_port, host=config.metrics_host)
+            metrics.start()  # from start-up: gauges at zero until a run starts
+            print(f"mexlive: Prometheus metrics on {metrics.url}", file=sys.stderr)
+        session = PreviewSession(config.session, metrics)
+        # Load the models while the page opens: a bad --weights file is also reported here.
+        session.warm_up(lambda line: print(line, file=sys.stderr))
+        demo = build_app(session, config)
+        try:
+            launch(demo, config, block=True)
+        except OSError as exc:  # the port is taken, the address is not this machine's
+            where = f"{config.host}:{config.port or 7860}"
+            raise OutputError(f"cannot serve the preview on {where}: {exc}") from None
     except KeyboardInterrupt:
         pass
-    except OSError as exc:  # the port is taken, the address is not this machine's
-        where = f"{config.host}:{config.port or 7860}"
-        raise MexliveError(f"cannot serve the preview on {where}: {exc}") from None
     finally:
-        session.stop()
-        demo.close()
+        if session is not None:
+            session.stop()
+        if demo is not None:
+            demo.close()
+        if metrics is not None:
+            metrics.shutdown()
     return 0
 
 
@@ -273,8 +283,9 @@ def build_app(session: PreviewSession, config: PreviewConfig):
         def on_tick():
             polled = session.mode == "server" or not config.reply_frames
             shown = session.take_display() if polled else None
-            # A file that ended: finish the run so the log gets its stopped line.
-            ended = session.stop() if session.ended else None
+            # A file that ended: finish the run so the log gets its stopped line (a run that
+            # Stop is ending is Stop's to report).
+            ended = session.finish_if_ended()
             rows, version = session.events()
             fresh = version != seen["events"] or ended is not None
             seen["events"] = version
@@ -287,7 +298,7 @@ def build_app(session: PreviewSession, config: PreviewConfig):
                 gr.skip() if shown is None else shown[0],
                 stats_markdown(session.stats(), config.stream_every_s),
                 draw_score_plot(session.trace(), session.config.trace_s) if plot_now else gr.skip(),
-                _events_frame(rows) if fresh else gr.skip(),
+                events_frame(rows) if fresh else gr.skip(),
                 _log_copy(session) if fresh and (version > 0 or ended) else gr.skip(),
             )
 
@@ -316,93 +327,6 @@ def build_app(session: PreviewSession, config: PreviewConfig):
     return demo
 
 
-def stats_markdown(stats: PreviewStats, stream_every_s: float = 0.1) -> str:
-    """The stats panel: rates, latency, accounting."""
-    if not stats.running and not stats.processed:
-        return "not running"
-    if stats.mode == "browser":
-        rate = (
-            f"**analysing {stats.processed_fps:.1f} frames/s**: every frame that reaches "
-            f"the server ({stats.capture_fps:.1f}/s; the page posts one every "
-            f"{stream_every_s * 1e3:.0f} ms and Gradio hands over the newest each time the "
-            "previous one is done)"
-        )
-        if stats.running and 0 < stats.processed_fps < MIN_FPS:
-            rate += (
-                f"  \n**too slow to spot anything**: below {MIN_FPS:.0f} frames/s no "
-                "earlier frame lies within the 250 ms the motion features compare "
-                "against"
-            )
-    else:
-        rate = (
-            f"**analysing {stats.processed_fps:.1f} frames/s** of "
-            f"{stats.capture_fps:.1f} captured/s from {stats.source}"
-        )
-    return (
-        f"{rate}  \ncapture → analysed: {stats.latency_ms:.0f} ms median, "
-        f"{stats.latency_p99_ms:.0f} ms p99; → annotated frame sent to the page: "
-        f"{stats.display_ms:.0f} ms median  \nframes: {stats.captured} captured, "
-        f"{stats.processed} analysed, {stats.dropped} dropped  \nexpressions: "
-        f"{stats.expressions}, threshold {stats.threshold:.2f}"
-        + ("" if stats.running else "  \n(stopped)")
-    )
-
-
-def draw_score_plot(trace: np.ndarray, span_s: float, size: tuple[int, int] = (520, 200)):
-    """The apex score (orange) and the decoder threshold (red) over the last ``span_s`` s as
-    an RGB (H, W, 3) image: drawn here with OpenCV (a few ms) instead of re-rendering
-    a chart in the browser several times a second.
-
-    Args:
-        trace: (N, 3) media time s, apex score (NaN: no face), threshold.
-    """
-    import cv2
-
-    width, height = size
-    left, right, top, bottom = 34, 8, 24, 22
-    image = np.full((height, width, 3), 255, np.uint8)  # (H, W, 3) RGB
-    t_end = trace[-1, 0] if len(trace) else span_s
-    y_max = max(1.0, float(np.nanmax(trace[:, 1:])) * 1.1) if len(trace) else 1.0
-
-    def px(t: np.ndarray, v: np.ndarray) -> np.ndarray:  # (N,), (N,) -> (N, 2) int32
-        x = left + (t - (t_end - span_s)) / span_s * (width - left - right)
-        y = top + (1.0 - v / y_max) * (height - top - bottom)
-        return np.stack([x, y], axis=1).astype(np.int32)
-
-    grey, font = (200, 200, 200), cv2.FONT_HERSHEY_SIMPLEX
-    for level in np.arange(0.0, y_max + 1e-9, 0.25 if y_max <= 1.5 else 0.5):
-        (x0, y), (x1, _) = px(np.array([t_end - span_s, t_end]), np.array([level, level]))
-        cv2.line(image, (x0, y), (x1, y), grey, 1)
-        cv2.putText(image, f"{level:.2f}", (2, y + 4), font, 0.35, (90, 90, 90), 1, cv2.LINE_AA)
-    for second in range(max(0, int(np.ceil(t_end - span_s))), int(t_end) + 1):
-        (x, y), *_ = px(np.array([second]), np.array([0.0]))
-        cv2.putText(
-            image, f"{second}s", (x - 8, height - 6), font, 0.35, (90, 90, 90), 1, cv2.LINE_AA
-        )
-    for x, text, colour in (
-        (left, "apex score", (245, 130, 20)),
-        (left + 110, "threshold", (220, 30, 30)),
-    ):
-        cv2.line(image, (x, 12), (x + 18, 12), colour, 2)
-        cv2.putText(image, text, (x + 24, 16), font, 0.4, (40, 40, 40), 1, cv2.LINE_AA)
-    for column, colour in ((2, (220, 30, 30)), (1, (245, 130, 20))):
-        values = trace[:, column]
-        # NaN (no face) breaks the line: a gap is shown as a gap, never bridged.
-        breaks = np.flatnonzero(np.isnan(values))
-        for piece in np.split(np.arange(len(values)), breaks):
-            piece = piece[~np.isnan(values[piece])]
-            if len(piece) > 1:
-                points = px(trace[piece, 0], values[piece])
-                cv2.polylines(image, [points], False, colour, 2 if column == 1 else 1, cv2.LINE_AA)
-    return image
-
-
-def _events_frame(rows: list[list[Any]]):
-    import pandas as pd
-
-    return pd.DataFrame(rows, columns=EVENT_COLUMNS)
-
-
 def _log_copy(session: PreviewSession) -> str | None:
     """The log for the download button; Gradio copies it into its cache as it is now."""
     path = session.log_path
@@ -412,9 +336,7 @@ def _log_copy(session: PreviewSession) -> str | None:
 __all__ = [
     "PreviewConfig",
     "build_app",
-    "draw_score_plot",
     "launch",
     "open_warning",
     "serve",
-    "stats_markdown",
 ]

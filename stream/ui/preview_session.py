@@ -1,11 +1,12 @@
 """The analysis behind the browser preview: one pipeline run at a time, and what the page shows.
 
-``PreviewSession`` wires a source (server side: webcam, file, URL, synthetic; or the browser's
-webcam through ``PushedSource``) to the same stages as ``run_live.py`` (alignment, features,
-spotter, event log) plus a ``preview`` stage that keeps, per analysed frame, the apex score and
-the decoder threshold for the plot and a copy of the newest frame with its analysis, which the
-page takes when it has time. So the page may see fewer frames than were analysed (display frames
-are dropped), while every frame the source delivers is analysed.
+``PreviewSession`` builds each run with ``stream.live.builder`` from the same ``LiveConfig`` as
+the CLI (alignment, features, spotter with the recognizer's fusion, event log) on a source
+(server side: webcam, file, URL, synthetic; or the browser's webcam through ``PushedSource``),
+plus the page's privacy sticker and a ``preview`` stage that keeps, per analysed frame, the apex
+score and the decoder threshold for the plot and a copy of the newest frame with its analysis,
+which the page takes when it has time. So the page may see fewer frames than were analysed
+(display frames are dropped), while every frame the source delivers is analysed.
 
 No Gradio here: ``stream/ui/preview.py`` builds the page on top of this.
 """
@@ -16,28 +17,27 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from calibration.causal import DEFAULT_FALLBACK
 from stream.capture.pushed import PushedSource
-from stream.capture.sources import open_source
-from stream.contracts import AlignedFace, Frame
+from stream.contracts import AlignedFace, Frame, FrameResults
 from stream.errors import MexliveError
 from stream.face.features import roi_block
-from stream.live.analysis import FaceAnalysis
+from stream.live.builder import EmitFn, LiveConfig, LiveParts, LiveRun, build_live
 from stream.live.pipeline import Pipeline, RunSummary, Stage
 from stream.live.spotting import SpottingStage
-from stream.output.events import EventBus, ExpressionEvent, JsonlEventLog, StatusEvent
-from stream.privacy.live import PrivacyStage
-from stream.privacy.stickers import Sticker, StickerPlacer
+from stream.output.events import EventBus, ExpressionEvent, JsonlEventLog
+from stream.output.metrics import MetricsExporter
+from stream.privacy.live import PrivacyOptions, PrivacyStage, privacy_stage
 from stream.ui.overlay import draw_analysis
+from stream.ui.preview_panels import EventTable, PreviewStats
 
 BROWSER = "browser"  # the source spec of the browser-webcam mode
-EVENT_COLUMNS = ["apex s", "kind", "emotion", "confidence", "onset–offset s", "ms", "regions"]
 
 
 @dataclass
@@ -45,80 +45,23 @@ class SessionConfig:
     """What a preview session runs (constructor arguments, no globals).
 
     Attributes:
-        weights / backend: the spotter's (as ``run_live.py --weights/--backend``).
+        live: the builder's config, as the CLI makes it from its flags (spotter, recognizer,
+            how a source spec opens, stream name, limits); each run replaces its source, its
+            privacy stage (the page's toggle) and its extra stages.
         log_dir: where each run's event log (JSON Lines) is written.
-        fps / realtime: the synthetic source's rate and pacing.
         trace_s: seconds of apex score kept for the plot.
         max_events: rows of the events table.
         extra_stages: more per-frame stages after the preview's own (tests use this).
     """
 
-    weights: str | None = None
-    backend: str = "auto"
-    stream_name: str = "cam0"
+    live: LiveConfig = field(default_factory=LiveConfig)
     log_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "mexlive-preview")
-    fps: float | None = None
-    realtime: bool = True
     trace_s: float = 10.0
     max_events: int = 50
     extra_stages: list[Stage] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.log_dir = Path(self.log_dir)
-
-
-@dataclass
-class PreviewStats:
-    """Rates over the last few seconds and latencies of the running session."""
-
-    running: bool = False
-    mode: str = ""
-    source: str = ""
-    capture_fps: float = 0.0  # frames the source delivered per second
-    processed_fps: float = 0.0  # frames analysed per second
-    latency_ms: float = 0.0  # capture -> analysed (median of the recent frames)
-    latency_p99_ms: float = 0.0
-    display_ms: float = 0.0  # capture -> annotated frame handed to the page (median)
-    display_p99_ms: float = 0.0
-    captured: int = 0
-    processed: int = 0
-    dropped: int = 0
-    expressions: int = 0
-    threshold: float = 0.0
-
-
-class _EventTable:
-    """An EventBus sink keeping the last expression events for the page (any thread)."""
-
-    def __init__(self, size: int) -> None:
-        self._events: deque[ExpressionEvent] = deque(maxlen=size)
-        self._lock = threading.Lock()
-        self.version = 0
-
-    def write(self, event: StatusEvent | ExpressionEvent) -> None:
-        if isinstance(event, ExpressionEvent):
-            with self._lock:
-                self._events.append(event)
-                self.version += 1
-
-    def rows(self) -> list[list[Any]]:
-        with self._lock:
-            events = list(self._events)
-        return [
-            [
-                e.apex_s,
-                e.kind,
-                e.emotion,
-                e.confidence,
-                f"{e.onset_s:.2f}–{e.offset_s:.2f}",
-                round((e.offset_s - e.onset_s) * 1e3),
-                ", ".join(e.rois),
-            ]
-            for e in reversed(events)
-        ]
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass
@@ -131,10 +74,19 @@ class _Snapshot:
 
 
 class PreviewSession:
-    """One analysis run at a time for the preview page; every method is thread-safe."""
+    """One analysis run at a time for the preview page; every method is thread-safe.
 
-    def __init__(self, config: SessionConfig | None = None) -> None:
+    Args:
+        config: what each run builds.
+        metrics: a started Prometheus exporter (``--metrics-port``) that follows each run:
+            its gauges stay at zero while nothing runs.
+    """
+
+    def __init__(
+        self, config: SessionConfig | None = None, metrics: MetricsExporter | None = None
+    ) -> None:
         self.config = config or SessionConfig()
+        self.metrics = metrics
         self.privacy = False  # the page's privacy toggle, read by the sticker stage each frame
         self.log_path: Path | None = None
         self.summary: RunSummary | None = None
@@ -144,7 +96,7 @@ class PreviewSession:
         self._bus: EventBus | None = None
         self._spotter: SpottingStage | None = None
         self._source = None
-        self._table = _EventTable(self.config.max_events)
+        self._table = EventTable(self.config.max_events)
         self._mode = ""
         self._t_start = 0.0
         self._display_cond = threading.Condition()
@@ -176,12 +128,13 @@ class PreviewSession:
     def mode(self) -> str:
         return self._mode
 
-    def warm_up(self) -> None:
-        """Load the face models, the Numba kernels and the spotter once, so the first Start
-        takes a moment instead of seconds (the objects are thrown away)."""
-        FaceAnalysis(lambda *_: None)
-        cfg = self.config
-        SpottingStage(lambda _: None, weights=cfg.weights, backend=cfg.backend)
+    def warm_up(self, log: Callable[[str], None] | None = None) -> None:
+        """Build a run once without starting it: the face models, the Numba kernels, the
+        spotter and the recognizer load now (bad weights fail here), so the first Start takes
+        a moment instead of seconds; ``log`` gets the builder's lines (which backends)."""
+        build_live(
+            replace(self.config.live, source=PushedSource(), privacy=None), EventBus([]), log
+        )
 
     def start(self, spec: str) -> str:
         """Start analysing ``spec`` (``"browser"`` for frames pushed by the page; else as
@@ -190,62 +143,75 @@ class PreviewSession:
         self.stop()
         with self._lock:
             spec = spec.strip() or "synthetic"
-            if spec == BROWSER:
-                source = self._pushed = PushedSource()
-            else:
-                self._pushed = None
-                source = open_source(spec, fps=self.config.fps, realtime=self.config.realtime)
+            self._pushed = PushedSource() if spec == BROWSER else None
             cfg = self.config
             cfg.log_dir.mkdir(parents=True, exist_ok=True)
             self.log_path = cfg.log_dir / f"events-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-            log = JsonlEventLog(self.log_path)
-            self._table = _EventTable(cfg.max_events)
-            bus = EventBus([log, self._table])
-
-            def emit(status: str, detail: dict, seq: int | None) -> None:
-                bus.emit(StatusEvent(status, cfg.stream_name, seq=seq, detail=detail))
-
-            analysis = FaceAnalysis(emit)
-            spotter = SpottingStage(
-                bus.emit, cfg.stream_name, weights=cfg.weights, on_status=emit, backend=cfg.backend
+            self._table = EventTable(cfg.max_events)
+            metrics = [self.metrics] if self.metrics is not None else []
+            bus = EventBus([JsonlEventLog(self.log_path), self._table, *metrics])
+            live = replace(
+                cfg.live,
+                source=self._pushed or spec,
+                privacy=self._privacy_stage,
+                extra_stages=self._page_stages,
             )
-            # The sticker is drawn after the analysis (of the clean frame), before the page's
-            # copy: the page shows the protected frame while the toggle is on.
-            privacy = PrivacyStage(StickerPlacer(Sticker.design("solid"), DEFAULT_FALLBACK), emit)
-            privacy.wanted = lambda: self.privacy
-            stages = [
-                *analysis.stages(),
-                spotter.stage(),
-                privacy.stage(),
-                Stage("preview", self._observe),
-            ]
-            pipeline = Pipeline(
-                source, bus, [*stages, *cfg.extra_stages], stream_name=cfg.stream_name
-            )
-            self._reset_view()
-            self._t_start = time.monotonic()
             try:
-                pipeline.start()
+                run = build_live(live, bus)  # a bad spec raises MexliveError here
+                if self.metrics is not None:
+                    self.metrics.attach(run.pipeline, _metric_labels(run))
+                self._spotter = run.spotter  # before the first frame reaches _observe
+                self._reset_view()
+                self._t_start = time.monotonic()
+                run.pipeline.start()
             except MexliveError:
                 bus.close()
                 raise
-            self._pipeline, self._bus, self._spotter = pipeline, bus, spotter
-            self._source = source
+            self._pipeline, self._bus, self._source = run.pipeline, bus, run.source
             self._mode, self.summary = ("browser" if spec == BROWSER else "server"), None
-        return f"analysing {source.name} (spotter on {spotter.engine.name}); log {self.log_path}"
+        return f"analysing {run.source.name} ({_engines(run)}); log {self.log_path}"
+
+    def _privacy_stage(self, emit: EmitFn, fps: float | None) -> PrivacyStage | None:
+        """The page's sticker: drawn after the analysis (of the clean frame), before the
+        page's copy, so the page shows the protected frame while the toggle is on."""
+        stage = privacy_stage(PrivacyOptions(draw=True), emit, fps)
+        if stage is not None:
+            stage.wanted = lambda: self.privacy
+        return stage
+
+    def _page_stages(self, parts: LiveParts) -> list[Stage]:
+        metrics = [self.metrics.stage()] if self.metrics is not None else []
+        return [Stage("preview", self._observe), *metrics, *self.config.extra_stages]
 
     def stop(self) -> str:
         """End the run (idempotent): the log gets its ``stopped`` line. Returns a line."""
         with self._lock:
-            pipeline, bus = self._pipeline, self._bus
-            if pipeline is None:
-                return "not running"
-            if self._pushed is not None:
-                self._pushed.end()
-            summary = pipeline.stop()
-            bus.close()
-            self._pipeline = self._bus = None
-            self.summary = summary
+            return self._stop_locked()
+
+    def finish_if_ended(self) -> str | None:
+        """Finish a run that ended by itself (end of file, source error): its summary line.
+        None when there is nothing to finish, and at once when a ``start`` or ``stop`` holds
+        the session: a Stop's worker ends before its ``stop`` returns, and that Stop, not
+        this call, reports the run (the page's Stop line must not become "not running")."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._stop_locked() if self.ended else None
+        finally:
+            self._lock.release()
+
+    def _stop_locked(self) -> str:
+        pipeline, bus = self._pipeline, self._bus
+        if pipeline is None:
+            return "not running"
+        if self._pushed is not None:
+            self._pushed.end()
+        summary = pipeline.stop()
+        bus.close()
+        if self.metrics is not None:
+            self.metrics.idle()  # the last run's counters stay; its rates drop to zero
+        self._pipeline = self._bus = None
+        self.summary = summary
         return summary.one_line()
 
     @property
@@ -268,11 +234,11 @@ class PreviewSession:
         return pushed.push(image_bgr, time.monotonic() if t_arrival_s is None else t_arrival_s)
 
     # -- the preview stage (pipeline worker thread) ---------------------------------------
-    def _observe(self, frame: Frame, results: dict[str, Any]) -> None:
+    def _observe(self, frame: Frame, results: FrameResults) -> None:
         now = time.monotonic()
         spotter = self._spotter
         threshold = spotter.decoder.threshold if spotter is not None else 0.0
-        score = results.get("apex_score")
+        score = results.apex_score
         trace = self._trace
         trace.append((frame.t_s, float("nan") if score is None else score, threshold))
         while trace and frame.t_s - trace[0][0] > self.config.trace_s:
@@ -284,8 +250,7 @@ class PreviewSession:
         self._latency_ms.append((time.monotonic_ns() - frame.t_mono_ns) / 1e6)
         # The newest frame replaces the last unshown one: the page shows what it has time for
         # (display frames are dropped), the analysis never waits for it. A copy is ~0.1 ms.
-        aligned = results.get("aligned")
-        row = results.get("features")
+        aligned, row = results.aligned, results.features
         snapshot = _Snapshot(
             image=frame.image.copy(),
             aligned=replace(aligned, face=None) if aligned is not None else None,
@@ -364,3 +329,29 @@ class PreviewSession:
         spotter = self._spotter
         stats.threshold = spotter.decoder.threshold if spotter is not None else 0.0
         return stats
+
+
+def _engines(run: LiveRun) -> str:
+    """Which spotter backend and recognizer a run uses, for the page's start line."""
+    spotter = run.spotter
+    if spotter is None:
+        return "no spotter"
+    recognizer = spotter.recognizer
+    fused = (
+        f", recognizer MPFNet-{recognizer.variant} on {recognizer.backend}"
+        if recognizer is not None
+        else ", no recognizer"
+    )
+    return f"spotter on {spotter.engine.name}{fused}"
+
+
+def _metric_labels(run: LiveRun) -> dict[str, str]:
+    """The exporter's info labels for a run (as ``stream.app.run.metric_labels``)."""
+    engine = run.spotter.engine if run.spotter is not None else None
+    return {
+        "source": run.source.name,
+        "stream": run.name,
+        "backend": engine.name if engine else "none",
+        "precision": getattr(engine, "precision", "fp32") if engine else "none",
+        "model_sha256": run.spotter.model_info["sha256"] if run.spotter else "",
+    }

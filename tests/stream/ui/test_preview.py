@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,20 +19,15 @@ import numpy as np
 import pytest
 
 from run_live import main
-from stream.contracts import Frame
+from stream.contracts import Frame, FrameResults
 from stream.live.pipeline import Stage
 from stream.output.events import validate_event
 from stream.synthetic.animator import SyntheticConfig
 from stream.synthetic.framecode import read_frame_code, write_coded_clip
-from stream.ui.preview import (
-    BROWSER_MODE,
-    PreviewConfig,
-    build_app,
-    draw_score_plot,
-    launch,
-    open_warning,
-)
+from stream.ui.preview import BROWSER_MODE, PreviewConfig, build_app, launch, open_warning
+from stream.ui.preview_panels import draw_score_plot
 from stream.ui.preview_session import PreviewSession, SessionConfig
+from tests.helpers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[3] / "test-artifacts"  # screenshots (git-ignored)
@@ -68,17 +62,11 @@ class CodeLog:
     codes: dict[int, int | None] = field(default_factory=dict)  # seq -> clip frame index
     mirrored: int = 0  # frames whose code reads only when flipped back
 
-    def __call__(self, frame: Frame, results: dict) -> None:
+    def __call__(self, frame: Frame, results: FrameResults) -> None:
         code = read_frame_code(frame.image)
         self.codes[frame.seq] = code
         if code is None and read_frame_code(frame.image[:, ::-1]) is not None:
             self.mirrored += 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -252,17 +240,6 @@ def test_server_source_mode(browser, preview, tmp_path):
     assert any(e.emotion == t.emotion for e, t in micros), f"wrong emotions: {micros}"
     assert "micro" in page.locator("#events").inner_text()
     _check_download(page, session, tmp_path)
-
-
-@pytest.mark.slow
-def test_session_stop_ends_a_quiet_browser_run(tmp_path):
-    """A browser run with no frames stops at once, with a balanced, empty account."""
-    session = PreviewSession(SessionConfig(log_dir=tmp_path))
-    session.start("browser")
-    done = threading.Event()
-    threading.Thread(target=lambda: (session.stop(), done.set()), daemon=True).start()
-    assert done.wait(5.0), "stop blocked on a source without frames"
-    assert session.summary.captured == 0 and session.summary.balanced
 
 
 @pytest.mark.parametrize(
