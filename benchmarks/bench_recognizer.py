@@ -55,7 +55,7 @@ def run_clip(job: tuple[int, int, str, float, float, bool]) -> dict:
     index, seed, photo, seconds, fps, h264 = job
     import torch
 
-    from stream.contracts import Frame
+    from stream.contracts import Frame, FrameResults
     from stream.datasets.features import _frames, resolve_photo
     from stream.face.align import FaceTracker
     from stream.face.features import FeatureExtractor
@@ -76,7 +76,7 @@ def run_clip(job: tuple[int, int, str, float, float, bool]) -> dict:
             t_s = i / fps
             frame = Frame(i, round(t_s * 1e9), t_s, image)
             aligned = tracker.update(image, i, frame.t_mono_ns, t_s)
-            results = {"aligned": aligned, "features": extractor.update(aligned)}
+            results = FrameResults(aligned=aligned, features=extractor.update(aligned))
             stage(frame, results)
     for spotted in stage.decoder.reset():  # the clip ended: decide what is still open
         stage._emit(spotted)

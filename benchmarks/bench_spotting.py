@@ -36,7 +36,7 @@ from engines.labels import EMOTIONS, KINDS
 from engines.runtime.backends import OnnxRuntimeEngine
 from engines.train.data import Clip, load_clips, names_hash
 from engines.weights import load_spotter
-from stream.contracts import FeatureRow, Frame
+from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.live.spotting import SpottingStage
 
 
@@ -55,7 +55,8 @@ def replay(weights: str | None, clip: Clip, onnx: str | None = None) -> tuple[li
     step_s = 0.0
     for i in range(clip.length):
         frame = Frame(i, round(i / clip.fps * 1e9), i / clip.fps, image)
-        results = {"features": FeatureRow(i, frame.t_mono_ns, rows[i], bool(clip.valid[i]))}
+        row = FeatureRow(i, frame.t_mono_ns, rows[i], bool(clip.valid[i]))
+        results = FrameResults(features=row)
         t0 = time.perf_counter()
         stage(frame, results)
         step_s += time.perf_counter() - t0

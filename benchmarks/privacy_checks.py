@@ -23,7 +23,7 @@ def stream_check(
     whole video, clean (root None) or with the textured sticker on ``root``. The live path:
     baseline, spotter, decoder and the recognizer's fusion."""
     from engines.eval.metrics import spotting_matches
-    from stream.contracts import Frame
+    from stream.contracts import Frame, FrameResults
     from stream.face.align import FaceTracker
     from stream.live.recognition import EventRecognizer
     from stream.live.spotting import SpottingStage
@@ -41,7 +41,7 @@ def stream_check(
             placer.apply(image, protector.update(clean, i, t_ns, t_s))
         aligned = tracker.update(image, i, t_ns, t_s)
         row = extractor.update(aligned)
-        stage(Frame(i, t_ns, t_s, image), {"aligned": aligned, "features": row})
+        stage(Frame(i, t_ns, t_s, image), FrameResults(aligned=aligned, features=row))
     decided += stage.decoder.reset()
     micro_truth = [e for e in truth if e.kind == "micro"]
     micro = [s for s in decided if s.kind == "micro"]
