@@ -92,7 +92,7 @@ def run_one(config: RunConfig) -> int:
     live = build_live(replace(config.live, source=source, extra_stages=window_stages), bus, say)
     pipeline = live.pipeline
     if metrics is not None:
-        metrics.attach(pipeline, metric_labels(live))
+        metrics.attach(pipeline, live.metric_labels())
     try:
         pipeline.start()  # opens the source: SourceError here is bad input, before any thread
         _stop_on_signals(pipeline)
@@ -174,18 +174,6 @@ def metrics_exporter(out: OutputOptions):
     exporter.start()
     say(f"mexlive: Prometheus metrics on {exporter.url}")
     return exporter
-
-
-def metric_labels(live: LiveRun) -> dict[str, str]:
-    spotter = live.spotter
-    engine = spotter.engine if spotter else None
-    return {
-        "source": live.source.name,
-        "stream": live.name,
-        "backend": engine.name if engine else "none",
-        "precision": getattr(engine, "precision", "fp32") if engine else "none",
-        "model_sha256": spotter.model_info["sha256"] if spotter else "",
-    }
 
 
 def _save_features(live: LiveRun, path: str) -> None:

@@ -162,6 +162,17 @@ class LiveRun(LiveParts):
     pipeline: Pipeline
     summary: RunSummary | None = None
 
+    def metric_labels(self) -> dict[str, str]:
+        """The Prometheus exporter's info labels for this run."""
+        engine = self.spotter.engine if self.spotter is not None else None
+        return {
+            "source": self.source.name,
+            "stream": self.name,
+            "backend": engine.name if engine else "none",
+            "precision": getattr(engine, "precision", "fp32") if engine else "none",
+            "model_sha256": self.spotter.model_info["sha256"] if self.spotter else "",
+        }
+
 
 def build_live(config: LiveConfig, bus: EventBus, log: LogFn | None = None) -> LiveRun:
     """One stream's pipeline from ``config``; ``log`` gets the lines saying which spotter

@@ -159,7 +159,7 @@ class PreviewSession:
             try:
                 run = build_live(live, bus)  # a bad spec raises MexliveError here
                 if self.metrics is not None:
-                    self.metrics.attach(run.pipeline, _metric_labels(run))
+                    self.metrics.attach(run.pipeline, run.metric_labels())
                 self._spotter = run.spotter  # before the first frame reaches _observe
                 self._reset_view()
                 self._t_start = time.monotonic()
@@ -343,15 +343,3 @@ def _engines(run: LiveRun) -> str:
         else ", no recognizer"
     )
     return f"spotter on {spotter.engine.name}{fused}"
-
-
-def _metric_labels(run: LiveRun) -> dict[str, str]:
-    """The exporter's info labels for a run (as ``stream.app.run.metric_labels``)."""
-    engine = run.spotter.engine if run.spotter is not None else None
-    return {
-        "source": run.source.name,
-        "stream": run.name,
-        "backend": engine.name if engine else "none",
-        "precision": getattr(engine, "precision", "fp32") if engine else "none",
-        "model_sha256": run.spotter.model_info["sha256"] if run.spotter else "",
-    }
