@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import sys
 import tempfile
 import time
@@ -36,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stream.datasets.featurize import featurize as _featurize  # the old name, kept
+from stream.datasets.featurize import fixtures_dir, init_worker, save_atomic, truth_arrays
 from stream.errors import MexliveError, report_error
 
 ASTRONAUT = "astronaut"
@@ -56,10 +57,7 @@ _OVERRIDABLE = {
 
 def fixtures_photos_dir() -> Path:
     """$MEXLIVE_FIXTURES/photos, else ../shared/fixtures/photos beside the repository."""
-    root = os.environ.get("MEXLIVE_FIXTURES")
-    if root:
-        return Path(root) / "photos"
-    return Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "photos"
+    return fixtures_dir() / "photos"
 
 
 def resolve_photo(name: str) -> str | None:
@@ -152,7 +150,7 @@ def make_feature_set(
         _report(results, count, t0, progress)
     else:
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(min(workers, count), initializer=_init_worker) as pool:
+        with ctx.Pool(min(workers, count), initializer=init_worker) as pool:
             _report(pool.imap_unordered(_run_job, jobs), count, t0, progress)
     return [job.path for job in jobs]
 
@@ -167,12 +165,6 @@ def _report(results, count: int, t0: float, progress: bool) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-
-
-def _init_worker() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # one process per core: no oversubscription
 
 
 def _run_job(job: _ClipJob) -> tuple[Path, str, int, int, float]:
@@ -190,23 +182,16 @@ def _run_job(job: _ClipJob) -> tuple[Path, str, int, int, float]:
     if len(arrays["seq"]) != n_frames:
         raise MexliveError(f"{job.path.name}: decoded {len(arrays['seq'])} of {n_frames} frames")
     truth = animator.events_between(0, n_frames)
+    arrays.update(truth_arrays(truth))
     arrays.update(
         {
-            "truth_onset": np.array([e.onset for e in truth], np.int64),
-            "truth_apex": np.array([e.apex for e in truth], np.int64),
-            "truth_offset": np.array([e.offset for e in truth], np.int64),
-            "truth_kind": np.array([e.kind for e in truth], dtype="<U8"),
-            "truth_emotion": np.array([e.emotion for e in truth], dtype="<U8"),
             "identity": np.array(job.identity),
             "seed": np.int64(job.seed),
             "h264": np.bool_(job.h264),
             "synthetic": np.array(json.dumps(dict(job.synthetic), sort_keys=True)),
         }
     )
-    partial = job.path.with_suffix(".npz.part")
-    with open(partial, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    partial.replace(job.path)  # never a half-written clip under the final name
+    save_atomic(job.path, arrays)
     valid = int(arrays["valid"].sum())
     return job.path, job.identity, n_frames, valid, time.perf_counter() - t0
 
@@ -230,33 +215,6 @@ def _frames(animator, n_frames: int, h264: bool, mp4: Path):
         while (frame := source.read()) is not None:
             pts = frame.pts_s if frame.pts_s is not None else frame.index / fps
             yield frame.index, pts, frame.image
-
-
-def _featurize(frames, fps: float) -> dict[str, np.ndarray]:
-    from stream.face.align import FaceTracker
-    from stream.face.features import FeatureExtractor
-
-    tracker, extractor = FaceTracker(), FeatureExtractor()
-    values, valid, seq, t_mono_ns, pts_s = [], [], [], [], []
-    for index, pts, image in frames:
-        t_s = index / fps
-        t_ns = round(t_s * 1e9)
-        row = extractor.update(tracker.update(image, index, t_ns, t_s))
-        values.append(row.values.copy())  # the extractor reuses its buffer
-        valid.append(row.valid)
-        seq.append(index)
-        t_mono_ns.append(t_ns)
-        pts_s.append(pts)
-    n_features = extractor.n_features
-    return {
-        "values": np.stack(values) if values else np.zeros((0, n_features), np.float32),
-        "valid": np.array(valid, bool),
-        "seq": np.array(seq, np.int64),
-        "t_mono_ns": np.array(t_mono_ns, np.int64),
-        "pts_s": np.array(pts_s, np.float64),
-        "names": np.array(extractor.names),
-        "fps": np.float64(fps),
-    }
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,6 +55,11 @@ class VideoReader:
         rate = self._container.streams.video[0].average_rate
         return float(rate) if rate else None
 
+    @property
+    def declared_frames(self) -> int:
+        """The frames the file's index promises; 0 when it does not say."""
+        return self._declared_frames
+
     def open(self) -> None:
         import av
 
