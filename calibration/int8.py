@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _inputs(args: argparse.Namespace) -> tuple[Spotter, list[Clip], list[Clip]]:
     """(model, calibration clips, comparison clips) from the flags; MexliveError if unusable."""
-    from engines.train.data import load_clips
+    from engines.inputs import takes_motion
+    from engines.train.data import as_motion_input, load_clips
     from engines.weights import load_spotter
 
     if args.max_frames < 1:
@@ -263,14 +264,16 @@ def _inputs(args: argparse.Namespace) -> tuple[Spotter, list[Clip], list[Clip]]:
     features = Path(args.features)
     if not features.is_dir():
         raise DataError(f"features folder {features} does not exist")
-    model, _ = load_spotter(args.weights)
-    clips = load_clips(features, expected_names=None)
+    model, manifest = load_spotter(args.weights)
+    # The model's own input: the normalised motion rows when its manifest says so.
+    prepare = as_motion_input if takes_motion(manifest) else (lambda clip: clip)
+    clips = [prepare(c) for c in load_clips(features, expected_names=None)]
     if not clips:
         raise DataError(f"no clips in {features}")
     if not args.eval_features:
         print("warning: comparing on the calibration clips (give --eval-features)", file=sys.stderr)
         return model, clips, clips
-    eval_clips = load_clips(args.eval_features, expected_names=None)
+    eval_clips = [prepare(c) for c in load_clips(args.eval_features, expected_names=None)]
     if not eval_clips:
         raise DataError(f"no clips in {args.eval_features}")
     return model, clips, eval_clips
