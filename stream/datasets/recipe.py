@@ -40,6 +40,8 @@ TRAIN_VIDEOS = (
     "lp_d3.mp4",
     "lp_d6.mp4",
 )
+# lp_d0 (78 frames, gaze shifts) has no stretch long enough to inject into: plain only.
+INJECT_VIDEOS = tuple(v for v in TRAIN_VIDEOS if v != "lp_d0.mp4")
 # Frames of the training videos as more identities for the animator (two per video).
 TRAIN_FRAMES = tuple(f"{video}@{t}" for video in TRAIN_VIDEOS for t in ("1.0", "2.5"))
 VAL_PHOTOS = ("lp_s2.jpg", "lp_d11.mp4@1.0")
@@ -61,7 +63,7 @@ EXPRESSIONS = {
     "macro_per_min": 3.0,
     "micro_px": (0.5, 5.0),
     "asymmetry": 0.5,
-    "profile_jitter": True,
+    "profile_jitter": 0.5,
 }
 REAL_SEEDS = (100, 101, 102, 103)
 VAL_SEEDS = (200, 201)
@@ -95,7 +97,7 @@ def parts() -> list[Part]:
             out.append(
                 Part(folder, "synthetic", faces, seed, family, fps, count, seconds, crf, face_px)
             )
-    out.append(Part("train/real_injected", "real", TRAIN_VIDEOS))
+    out.append(Part("train/real_injected", "real", INJECT_VIDEOS))
     out.append(Part("train/real_plain", "plain", TRAIN_VIDEOS))
     for f, family in enumerate(TRAIN_FAMILIES):
         folder = f"validation/{family}"
