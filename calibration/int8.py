@@ -263,14 +263,15 @@ def _inputs(args: argparse.Namespace) -> tuple[Spotter, list[Clip], list[Clip]]:
     features = Path(args.features)
     if not features.is_dir():
         raise DataError(f"features folder {features} does not exist")
-    model, _ = load_spotter(args.weights)
     clips = load_clips(features, expected_names=None)
     if not clips:
         raise DataError(f"no clips in {features}")
+    # Clips of another width than the spotter's would only fail inside ONNX Runtime.
+    model, _ = load_spotter(args.weights, expected_features=clips[0].x.shape[1])
     if not args.eval_features:
         print("warning: comparing on the calibration clips (give --eval-features)", file=sys.stderr)
         return model, clips, clips
-    eval_clips = load_clips(args.eval_features, expected_names=None)
+    eval_clips = load_clips(args.eval_features, expected_names=clips[0].names)
     if not eval_clips:
         raise DataError(f"no clips in {args.eval_features}")
     return model, clips, eval_clips

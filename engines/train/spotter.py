@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engines.errors import BadInputError, MexliveError, report_error
+from engines.errors import BadInputError, DataError, MexliveError, report_error
 from engines.train.data import Clip, load_clips, names_hash, split_by_identity
 from engines.train.loop import TrainConfig, train
 from engines.train.loso import loso, table, write_json
@@ -92,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         clips = load_clips(args.features)
+        if not any(bool(c.valid.any()) for c in clips):  # all gaps: no face was ever found
+            raise DataError(
+                f"{args.features}: none of its {len(clips)} clip(s) has a valid feature row "
+                "(no face found when they were made?): nothing to train on"
+            )
         train_clips, val_clips = split_by_identity(clips, val_ids)
     except MexliveError as exc:
         return report_error(exc)

@@ -1,0 +1,40 @@
+"""Feature files whose width is not the shipped spotter's, evaluated or benchmarked: exit 2
+with one line naming both widths, never a traceback from deep inside ONNX Runtime or torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.bench_spotting import main as bench_main
+from calibration.int8 import main as int8_main
+from stream.face.features import feature_names
+from tests.helpers import CLIP_FEATURES, write_clip
+
+
+@pytest.fixture
+def narrow_features(tmp_path: Path) -> Path:
+    folder = tmp_path / "features"
+    folder.mkdir()
+    write_clip(folder / "clip_0000.npz", "a.jpg", 0)  # CLIP_FEATURES wide, not the layout's
+    return folder
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "bench_spotting",  # accuracy of the shipped spotter on these features
+        "int8",  # INT8 calibration of the shipped spotter on them
+    ],
+)
+def test_features_of_another_width_exit_2(command, narrow_features, tmp_path, capsys):
+    if command == "bench_spotting":
+        code = bench_main(["--features", str(narrow_features)])
+    else:
+        code = int8_main(["--features", str(narrow_features), "--out", str(tmp_path / "onnx")])
+    assert code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert f"take {len(feature_names())} features" in err and f"have {CLIP_FEATURES}" in err
+    assert not (tmp_path / "onnx").exists()  # nothing exported before the check
