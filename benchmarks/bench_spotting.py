@@ -1,9 +1,15 @@
 """Spotting accuracy of the shipped spotter on feature files, through the exact live path.
 
 Usage:
+    python -m benchmarks.bench_spotting --suite cross [--data ~/.cache/mexlive/cross-suite]
+                                # the cross-domain suite (benchmarks/cross_suite.py): made
+                                # once, then both spotters in one table
     python -m benchmarks.bench_spotting --features /tmp/mexlive_data/test [--weights PATH]
         [--onnx STEP.onnx]      # the same replay with ONNX Runtime on that step graph
                                 # (FP32, FP16 or INT8 QDQ from calibration.int8)
+
+Every table has the training-free classic (``engines/classic.py``) beside the learned
+spotter, measured in the same run on the same rows.
 
 Each clip (``python -m stream.datasets.features`` output) is replayed frame by frame through
 ``stream.live.spotting.SpottingStage`` itself, the live stage: the first 2 s of face set the
@@ -24,13 +30,14 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from benchmarks.machine_info import cpu_name
 from engines.decoding import Spotted
-from engines.errors import DataError, MexliveError, report_error
+from engines.errors import BadInputError, DataError, MexliveError, report_error
 from engines.eval.metrics import VideoIntervals, spotting_matches, spotting_report, strs, uar, uf1
 from engines.labels import EMOTIONS, KINDS
 from engines.runtime.backends import OnnxRuntimeEngine
@@ -40,12 +47,14 @@ from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.live.spotting import SpottingStage
 
 
-def replay(weights: str | None, clip: Clip, onnx: str | None = None) -> tuple[list[Spotted], float]:
+def replay(
+    weights: str | None, clip: Clip, onnx: str | None = None, spotter: str = "learned"
+) -> tuple[list[Spotted], float]:
     """The live stage over one clip (baseline calibration, step, decoder); returns the decided
     intervals and the stage's ms per valid frame. `onnx`: step with ONNX Runtime on that graph
-    (another precision) instead of the stage's own engine."""
+    (another precision) instead of the stage's own engine; `spotter`: "learned" or "classic"."""
     decided: list[Spotted] = []
-    stage = SpottingStage(lambda event: None, weights=weights, backend="torch")
+    stage = SpottingStage(lambda event: None, weights=weights, backend="torch", spotter=spotter)
     if onnx:
         stage.engine = OnnxRuntimeEngine(onnx)
         stage.state = stage.engine.init_state(1)
@@ -107,11 +116,25 @@ def machine() -> str:
     return f"{cpu_name()}, torch {torch.__version__} CPU, {torch.get_num_threads()} thread(s)"
 
 
+SPOTTERS = ("learned", "classic")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_spotting", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--features", required=True, help="folder of test clip .npz files")
+    parser.add_argument("--features", default=None, help="folder of test clip .npz files")
+    parser.add_argument(
+        "--suite",
+        choices=("cross",),
+        default=None,
+        help="the cross-domain suite instead of --features (made once under --data)",
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="where the suite's feature files are kept (default: the cache folder)",
+    )
     parser.add_argument("--weights", default=None, help="spotter .pt (default: shipped)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (live: 1)")
     parser.add_argument(
@@ -119,40 +142,53 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if (args.features is None) == (args.suite is None):
+        return report_error(BadInputError("give --features FOLDER or --suite cross"))
     try:
+        if args.suite:
+            return _suite(args)
         clips = load_clips(args.features)
-        _, manifest = load_spotter(args.weights, expected_features=clips[0].x.shape[1])
+        manifest = _check_weights(args.weights, clips)
     except MexliveError as exc:
         return report_error(exc)
-    if manifest.get("feature_names_sha256") not in (None, names_hash(clips[0].names)):
-        return report_error(DataError("the test features' layout differs from the training one"))
-    trained_on = set(manifest.get("data", {}).get("train_identities", []))
-    trained_on |= set(manifest.get("data", {}).get("val_identities", []))
+    results = {name: [] for name in SPOTTERS}
+    step_ms: dict[str, list[float]] = {name: [] for name in SPOTTERS}
+    for clip in clips:
+        for name in SPOTTERS:
+            events, ms = replay(args.weights, clip, args.onnx if name == "learned" else None, name)
+            results[name].append((clip, events))
+            step_ms[name].append(ms)
+    print(f"Spotting on {args.features} — {machine()}")
+    sha = str(manifest.get("sha256"))[:12]
+    stage_ms = " / ".join(f"{name} {np.mean(step_ms[name]):.2f}" for name in SPOTTERS)
+    print(f"weights {manifest.get('file')} sha256 {sha}; spotting stage ms/frame: {stage_ms};")
+    engine = f"ONNX Runtime on {args.onnx}" if args.onnx else "torch FP32"
+    print(f"live path: SpottingStage (baseline, step, EventDecoder); engine: {engine}\n")
+    _identity_table(clips, results)
+    return 0
+
+
+def _check_weights(weights: str | None, clips: Sequence[Clip]) -> dict:
+    """The manifest of the weights, after checking they fit the clips' layout; warns when a
+    test identity was seen in training or validation."""
+    _, manifest = load_spotter(weights, feature_names=clips[0].names)
+    if manifest.get("input") != "motion" and manifest.get("feature_names_sha256") not in (
+        None,
+        names_hash(clips[0].names),
+    ):
+        raise DataError("the test features' layout differs from the training one")
+    data = manifest.get("data", {})
+    trained_on = set(data.get("train_identities", [])) | set(data.get("val_identities", []))
     overlap = sorted(trained_on & {c.identity for c in clips})
     if overlap:
         print(f"warning: identities {overlap} were seen in training/validation", file=sys.stderr)
-    results, step_ms = [], []
-    for clip in clips:
-        events, ms = replay(args.weights, clip, args.onnx)
-        results.append((clip, events))
-        step_ms.append(ms)
-    groups = {
-        ident: [r for r in results if r[0].identity == ident]
-        for ident in sorted({c.identity for c in clips})
-    }
-    groups["all"] = results
-    valid = {
-        ident: float(np.mean([c.valid.float().mean() for c, _ in rows]))
-        for ident, rows in groups.items()
-    }
-    print(f"Spotting on {args.features} — {machine()}")
-    sha = str(manifest.get("sha256"))[:12]
-    stage_ms = np.mean(step_ms)
-    print(f"weights {manifest.get('file')} sha256 {sha}; spotting stage {stage_ms:.2f} ms/frame;")
-    engine = f"ONNX Runtime on {args.onnx}" if args.onnx else "torch FP32"
-    print(f"live path: SpottingStage (baseline, step, EventDecoder); engine: {engine}\n")
+    return manifest
+
+
+def _identity_table(clips: Sequence[Clip], results: dict[str, list]) -> None:
     cols = (
         "identity",
+        "spotter",
         "clips",
         "valid",
         "micro (n)",
@@ -167,24 +203,74 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("| " + " | ".join(cols) + " |")
     print("|" + "|".join("---" for _ in cols) + "|")
-    for ident, rows in groups.items():
-        s = score(rows)
-        cells = (
-            ident,
-            str(s["clips"]),
-            f"{valid[ident]:.0%}",
-            str(s["micro_truth"]),
-            str(s["macro_truth"]),
-            f"{s['micro_f1']:.3f} ({s['micro_p']:.2f}/{s['micro_r']:.2f})",
-            f"{s['macro_f1']:.3f}",
-            f"{s['overall_f1']:.3f}",
-            s["tp_fp_fn"],
-            f"{s['uf1']:.3f} (n={s['n_emo']})",
-            f"{s['uar']:.3f}",
-            f"{s['strs']:.3f}",
-        )
-        print("| " + " | ".join(cells) + " |")
+    for ident in [*sorted({c.identity for c in clips}), "all"]:
+        for name in SPOTTERS:
+            rows = [r for r in results[name] if ident == "all" or r[0].identity == ident]
+            s = score(rows)
+            valid = float(np.mean([c.valid.float().mean() for c, _ in rows]))
+            cells = (
+                ident,
+                name,
+                str(s["clips"]),
+                f"{valid:.0%}",
+                str(s["micro_truth"]),
+                str(s["macro_truth"]),
+                f"{s['micro_f1']:.3f} ({s['micro_p']:.2f}/{s['micro_r']:.2f})",
+                f"{s['macro_f1']:.3f}",
+                f"{s['overall_f1']:.3f}",
+                s["tp_fp_fn"],
+                f"{s['uf1']:.3f} (n={s['n_emo']})" if name == "learned" else "–",
+                f"{s['uar']:.3f}" if name == "learned" else "–",
+                f"{s['strs']:.3f}" if name == "learned" else "–",
+            )
+            print("| " + " | ".join(cells) + " |")
+
+
+def _suite(args) -> int:
+    """The cross-domain suite: every set, both spotters, one table, then the goals."""
+    from benchmarks.cross_suite import TABLE_HEAD, build_suite, count, pool, table_rows
+    from engines.runtime.cache import default_cache_dir
+
+    root = Path(args.data) if args.data else Path(default_cache_dir()) / "cross-suite"
+    sets = build_suite(root)
+    loaded = [(s, load_clips(s.folder)) for s in sets]
+    manifest = _check_weights(args.weights, loaded[0][1])
+    print(f"Cross-domain spotting suite ({root}) — {machine()}")
+    print(f"weights {manifest.get('file')} sha256 {str(manifest.get('sha256'))[:12]}\n")
+    print(TABLE_HEAD)
+    totals: dict[str, dict] = {name: {} for name in SPOTTERS}
+    for suite_set, clips in loaded:
+        for name in SPOTTERS:
+            counts = count([(c, replay(args.weights, c, None, name)[0]) for c in clips])
+            totals[name][suite_set.name] = counts
+            print(table_rows(suite_set.name, name, counts, suite_set.plain), flush=True)
+    pooled = {}
+    for name in SPOTTERS:
+        scored = [c for s, c in zip(sets, totals[name].values(), strict=True) if not s.plain]
+        pooled[name] = pool(scored)
+        print(table_rows("all with truth (pooled)", name, pooled[name], False))
+    _goals(totals["learned"], pooled)
     return 0
+
+
+def _goals(learned: dict, pooled: dict) -> None:
+    """The issue's goals for the learned spotter, each stated as measured: met or not."""
+    injected = learned["injected into held-out real video"]
+    plain = learned["held-out real video, nothing injected"]
+    micro, base = pooled["learned"].f1("micro"), pooled["classic"].f1("micro")
+    macro = pooled["learned"].f1("macro")
+    recall, false_min = injected.recall("micro"), plain.per_min("micro")
+    ratio = micro / base if base else float("inf")
+    goals = (
+        ("micro F1 ≥ 0.85 (pooled)", micro, micro >= 0.85),
+        ("micro F1 ≥ 2× the classic's", ratio, ratio >= 2.0),
+        ("macro F1 ≥ 0.9 (pooled)", macro, macro >= 0.9),
+        ("micro recall ≥ 0.7, injected real", recall, recall >= 0.7),
+        ("≤ 1 false micro / min, real talking", false_min, false_min <= 1.0),
+    )
+    print("\n| goal (learned spotter) | measured | met |\n|---|---|---|")
+    for goal, value, met in goals:
+        print(f"| {goal} | {value:.2f} | {'yes' if met else 'NO'} |")
 
 
 if __name__ == "__main__":

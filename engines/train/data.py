@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,6 +77,15 @@ class Clip:
     target: SpotterTargets
     truth: list[TruthInterval]
     blinks: int
+    source: dict = dataclasses.field(default_factory=dict)  # the file's "synthetic" JSON
+
+    @property
+    def family(self) -> str:
+        """What made the clip: "real" (a real video, maybe with injections) or the
+        deformation family of a synthetic face ("tps" when the file does not say)."""
+        if self.source.get("background") == "real":
+            return "real"
+        return str(self.source.get("deformation", "tps"))
 
     @property
     def length(self) -> int:
@@ -162,7 +172,34 @@ def load_clip(path: str | Path, expected_names: Sequence[str] | None = None) -> 
         target=targets([_interval(t) for t in truth], length),
         truth=truth,
         blinks=blinks,
+        source=_source(arrays),
     )
+
+
+def _source(arrays: dict[str, np.ndarray]) -> dict:
+    """The ``synthetic`` JSON of a feature file as a dict ({} when absent or unreadable)."""
+    import json
+
+    try:
+        value = json.loads(str(arrays["synthetic"])) if "synthetic" in arrays else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def as_motion_input(clip: Clip) -> Clip:
+    """The clip with its rows turned into the learned spotter's input (``engines/inputs.py``:
+    the person's running noise and the classic's score), frame by frame as live; frame i at
+    i / fps s, as the feature sets were made. Raises DataError when the layout lacks the
+    channels that input needs (feature files of an older layout: regenerate them)."""
+    from engines.inputs import input_names, spotter_inputs
+
+    t_s = np.arange(clip.length) / clip.fps
+    try:
+        rows = spotter_inputs(clip.x.numpy(), clip.valid.numpy(), t_s, clip.names)
+    except ValueError as exc:
+        raise DataError(f"{clip.path}: {exc} (regenerate the feature files)") from None
+    return dataclasses.replace(clip, x=torch.from_numpy(rows), names=input_names(clip.names))
 
 
 def load_clips(folder: str | Path, expected_names: Sequence[str] | None = None) -> list[Clip]:

@@ -31,7 +31,9 @@ import numpy as np
 import torch
 
 from engines.errors import BadInputError, DataError, MexliveError, report_error
-from engines.train.data import Clip, load_clips, names_hash, split_by_identity
+from engines.inputs import MOTION_INPUT
+from engines.train.composition import check_held_out, composition
+from engines.train.data import Clip, as_motion_input, load_clips, names_hash, split_by_identity
 from engines.train.loop import TrainConfig, train
 from engines.train.loso import loso, table, write_json
 from engines.weights import MANIFEST_NAME, config_dict, save_spotter
@@ -69,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--loso-out", default=None, help="LOSO metrics as JSON")
     parser.add_argument("--d-model", type=int, default=TrainConfig.d_model, help="model width")
+    parser.add_argument(
+        "--input",
+        choices=("motion", "raw"),
+        default="motion",
+        help="what the model reads: the rows normalised by the person's running noise plus "
+        "the classic's score (engines/inputs.py), or the raw feature rows",
+    )
+    parser.add_argument(
+        "--held-out",
+        default="",
+        help="comma-separated names (videos, photos) kept out of this training for the "
+        "cross-domain suite; recorded in the manifest and refused if any clip uses one",
+    )
     return parser
 
 
@@ -90,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     val_ids = [v.strip() for v in args.val_identities.split(",") if v.strip()]
     t0 = time.perf_counter()
+    held_out = [v.strip() for v in args.held_out.split(",") if v.strip()]
     try:
         clips = load_clips(args.features)
         if not any(bool(c.valid.any()) for c in clips):  # all gaps: no face was ever found
@@ -97,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.features}: none of its {len(clips)} clip(s) has a valid feature row "
                 "(no face found when they were made?): nothing to train on"
             )
+        check_held_out(clips, held_out)
+        if args.input == "motion":
+            clips = [as_motion_input(c) for c in clips]
         train_clips, val_clips = split_by_identity(clips, val_ids)
     except MexliveError as exc:
         return report_error(exc)
@@ -123,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         "sha256": sha,
         "size_bytes": out.stat().st_size,
         "command": "python -m engines.train.spotter " + shlex.join(argv),
+        "input": MOTION_INPUT if args.input == "motion" else "raw",
         "data": {
             "features": str(Path(args.features)),
+            "composition": composition(train_clips, val_clips),
+            "held_out": held_out,
             "train_identities": sorted({c.identity for c in train_clips}),
             "val_identities": sorted({c.identity for c in val_clips}),
             "train_clip_seeds": sorted(c.seed for c in train_clips),

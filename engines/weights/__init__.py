@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,7 @@ def load_spotter(
     manifest: str | Path | dict[str, Any] | None = None,
     expected_features: int | None = None,
     map_location: str | torch.device = "cpu",
+    feature_names: Sequence[str] | None = None,
 ) -> tuple[Spotter, dict[str, Any]]:
     """Verify and load spotter weights; returns (model in eval mode, manifest).
 
@@ -133,6 +135,9 @@ def load_spotter(
         path: the .pt file (default ``engines/weights/spotter.pt``).
         manifest: the manifest as a dict or a path (default ``manifest.json`` beside ``path``).
         expected_features: the feature width the caller will feed; a mismatch raises.
+        feature_names: the raw feature layout the caller has; the width expected is then the
+            model's input for it (``engines/inputs.py``: the manifest's ``"input"`` says
+            whether the model reads the raw rows or the normalised motion rows).
 
     Raises:
         WeightsError: missing file or manifest, sha256 mismatch (naming the file and both
@@ -154,6 +159,10 @@ def load_spotter(
         raise WeightsError(
             f"spotter weights {path}: format {payload.get('format')!r}, not {FORMAT}"
         )
+    if feature_names is not None:
+        from engines.inputs import model_width
+
+        expected_features = model_width(manifest, feature_names)
     if expected_features is not None and config.n_features != expected_features:
         raise WeightsError(
             f"spotter weights {path} take {config.n_features} features, "

@@ -171,7 +171,10 @@ def _live(args: argparse.Namespace, source: str, privacy: PrivacyOptions) -> Liv
         ),
         stream_name=args.stream_name,
         spotter=SpotterOptions(
-            enabled=not args.no_spotter, weights=args.weights, backend=args.backend
+            enabled=not args.no_spotter,
+            weights=args.weights,
+            backend=args.backend,
+            kind=args.spotter,
         ),
         recognizer=RecognizerOptions(
             enabled=not args.no_recognizer,

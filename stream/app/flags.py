@@ -123,6 +123,14 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
         "CPU, whichever runs first (the log says which and why)",
     )
     out.add_argument(
+        "--spotter",
+        choices=("learned", "classic"),
+        default=SpotterOptions.kind,
+        help="which spotter: the trained state-space model, or the training-free classic "
+        "(region motion against the person's own running noise, peaks); run both on one "
+        "video to compare, or see both with 'mexlive inspect'",
+    )
+    out.add_argument(
         "--no-spotter",
         action="store_true",
         help="align and extract features only (no expression events)",

@@ -15,7 +15,11 @@ after subtracting the anchor's mean flow (head-motion removal); and two appearan
 (MESFusion: intensity and texture changes that flow misses): the signed and the absolute grey
 change over the onset baseline, normalised by the reference patch's contrast. Plus 6 head-motion
 channels: the anchor's flow for both baselines and the change of the alignment's log-scale and
-rotation over the onset baseline.
+rotation over the onset baseline. Last, per facial ROI, the MEAN flow (dx, dy) over each
+baseline minus the anchor's mean flow: the top-30 % pooling picks out the noisiest vectors
+of untextured skin, while the patch mean is a quieter, linear measure of a region's shift (a
+small expression moves a whole region a little), which the spotters normalise by the person's
+own running noise (``engines/motion.py``).
 
 A gap (dropped frames, face lost, re-detection) empties the history: no feature is computed
 across it, and rows stay invalid until a reference exists again.
@@ -43,6 +47,7 @@ HEAD_CHANNELS = (
     "head_dlogscale",
     "head_drot",
 )
+MEAN_CHANNELS = ("mean_dx_on", "mean_dy_on", "mean_dx_win", "mean_dy_win")
 FACE_ROIS = tuple(name for i, name in enumerate(ROI_NAMES) if i != ANCHOR)
 PER_ROI = 2 * len(FLOW_CHANNELS) + len(APPEARANCE_CHANNELS)  # values per facial ROI (10)
 
@@ -60,7 +65,8 @@ def feature_names() -> tuple[str, ...]:
         names += [f"{roi}.{ch}_on" for ch in FLOW_CHANNELS]
         names += [f"{roi}.{ch}_win" for ch in FLOW_CHANNELS]
         names += [f"{roi}.{ch}" for ch in APPEARANCE_CHANNELS]
-    return (*names, *HEAD_CHANNELS)
+    means = [f"{roi}.{ch}" for roi in FACE_ROIS for ch in MEAN_CHANNELS]
+    return (*names, *HEAD_CHANNELS, *means)
 
 
 @dataclass(frozen=True)
@@ -139,11 +145,15 @@ class FeatureExtractor:
         corners = roi_corners(self._landmarks[window], cfg.flow.patch, cfg.face_size)  # (R, 2)
         cur = self._faces[slot]
         per_roi = roi_block(self._values)  # a view: writes land in the row
-        head = self._values[len(FACE_ROIS) * PER_ROI :]
+        n_head = len(FACE_ROIS) * PER_ROI + len(HEAD_CHANNELS)
+        head = self._values[len(FACE_ROIS) * PER_ROI : n_head]
+        means = self._values[n_head:].reshape(len(FACE_ROIS), len(MEAN_CHANNELS))  # (R-1, 2)
         for col, ref_slot in ((0, onset), (4, window)):
             pooled, anchor = self._pooled_without_head(self._faces[ref_slot], cur, corners)
             per_roi[:, col : col + 4] = pooled
             head[col // 2 : col // 2 + 2] = anchor
+            flow_mean = self._flow.flow.mean(axis=(1, 2))  # (R, 2), before the next compute
+            means[:, col // 2 : col // 2 + 2] = flow_mean[self._face_rows] - flow_mean[ANCHOR]
         per_roi[:, 8:PER_ROI] = self._appearance(self._faces[onset], cur, corners)
         head[4:6] = _similarity_change(self._transforms[onset], self._transforms[slot])
 

@@ -88,6 +88,7 @@ class SpotterOptions:
     enabled: bool = True
     weights: str | None = None  # None: the shipped engines/weights/spotter.pt
     backend: str = "auto"  # engines.runtime.backends.BACKENDS
+    kind: str = "learned"  # stream.live.spotting.SPOTTERS: "learned" | "classic"
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,8 @@ def build_many(
     is not used."""
     shared, recognizers = None, [None] * len(specs)
     if config.analysis and config.spotter.enabled:
-        shared = _shared_steps(config.spotter, len(specs), log)
+        if config.spotter.kind == "learned":  # the classic has no engine to share
+            shared = _shared_steps(config.spotter, len(specs), log)
         recognizers = _recognizers(config.recognizer, len(specs), log)
     sources = [config.make_source(spec) for spec in specs]
     names = stream_names(config.stream_name, len(specs))
@@ -256,8 +258,11 @@ def _build(
                 backend=config.spotter.backend,
                 shared=shared,
                 recognizer=recognizer,
+                spotter=config.spotter.kind,
             )
-            if log is not None and shared is None:
+            if log is not None and spotter.engine is None:
+                log("mexlive: the classic spotter (training-free: region motion z-scores)")
+            elif log is not None and shared is None:
                 log(f"mexlive: spotter on {spotter.engine.name} ({spotter.engine.reason})")
             stages.append(spotter.stage())
     if config.privacy is not None:
@@ -304,7 +309,7 @@ def _shared_steps(options: SpotterOptions, n_streams: int, log: LogFn | None):
     from engines.weights import load_spotter
     from stream.face.features import feature_names
 
-    model, manifest = load_spotter(options.weights, expected_features=len(feature_names()))
+    model, manifest = load_spotter(options.weights, feature_names=feature_names())
     engine = make_engine(options.backend, model, Path(default_cache_dir()), manifest["sha256"])
     if log is not None:
         log(f"mexlive: {n_streams} streams on one {engine.name} engine ({engine.reason})")

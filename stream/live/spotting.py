@@ -1,7 +1,11 @@
 """The spotting stage: feature rows → spotter step → EventDecoder → expression events.
 
-One causal model state per stream; a gap (invalid row: no face, dropped frames, re-detection)
-zeroes the state and closes the decoder's candidate, so nothing is carried across it.
+Two spotters behind one stage (``spotter=``): ``"learned"``, the trained state-space model
+(its input, raw rows or the normalised motion rows, as its manifest says: ``engines/inputs.py``),
+and ``"classic"``, the training-free reference (``engines/classic.py``), so a user can run both
+on the same video and compare. One causal model state per stream; a gap (invalid row: no face,
+dropped frames, re-detection) zeroes the state and closes the decoder's candidate, so nothing
+is carried across it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from calibration.baseline import Baseline
+from engines.classic import UNIFORM, ClassicSpotter
 from engines.decoding import DecoderConfig, EventDecoder, Spotted
+from engines.inputs import SpotterInput, takes_motion
 from engines.runtime.cache import default_cache_dir
 from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.face.features import FACE_ROIS, feature_names
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
     from engines.runtime.batching import SharedSteps
 
 MAG_ON = np.array([feature_names().index(f"{roi}.mag_on") for roi in FACE_ROIS])
+SPOTTERS = ("learned", "classic")
 
 
 class SpottingStage:
@@ -49,6 +56,10 @@ class SpottingStage:
             on one engine) instead of an engine of its own; ``close()`` leaves it.
         recognizer: when given, each event's interval is also recognised from its flow stack
             and the two emotion estimates are fused (``stream/live/recognition.py``).
+        spotter: "learned" (the weights) or "classic" (training-free; ``weights``, ``backend``
+            and ``shared`` do not apply, its decoder settings are its own unless ``decoder``
+            is given, and its events carry uniform emotion probabilities unless the recognizer
+            names the emotion).
     """
 
     def __init__(
@@ -63,12 +74,49 @@ class SpottingStage:
         cache_dir: str | Path | None = None,
         shared: SharedSteps | None = None,
         recognizer: EventRecognizer | None = None,
+        spotter: str = "learned",
     ) -> None:
+        if spotter not in SPOTTERS:
+            raise ValueError(f"spotter must be one of {SPOTTERS}, not {spotter!r}")
+        self.kind = spotter
+        self.classic: ClassicSpotter | None = None
+        self.inputs: SpotterInput | None = None
+        self.shared = shared if spotter == "learned" else None
+        self.slot = -1
+        self.state = None
+        if spotter == "classic":
+            self.classic = ClassicSpotter(feature_names())
+            self.model, self.manifest, self.engine = None, {"sha256": ""}, None
+            decoder = decoder or self.classic.config.decoder
+        else:
+            self._load_learned(weights, backend, cache_dir)
+        self._fresh = True
+        self.emit = emit
+        self.stream_name = stream_name
+        self.decoder = EventDecoder(decoder)
+        self.baseline: Baseline | None = None
+        self.baseline_s = baseline_s
+        self.on_status = on_status or (lambda status, detail, seq: None)
+        self._calibration: list[tuple[float, np.ndarray, float]] = []  # (t_s, mags, score)
+        width = self.model.config.n_features if self.model is not None else len(feature_names())
+        self._x = np.zeros((1, width), np.float32)  # (1, F) reused input
+        self._mags: deque[tuple[int, np.ndarray]] = deque(maxlen=256)  # (seq, (R-1,) mag_on)
+        self.model_info = {
+            "name": "spotter" if self.engine is not None else "classic",
+            "backend": self.engine.name if self.engine is not None else "numpy",
+            "sha256": self.manifest.get("sha256", ""),
+        }
+        self.events: list[ExpressionEvent] = []
+        self.recognizer = recognizer
+
+    def _load_learned(self, weights, backend: str, cache_dir) -> None:
         from engines.runtime.backends import make_engine
         from engines.weights import load_spotter
 
-        self.model, self.manifest = load_spotter(weights, expected_features=len(feature_names()))
-        self.shared = shared
+        self.model, self.manifest = load_spotter(weights, feature_names=feature_names())
+        if takes_motion(self.manifest):
+            self.inputs = SpotterInput(feature_names())
+        shared = self.shared
         self.slot = shared.join() if shared is not None else -1
         if shared is not None:
             self.engine = shared.engine  # one engine, one batched state for all streams
@@ -82,23 +130,6 @@ class SpottingStage:
             # One stream's step is tiny: a second thread only adds hand-offs (10x slower here).
             torch.set_num_threads(1)
         self.state = self.engine.init_state(1) if shared is None else None
-        self._fresh = True
-        self.emit = emit
-        self.stream_name = stream_name
-        self.decoder = EventDecoder(decoder)
-        self.baseline: Baseline | None = None
-        self.baseline_s = baseline_s
-        self.on_status = on_status or (lambda status, detail, seq: None)
-        self._calibration: list[tuple[float, np.ndarray, float]] = []  # (t_s, mags, score)
-        self._x = np.zeros((1, len(feature_names())), np.float32)  # (1, F) reused input
-        self._mags: deque[tuple[int, np.ndarray]] = deque(maxlen=256)  # (seq, (R-1,) mag_on)
-        self.model_info = {
-            "name": "spotter",
-            "backend": self.engine.name,
-            "sha256": self.manifest.get("sha256", ""),
-        }
-        self.events: list[ExpressionEvent] = []
-        self.recognizer = recognizer
 
     def stage(self) -> Stage:
         return Stage("spot", self)
@@ -110,9 +141,11 @@ class SpottingStage:
             self.recognizer.observe(results)
         if not row.valid:
             self._reset()
+            if self.classic is not None:
+                self.classic.step(row.values, frame.t_s, False)
             decided = self.decoder.update(frame.seq, frame.t_s, frame.t_mono_ns, 0.0, None, False)
         else:
-            score, emotion = self._step(row)
+            score, emotion = self._step(row, frame.t_s)
             results.apex_score, results.emotion = score, emotion
             self._mags.append((frame.seq, row.values[MAG_ON]))
             if self.baseline is None:
@@ -123,11 +156,14 @@ class SpottingStage:
         for spotted in decided:
             self._emit(spotted)
 
-    def _step(self, row: FeatureRow) -> tuple[float, np.ndarray]:
+    def _step(self, row: FeatureRow, t_s: float) -> tuple[float, np.ndarray]:
+        if self.classic is not None:
+            return self.classic.step(row.values, t_s, True), UNIFORM
+        values = row.values if self.inputs is None else self.inputs.update(row.values, t_s, True)
         if self.shared is not None:
             self._fresh = False
-            return self.shared.step(self.slot, row.values)
-        self._x[0] = row.values
+            return self.shared.step(self.slot, values)
+        self._x[0] = values
         apex, emotion, self.state = self.engine.step(self._x, self.state)  # (1,), (1, 3)
         self._fresh = False
         return float(apex[0]), emotion[0]
@@ -143,7 +179,8 @@ class SpottingStage:
         mags = np.stack([m for _, m, _ in self._calibration])  # (N, R-1)
         scores = np.array([s for _, _, s in self._calibration])  # (N,)
         self.baseline = Baseline.from_neutral(mags, scores, min_frames=min(10, len(scores)))
-        self.decoder.baseline_floor = self.baseline.score_floor
+        if self.classic is None:  # the classic's z-scores are already the person's own
+            self.decoder.baseline_floor = self.baseline.score_floor
         self._calibration = []
         capped = {
             "floor_capped": True,  # the face moved: 'c' / recalibrate() takes it again
@@ -163,6 +200,8 @@ class SpottingStage:
         )
 
     def _reset(self) -> None:
+        if self.engine is None:
+            return
         if not self._fresh:
             if self.shared is not None:
                 self.shared.reset(self.slot)

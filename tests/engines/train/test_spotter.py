@@ -62,8 +62,10 @@ def test_bad_files_are_named(feature_dir, broken, message):
     assert "clip_9999.npz" in str(info.value)
 
 
-def train_args(feature_dir, out, epochs=2):
+def train_args(feature_dir, out, epochs=2, input_kind="raw"):
     return [
+        "--input",
+        input_kind,
         "--features",
         str(feature_dir),
         "--val-identities",
@@ -115,13 +117,40 @@ def test_training_writes_verified_weights(feature_dir, tmp_path):
         load_spotter(out)
 
 
-def test_training_is_deterministic(feature_dir, tmp_path):
+@pytest.fixture
+def layout_dir(tmp_path):
+    """Fake clips in the real feature layout, so the default (motion) input can be made."""
+    from stream.face.features import feature_names
+
+    names = np.array(feature_names())
+    folder = tmp_path / "layout"
+    folder.mkdir()
+    for i, identity in enumerate(["a.jpg", "a.jpg", "b.jpg", "c.jpg"]):
+        write_clip(folder / f"clip_{i:04d}.npz", identity, i, names=names, width=len(names))
+    return folder
+
+
+def test_training_is_deterministic(layout_dir, tmp_path):
     shas = []
     for run in ("one", "two"):
         out = tmp_path / run / "spotter.pt"
-        assert train_main(train_args(feature_dir, out, epochs=1)) == 0
+        assert train_main(train_args(layout_dir, out, epochs=1, input_kind="motion")) == 0
         shas.append(sha256_file(out))
     assert shas[0] == shas[1]
+    manifest = json.loads((out.parent / "manifest.json").read_text())
+    assert manifest["input"] == "motion"
+    composition = manifest["data"]["composition"]
+    assert composition["train"]["identities"] == ["a.jpg", "b.jpg"]
+    assert composition["train"]["families"] == {"tps": 3}
+    names = [str(n) for n in np.load(layout_dir / "clip_0000.npz")["names"]]
+    model, _ = load_spotter(out, feature_names=names)
+    assert model.config.n_features == manifest["n_features"]
+
+
+def test_held_out_identity_is_refused(layout_dir, tmp_path, capsys):
+    args = train_args(layout_dir, tmp_path / "w.pt", epochs=1, input_kind="motion")
+    assert train_main([*args, "--held-out", "b.jpg"]) == 2
+    assert "held out" in capsys.readouterr().err
 
 
 def test_bad_features_folder_exits_2(tmp_path, capsys):
