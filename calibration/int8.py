@@ -267,7 +267,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Spotter, list[Clip], list[Clip]]:
     if not clips:
         raise DataError(f"no clips in {features}")
     # Clips of another width than the spotter's would only fail inside ONNX Runtime.
-    model, _ = load_spotter(args.weights, expected_features=clips[0].x.shape[1])
+    model, _ = load_spotter(args.weights, feature_names=clips[0].names)
     if not args.eval_features:
         print("warning: comparing on the calibration clips (give --eval-features)", file=sys.stderr)
         return model, clips, clips

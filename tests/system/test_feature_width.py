@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.bench_spotting import main as bench_main
 from calibration.int8 import main as int8_main
-from stream.face.features import feature_names
+from engines.weights import load_spotter
 from tests.helpers import CLIP_FEATURES, write_clip
 
 
@@ -36,5 +36,6 @@ def test_features_of_another_width_exit_2(command, narrow_features, tmp_path, ca
     assert code == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "Traceback" not in err
-    assert f"take {len(feature_names())} features" in err and f"have {CLIP_FEATURES}" in err
+    shipped = load_spotter()[0].config.n_features
+    assert f"take {shipped} features" in err and f"have {CLIP_FEATURES}" in err
     assert not (tmp_path / "onnx").exists()  # nothing exported before the check
