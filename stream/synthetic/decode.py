@@ -55,6 +55,11 @@ class VideoReader:
         rate = self._container.streams.video[0].average_rate
         return float(rate) if rate else None
 
+    @property
+    def declared_frames(self) -> int | None:
+        """The frame count the file's index promises (None when it says nothing)."""
+        return self._declared_frames or None
+
     def open(self) -> None:
         import av
 
