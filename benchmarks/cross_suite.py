@@ -24,11 +24,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-HELD_OUT_VIDEOS = ("st_rd34.mp4", "st_wda_em.mp4", "vr_2.mp4", "lp_d9.mp4", "lp_d5.mp4")
-HELD_OUT_PHOTOS = ("lp_d9.jpg",)  # a still of lp_d9.mp4's person: held out with the video
+from stream.datasets.recipe import HELD_OUT_FAMILY, HELD_OUT_PHOTOS, HELD_OUT_VIDEOS
+
 # Identities of the synthetic sets: the held-out photo and one frame of each held-out video.
 HELD_OUT_FACES = (
-    "lp_d9.jpg",
+    *HELD_OUT_PHOTOS,
     "st_rd34.mp4@2.0",
     "st_wda_em.mp4@2.0",
     "vr_2.mp4@1.0",
@@ -59,7 +59,7 @@ def suite_sets(root: str | Path) -> list[SuiteSet]:
     """The suite's sets under ``root``, in table order."""
     root = Path(root)
     sets = [
-        SuiteSet(f"kernel family, held-out faces, {fps:g} fps", root / f"kernel_{fps:g}")
+        SuiteSet(f"{HELD_OUT_FAMILY} family, held-out faces, {fps:g} fps", root / f"kernel_{fps:g}")
         for fps, _, _ in SYNTHETIC_RATES
     ]
     sets.append(SuiteSet("injected into held-out real video", root / "real_injected"))
@@ -87,7 +87,7 @@ def build_suite(root: str | Path, workers: int = 2, progress: bool = True) -> li
             photos=list(HELD_OUT_FACES),
             workers=workers,
             progress=progress,
-            synthetic={"deformation": "kernel", "micro_per_min": 8.0, "macro_per_min": 2.0},
+            synthetic={"deformation": HELD_OUT_FAMILY, "micro_per_min": 8.0, "macro_per_min": 2.0},
         )
         _stamp(target)
     injected, plain = sets[-2].folder, sets[-1].folder

@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _inputs(args: argparse.Namespace) -> tuple[Spotter, list[Clip], list[Clip]]:
     """(model, calibration clips, comparison clips) from the flags; MexliveError if unusable."""
-    from engines.train.data import load_clips
+    from engines.inputs import takes_motion
+    from engines.train.data import as_motion_input, load_clips
     from engines.weights import load_spotter
 
     if args.max_frames < 1:
@@ -263,15 +264,19 @@ def _inputs(args: argparse.Namespace) -> tuple[Spotter, list[Clip], list[Clip]]:
     features = Path(args.features)
     if not features.is_dir():
         raise DataError(f"features folder {features} does not exist")
-    clips = load_clips(features, expected_names=None)
-    if not clips:
+    raw = load_clips(features, expected_names=None)
+    if not raw:
         raise DataError(f"no clips in {features}")
-    # Clips of another width than the spotter's would only fail inside ONNX Runtime.
-    model, _ = load_spotter(args.weights, feature_names=clips[0].names)
+    # Clips of another layout than the spotter's would only fail inside ONNX Runtime.
+    model, manifest = load_spotter(args.weights, feature_names=raw[0].names)
+    # The model's own input: the normalised motion rows when its manifest says so.
+    prepare = as_motion_input if takes_motion(manifest) else (lambda clip: clip)
+    clips = [prepare(c) for c in raw]
     if not args.eval_features:
         print("warning: comparing on the calibration clips (give --eval-features)", file=sys.stderr)
         return model, clips, clips
-    eval_clips = load_clips(args.eval_features, expected_names=clips[0].names)
+    eval_raw = load_clips(args.eval_features, expected_names=raw[0].names)
+    eval_clips = [prepare(c) for c in eval_raw]
     if not eval_clips:
         raise DataError(f"no clips in {args.eval_features}")
     return model, clips, eval_clips

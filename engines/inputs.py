@@ -5,8 +5,8 @@ reads the same motion as z-scores against the person's own running noise (``engi
 and, as two more channels, the training-free classic's score (``engines/classic.py``), so it
 starts from what the classic knows and learns what separates an expression from talking, and
 the frame rate over 30 (1 / (30 × the frame interval in s): 1.0 at 30 fps): the state-space
-model steps per frame, so it must know how much time a step is to read an onset's speed at 25
-or 200 fps.
+model steps per frame, so it must know how long a step is to read an onset's speed at 25 or
+200 fps.
 
 The weights' manifest says which input a model takes (``"input": "motion"``); weights without
 that key read the raw rows (the layout before this module). Live (``SpottingStage``) and

@@ -203,14 +203,15 @@ def as_motion_input(clip: Clip) -> Clip:
 
 
 def load_clips(folder: str | Path, expected_names: Sequence[str] | None = None) -> list[Clip]:
-    """Every ``*.npz`` in ``folder`` (sorted by name), all with the same feature names.
+    """Every ``*.npz`` in ``folder`` and its subfolders (sorted by path), all with the same
+    feature names (``python -m stream.datasets.recipe`` writes one subfolder per set).
 
     Raises DataError for a missing or empty folder, a bad file, or mixed feature layouts.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder")
-    paths = sorted(folder.glob("*.npz"))
+    paths = sorted(folder.rglob("*.npz"))
     if not paths:
         others = sum(1 for p in folder.iterdir() if p.is_file())
         raise DataError(

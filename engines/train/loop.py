@@ -6,6 +6,12 @@ with a cosine learning-rate decay, the loss of ``engines.models.spotter.loss`` (
 0.1·CE(emotion) + a small micro/macro CE). Features are normalised by the training set's mean
 and std, stored in the model (``set_normalization``).
 
+Hard negatives: after every epoch, the current model runs over the training clips of real
+video (``Clip.family == "real"``); the frames where it fires (apex score ≥ ``hard_score``) with
+no expression annotated there become the centres of ``hard_share`` of the next epoch's crops.
+Real talking, blinks and head motion are what a spotter trained on synthetic faces mistakes for
+expressions; this shows the model its own mistakes until it stops making them.
+
 Validation after every epoch on HELD-OUT identities (never the test identities): each
 validation clip is run whole and decoded by the live decoder (``engines.train.validation``),
 then scored with MEGC F1. The epoch with the best overall validation F1 (then the lowest
@@ -44,13 +50,21 @@ class TrainConfig:
     threads: int = 2
     d_model: int = 64
     n_layers: int = 2
+    hard_share: float = 0.25  # share of each epoch's crops centred on mined hard negatives
+    hard_score: float = 0.3  # apex score at which a frame without truth is a hard negative
 
 
 # ---- batches ------------------------------------------------------------------------------
 
 
-def _crops(clips: Sequence[Clip], cfg: TrainConfig, rng: np.random.Generator):
-    """One epoch's batches: (x (B, T, F), target apex/kind/emotion (B, T), mask (B, T))."""
+def _crops(
+    clips: Sequence[Clip],
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+    hard: Sequence[tuple[Clip, int]] = (),
+):
+    """One epoch's batches: (x (B, T, F), target apex/kind/emotion (B, T), mask (B, T)).
+    ``hard``: (clip, frame) hard negatives; a ``hard_share`` of the crops is centred on them."""
     runs = [(c, a, b) for c in clips for a, b in valid_runs(c.valid, min_length=16)]
     if not runs:
         raise DataError("no valid stretch of >= 16 frames in the training clips")
@@ -66,6 +80,8 @@ def _crops(clips: Sequence[Clip], cfg: TrainConfig, rng: np.random.Generator):
             clip, a, b = runs[int(k)]
             n = min(size, b - a)
             start = a + int(rng.integers(0, b - a - n + 1))
+            if hard and rng.random() < cfg.hard_share:
+                clip, start, n = _hard_crop(hard, runs, size, rng)
             items.append((clip, start, n))
         width = max(n for _, _, n in items)
         f = clips[0].x.shape[1]
@@ -82,6 +98,36 @@ def _crops(clips: Sequence[Clip], cfg: TrainConfig, rng: np.random.Generator):
             emotion[row, :n] = clip.target.emotion[span]
             mask[row, :n] = True  # padding at the end: causal, so it never leaks backwards
         yield x, apex, kind, emotion, mask
+
+
+def _hard_crop(hard, runs, size: int, rng: np.random.Generator) -> tuple[Clip, int, int]:
+    """A crop of ``size`` frames (or its valid run) with a random hard negative inside, past
+    its first quarter, so the model has context before the mistake."""
+    clip, frame = hard[int(rng.integers(len(hard)))]
+    a, b = next((a, b) for c, a, b in runs if c is clip and a <= frame < b)
+    n = min(size, b - a)
+    lead = int(rng.integers(n // 4, max(n * 3 // 4, n // 4 + 1)))
+    start = min(max(frame - lead, a), b - n)
+    return clip, start, n
+
+
+@torch.no_grad()
+def mine_hard_negatives(
+    model: Spotter, clips: Sequence[Clip], cfg: TrainConfig
+) -> list[tuple[Clip, int]]:
+    """(clip, frame) where the model fires on a real video's frame with no expression there
+    (apex score ≥ ``hard_score`` and an apex target below 0.05)."""
+    model.eval()
+    found = []
+    for clip in clips:
+        if clip.family != "real":
+            continue
+        for start, stop in valid_runs(clip.valid, min_length=16):
+            out, _ = model(clip.x[None, start:stop])
+            apex = out.apex[0]  # (n,)
+            wrong = (apex >= cfg.hard_score) & (clip.target.apex[start:stop] < 0.05)
+            found += [(clip, start + int(i)) for i in torch.nonzero(wrong)[:, 0].tolist()]
+    return found
 
 
 def train(
@@ -118,11 +164,12 @@ def _train(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs, eta_min=0.1 * cfg.lr)
     history: list[dict[str, Any]] = []
     best: tuple[tuple[float, float], int, dict] | None = None
+    hard: list[tuple[Clip, int]] = []
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
         losses = []
-        for x, apex, kind, emotion, mask in _crops(train_clips, cfg, rng):
+        for x, apex, kind, emotion, mask in _crops(train_clips, cfg, rng, hard):
             out, _ = model(x)
             loss = loss_terms(out, apex, kind, emotion, mask).total
             opt.zero_grad(set_to_none=True)
@@ -131,7 +178,13 @@ def _train(
             opt.step()
             losses.append(loss.item())
         sched.step()
-        row: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses))}
+        if cfg.hard_share > 0:
+            hard = mine_hard_negatives(model, train_clips, cfg)
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "hard_negatives": len(hard),
+        }
         if val_clips:
             val = evaluate(model, val_clips)
             row.update({f"val_{k}": v for k, v in val.items() if k != "counts"})
@@ -155,6 +208,7 @@ def _train(
 
 def _epoch_line(row: dict[str, Any], seconds: float) -> str:
     line = f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.5f}"
+    line += f"  hard negatives {row.get('hard_negatives', 0)}"
     if "val_loss" in row:
         line += (
             f"  val loss {row['val_loss']:.5f}  F1 micro {row['val_micro_f1']:.3f} "

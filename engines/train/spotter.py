@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--loso-out", default=None, help="LOSO metrics as JSON")
     parser.add_argument("--d-model", type=int, default=TrainConfig.d_model, help="model width")
     parser.add_argument(
+        "--hard-share",
+        type=float,
+        default=TrainConfig.hard_share,
+        help="share of each epoch's crops centred on hard negatives: frames of real video "
+        "where the current model fires with nothing there (0: none)",
+    )
+    parser.add_argument(
         "--input",
         choices=("motion", "raw"),
         default="motion",
@@ -102,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr,
         threads=args.threads,
         d_model=args.d_model,
+        hard_share=args.hard_share,
     )
     val_ids = [v.strip() for v in args.val_identities.split(",") if v.strip()]
     t0 = time.perf_counter()

@@ -73,7 +73,7 @@ def featurize(path: Path, progress: bool = True) -> Featurized:
     with VideoReader(path) as video:
         fps = video.fps or 30.0
         bar = tqdm(
-            total=video.declared_frames,
+            total=video.declared_frames or None,
             desc="featurizing",
             unit="frame",
             file=sys.stderr,

@@ -7,18 +7,23 @@ which decodes as the product's file source does), then aligned and turned into f
 rows frame by frame exactly as the live pipeline does (``t_s = index / fps``).
 ``clip_XXXX.npz`` uses the ``--dump-features`` layout (``FaceAnalysis.save_features``:
 values, valid, seq, t_mono_ns, pts_s, names, fps, truth_onset/apex/offset/kind/emotion)
-plus ``identity`` (the photo's name), ``seed`` (the clip's animator seed), ``h264`` and
-``synthetic`` (JSON of SyntheticConfig overrides, usually {}). The truth keeps blinks
+plus ``identity`` (the photo's name), ``seed`` (the clip's animator seed), ``h264``, ``crf``,
+``deformation`` (the warp family) and ``synthetic`` (JSON of SyntheticConfig overrides,
+usually {}). The truth keeps blinks
 (kind "blink"): they are not spotting targets, but a reader may want to see what the
 model must ignore. Like ``--dump-features``, it holds every event whose onset lies
 inside the clip.
 
 Usage:
     python -m stream.datasets.features /tmp/data/train --count 40 --seconds 30 --seed 0 \\
-        --photos astronaut,lp_d9.jpg,lp_d30.jpg,lp_s1.jpg,tpsmm_source.png
+        --photos astronaut,lp_d9.jpg,lp_d30.jpg,st_rd2.mp4@1.5 --deformation mesh
+    # a held-out family for cross-family validation:
+    python -m stream.datasets.features /tmp/data/val --count 10 --seed 1 --deformation kernel
 
-Photo names resolve against the fixtures' photos folder ($MEXLIVE_FIXTURES/photos, else
-../shared/fixtures/photos beside the repository); ``astronaut`` is scikit-image's astronaut.
+Identities (``stream/datasets/identities.py``): photo names resolve against the fixtures'
+photos folder ($MEXLIVE_FIXTURES/photos, else ../shared/fixtures/photos beside the
+repository); ``astronaut`` is scikit-image's astronaut; ``VIDEO@SECONDS`` is the frame at that
+time of a fixtures video (or a video path), extracted to a PNG outside the repository.
 Same arguments → identical arrays (the animator and the x264 settings are deterministic).
 """
 
@@ -27,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import sys
 import tempfile
 import time
@@ -36,9 +40,27 @@ from pathlib import Path
 
 import numpy as np
 
+from stream.datasets.featurize import featurize as _featurize  # the old name, kept
+from stream.datasets.featurize import init_worker, save_atomic, truth_arrays
+from stream.datasets.identities import (
+    ASTRONAUT,
+    check_face,
+    fixtures_photos_dir,
+    resolve_identity,
+    resolve_photo,
+)
 from stream.errors import MexliveError, report_error
+from stream.synthetic.schedule import DEFORMATIONS, SyntheticConfig
 
-ASTRONAUT = "astronaut"
+__all__ = [
+    "ASTRONAUT",
+    "build_parser",
+    "fixtures_photos_dir",
+    "main",
+    "make_feature_set",
+    "resolve_photo",
+]
+
 # SyntheticConfig fields a caller may override; seed, photo and fps are the set's own.
 _OVERRIDABLE = {
     "width",
@@ -51,34 +73,12 @@ _OVERRIDABLE = {
     "noise_sigma",
     "light_drift",
     "lead_in_s",
+    "deformation",
+    "micro_px",
+    "asymmetry",
+    "profile_jitter",
 }
-
-
-def fixtures_photos_dir() -> Path:
-    """$MEXLIVE_FIXTURES/photos, else ../shared/fixtures/photos beside the repository."""
-    root = os.environ.get("MEXLIVE_FIXTURES")
-    if root:
-        return Path(root) / "photos"
-    return Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "photos"
-
-
-def resolve_photo(name: str) -> str | None:
-    """A photo name → the path FaceAnimator wants (None for ``astronaut``).
-
-    A bare name is looked up in the fixtures' photos folder; a path that exists is used as is.
-    Raises MexliveError when it is neither.
-    """
-    if name == ASTRONAUT:
-        return None
-    if Path(name).is_file():
-        return str(Path(name).resolve())
-    folder = fixtures_photos_dir()
-    path = folder / name
-    if path.is_file():
-        return str(path)
-    known = sorted(p.name for p in folder.glob("*")) if folder.is_dir() else []
-    hint = f" (known: {ASTRONAUT}, {', '.join(known)})" if known else f" ({folder} is missing)"
-    raise MexliveError(f"photo {name!r} not found in {folder}{hint}")
+DEFAULT_CRF = 16  # H264Writer's: keeps the sub-pixel motion of a micro-expression
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ class _ClipJob:
     photo: str | None  # resolved path, None for the astronaut
     h264: bool
     synthetic: tuple[tuple[str, object], ...] = ()
+    crf: int = DEFAULT_CRF
 
 
 def make_feature_set(
@@ -105,6 +106,7 @@ def make_feature_set(
     workers: int = 2,
     progress: bool = True,
     synthetic: dict | None = None,
+    crf: int = DEFAULT_CRF,
 ) -> list[Path]:
     """Render, (compress,) align and featurize ``count`` clips; returns the .npz paths in order.
 
@@ -112,24 +114,33 @@ def make_feature_set(
         out_dir: created if missing; clips are ``clip_0000.npz``, ``clip_0001.npz``, ...
         count, seconds, fps: clips and their length.
         seed: data seed K; clip i uses animator seed ``K * 1000 + i``.
-        photos: photo names (see ``resolve_photo``), cycled over clips; None = astronaut.
-        h264: pass the frames through H.264 (crf 16) as a camera file would be.
+        photos: identity names, cycled over clips; None = astronaut. A photo name, or
+            ``VIDEO@SECONDS`` for a frame of a real video (``identities.resolve_identity``).
+        h264: pass the frames through H.264 as a camera file would be.
         workers: processes (``spawn``); 1 runs in this process.
         progress: print ``clip k/N`` lines on stderr.
         synthetic: other ``SyntheticConfig`` fields for every clip (e.g. ``lead_in_s``,
-            ``micro_per_min``); stored in each file as JSON under ``synthetic``.
+            ``micro_per_min``, ``deformation``, ``micro_px``, ``asymmetry``); stored in each
+            file as JSON under ``synthetic``.
+        crf: x264 quality of the H.264 round trip (lower: closer to the rendered frames).
 
     Example:
         >>> make_feature_set("/tmp/d", 2, 3.0, photos=["astronaut"], h264=False)  # doctest: +SKIP
     """
     if count < 1 or seconds <= 0 or fps <= 0:
         raise MexliveError("count, seconds and fps must be positive")
+    if not 0 <= crf <= 51:
+        raise MexliveError(f"crf must be 0..51 (x264): {crf}")
     names = list(photos) if photos else [ASTRONAUT]
-    resolved = {name: resolve_photo(name) for name in names}  # fail before any work
     overrides = dict(synthetic or {})
     unknown = set(overrides) - _OVERRIDABLE
     if unknown:
         raise MexliveError(f"unknown synthetic setting(s) {sorted(unknown)}")
+    SyntheticConfig(fps=fps, **overrides)  # a bad setting fails here, not in a worker
+    # Fail before any work: every identity resolves and shows a face.
+    resolved = {name: resolve_identity(name) for name in dict.fromkeys(names)}
+    for name, photo in resolved.items():
+        check_face(name, photo)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [
@@ -143,6 +154,7 @@ def make_feature_set(
             resolved[names[i % len(names)]],
             h264,
             tuple(sorted(overrides.items())),
+            crf,
         )
         for i in range(count)
     ]
@@ -152,7 +164,7 @@ def make_feature_set(
         _report(results, count, t0, progress)
     else:
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(min(workers, count), initializer=_init_worker) as pool:
+        with ctx.Pool(min(workers, count), initializer=init_worker) as pool:
             _report(pool.imap_unordered(_run_job, jobs), count, t0, progress)
     return [job.path for job in jobs]
 
@@ -169,12 +181,6 @@ def _report(results, count: int, t0: float, progress: bool) -> None:
             )
 
 
-def _init_worker() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # one process per core: no oversubscription
-
-
 def _run_job(job: _ClipJob) -> tuple[Path, str, int, int, float]:
     from stream.face.flow import warm_up
     from stream.synthetic.animator import FaceAnimator, SyntheticConfig
@@ -185,33 +191,28 @@ def _run_job(job: _ClipJob) -> tuple[Path, str, int, int, float]:
     animator = FaceAnimator(config)
     n_frames = round(job.seconds * job.fps)
     with tempfile.TemporaryDirectory(prefix="mexlive_clip_") as tmp:
-        frames = _frames(animator, n_frames, job.h264, Path(tmp) / "clip.mp4")
+        frames = _frames(animator, n_frames, job.h264, Path(tmp) / "clip.mp4", job.crf)
         arrays = _featurize(frames, job.fps)
     if len(arrays["seq"]) != n_frames:
         raise MexliveError(f"{job.path.name}: decoded {len(arrays['seq'])} of {n_frames} frames")
     truth = animator.events_between(0, n_frames)
+    arrays.update(truth_arrays(truth))
     arrays.update(
         {
-            "truth_onset": np.array([e.onset for e in truth], np.int64),
-            "truth_apex": np.array([e.apex for e in truth], np.int64),
-            "truth_offset": np.array([e.offset for e in truth], np.int64),
-            "truth_kind": np.array([e.kind for e in truth], dtype="<U8"),
-            "truth_emotion": np.array([e.emotion for e in truth], dtype="<U8"),
             "identity": np.array(job.identity),
             "seed": np.int64(job.seed),
             "h264": np.bool_(job.h264),
+            "crf": np.int64(job.crf),
+            "deformation": np.array(config.deformation),
             "synthetic": np.array(json.dumps(dict(job.synthetic), sort_keys=True)),
         }
     )
-    partial = job.path.with_suffix(".npz.part")
-    with open(partial, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    partial.replace(job.path)  # never a half-written clip under the final name
+    save_atomic(job.path, arrays)
     valid = int(arrays["valid"].sum())
     return job.path, job.identity, n_frames, valid, time.perf_counter() - t0
 
 
-def _frames(animator, n_frames: int, h264: bool, mp4: Path):
+def _frames(animator, n_frames: int, h264: bool, mp4: Path, crf: int = DEFAULT_CRF):
     """(index, pts_s, BGR image) of the clip, through H.264 when asked."""
     fps = animator.config.fps
     if not h264:
@@ -223,40 +224,13 @@ def _frames(animator, n_frames: int, h264: bool, mp4: Path):
 
     cfg = animator.config
     buffer = np.empty((cfg.height, cfg.width, 3), np.uint8)  # (H, W, 3) reused
-    with H264Writer(mp4, cfg.width, cfg.height, fps) as sink:
+    with H264Writer(mp4, cfg.width, cfg.height, fps, crf=crf) as sink:
         for i in range(n_frames):
             sink.write(animator.render(i, buffer))
     with VideoReader(mp4) as source:
         while (frame := source.read()) is not None:
             pts = frame.pts_s if frame.pts_s is not None else frame.index / fps
             yield frame.index, pts, frame.image
-
-
-def _featurize(frames, fps: float) -> dict[str, np.ndarray]:
-    from stream.face.align import FaceTracker
-    from stream.face.features import FeatureExtractor
-
-    tracker, extractor = FaceTracker(), FeatureExtractor()
-    values, valid, seq, t_mono_ns, pts_s = [], [], [], [], []
-    for index, pts, image in frames:
-        t_s = index / fps
-        t_ns = round(t_s * 1e9)
-        row = extractor.update(tracker.update(image, index, t_ns, t_s))
-        values.append(row.values.copy())  # the extractor reuses its buffer
-        valid.append(row.valid)
-        seq.append(index)
-        t_mono_ns.append(t_ns)
-        pts_s.append(pts)
-    n_features = extractor.n_features
-    return {
-        "values": np.stack(values) if values else np.zeros((0, n_features), np.float32),
-        "valid": np.array(valid, bool),
-        "seq": np.array(seq, np.int64),
-        "t_mono_ns": np.array(t_mono_ns, np.int64),
-        "pts_s": np.array(pts_s, np.float64),
-        "names": np.array(extractor.names),
-        "fps": np.float64(fps),
-    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -280,14 +254,58 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--photos",
         default=ASTRONAUT,
-        help="comma-separated photo names (identities), cycled over the clips",
+        help="comma-separated identities, cycled over the clips: photo names, 'astronaut', "
+        "or VIDEO@SECONDS for the frame at that time of a fixtures video (st_rd2.mp4@1.5)",
     )
     parser.add_argument(
         "--no-h264", action="store_true", help="skip the H.264 round trip (raw rendered frames)"
     )
+    parser.add_argument("--crf", type=int, default=DEFAULT_CRF, help="x264 quality (0..51)")
+    scene = parser.add_argument_group(
+        "synthetic scene (SyntheticConfig; unset: its defaults, which render today's TPS clips)"
+    )
+    scene.add_argument(
+        "--deformation",
+        choices=DEFORMATIONS,
+        help="warp family: tps (thin-plate spline), mesh (piecewise affine), kernel (Gaussian "
+        "RBF); train on some, validate on another",
+    )
+    scene.add_argument("--micro-px", metavar="LO,HI", help="micro-expression peak range, px")
+    scene.add_argument(
+        "--asymmetry", type=float, help="per expression, one half moves by [1-A, 1] of the other"
+    )
+    scene.add_argument(
+        "--profile-jitter",
+        type=float,
+        help="J: rise and fall of each expression raised to powers in [e^-J, e^J]",
+    )
+    scene.add_argument("--face-height", type=float, help="face box height, px")
+    scene.add_argument("--width", type=int, help="frame width, px")
+    scene.add_argument("--height", type=int, help="frame height, px")
+    scene.add_argument("--noise-sigma", type=float, help="sensor noise, grey levels")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
+
+
+def _scene_overrides(args: argparse.Namespace) -> dict:
+    """The SyntheticConfig fields set on the command line (unset ones keep their defaults)."""
+    fields = {
+        "deformation": args.deformation,
+        "asymmetry": args.asymmetry,
+        "profile_jitter": args.profile_jitter,
+        "face_height_px": args.face_height,
+        "width": args.width,
+        "height": args.height,
+        "noise_sigma": args.noise_sigma,
+    }
+    if args.micro_px is not None:
+        try:
+            lo, hi = (float(v) for v in args.micro_px.split(","))
+        except ValueError:
+            raise MexliveError(f"--micro-px wants LO,HI (e.g. 0.5,3): {args.micro_px!r}") from None
+        fields["micro_px"] = (lo, hi)
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     photos = [p.strip() for p in args.photos.split(",") if p.strip()]
     t0 = time.perf_counter()
     try:
+        synthetic = _scene_overrides(args)
         paths = make_feature_set(
             args.out_dir,
             args.count,
@@ -305,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             h264=not args.no_h264,
             workers=args.workers,
             progress=not args.quiet,
+            synthetic=synthetic,
+            crf=args.crf,
         )
     except MexliveError as exc:
         return report_error(exc)

@@ -38,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.datasets.features import ASTRONAUT, _init_worker, resolve_photo
+from stream.datasets.features import ASTRONAUT, resolve_photo
+from stream.datasets.featurize import init_worker
 from stream.errors import BadInputError, MexliveError, report_error
 from stream.face.flow_stack import StackConfig, flow_stack, step_frames
 from stream.synthetic.au import EMOTIONS as AU_COMBOS
@@ -103,7 +104,7 @@ def make_recognizer_set(
         _report(results, count, t0, progress)
     else:
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(min(workers, count), initializer=_init_worker) as pool:
+        with ctx.Pool(min(workers, count), initializer=init_worker) as pool:
             _report(pool.imap_unordered(_run_job, jobs), count, t0, progress)
     return [job.path for job in jobs]
 

@@ -44,7 +44,8 @@ class SpotterRecognizer:
         from stream.face.features import feature_names
 
         self.name = name
-        self.model, self.manifest = load_spotter(weights, expected_features=len(feature_names()))
+        self.model, self.manifest = load_spotter(weights, feature_names=feature_names())
+        self._names = feature_names()
         self._torch = torch
 
     def recognize(self, clip: Clip) -> np.ndarray:
@@ -52,7 +53,12 @@ class SpotterRecognizer:
 
     def scores(self, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
         """(apex score (T,), emotion probabilities (T, 3)) of every frame of the clip."""
+        from engines.inputs import spotter_inputs, takes_motion
+
         values, valid = clip.features()
+        if takes_motion(self.manifest):  # the model reads the person-normalised motion rows
+            t_s = np.arange(len(values)) / clip.fps
+            values = spotter_inputs(values, valid, t_s, self._names)
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(values)[None]  # (1, T, F)

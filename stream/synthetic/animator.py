@@ -20,7 +20,9 @@ The frame is a *backward* warp (``synthetic_tps.TpsWarper``): a TPS f with f(q_i
 still), evaluated on a coarse grid over the face region, upsampled and fed to ``cv2.remap``.
 The TPS interpolates its control points, so the photo pixel at p_i appears at q_i:
 ``landmarks_at`` is the truth up to the grid interpolation error (< 0.1 px, tested). Lighting
-drift and sensor noise come last.
+drift and sensor noise come last. ``SyntheticConfig.deformation`` swaps the TPS for another
+family with the same control points (``stream/synthetic/deform.py``: a piecewise-affine mesh or
+Gaussian kernels), for training on several generators and validating on a held-out one.
 
 Everything is a pure function of (seed, frame index): events are scheduled lazily in 30 s
 blocks, each from ``np.random.default_rng((seed, block, k))`` (``stream/synthetic/schedule.py``);
@@ -46,8 +48,9 @@ import numpy as np
 
 from stream.errors import MexliveError
 from stream.synthetic.au import face_roll, lead_push, split_lead
+from stream.synthetic.deform import make_warper
 from stream.synthetic.schedule import NOISE_SPAN, EventSchedule, SyntheticConfig
-from stream.synthetic.tps import TpsWarper, frame_photo, photo_landmarks
+from stream.synthetic.tps import frame_photo, photo_landmarks
 from stream.synthetic.truth import TruthEvent, read_truth_csv, write_truth_csv
 from stream.synthetic.writers import H264Writer, Y4MWriter
 
@@ -84,8 +87,10 @@ class FaceAnimator:
         self.base_landmarks_px = base.astype(np.float32)  # (68, 2)
         self._centre = np.asarray(target, np.float64)  # (2,) head rotation centre
         self._roll = face_roll(base)
-        self._warper = TpsWarper(base, self._centre, cfg.face_height_px, (cfg.width, cfg.height))
-        self.anchors_px = self._warper.anchors_px  # (16, 2) the TPS's fixed ring
+        self._warper = make_warper(
+            cfg.deformation, base, self._centre, cfg.face_height_px, (cfg.width, cfg.height)
+        )
+        self.anchors_px = self._warper.anchors_px  # (16, 2) the warp's fixed ring
         self._blink = self._warper.eyelids.pattern  # (68, 2) lids at full closure
         self._lead = lead_push(cfg.lead_region, self._roll)  # (68, 2) unit push, or None
 
@@ -167,7 +172,7 @@ class FaceAnimator:
         return rotated + self._centre + (tx, ty)
 
     def _warp_inputs(self, index: int) -> tuple[np.ndarray, float, np.ndarray]:
-        """``TpsWarper.region_map`` arguments: landmarks (68, 2) moved by the head and the
+        """``RegionWarper.region_map`` arguments: landmarks (68, 2) moved by the head and the
         expression, the blink closure, and the expression's moved landmarks, with and without
         it (K, 2)."""
         expression, blink = self._expression(index)

@@ -56,9 +56,9 @@ class VideoReader:
         return float(rate) if rate else None
 
     @property
-    def declared_frames(self) -> int | None:
-        """The frame count the file's index promises (None when it says nothing)."""
-        return self._declared_frames or None
+    def declared_frames(self) -> int:
+        """The frames the file's index promises; 0 when it does not say."""
+        return self._declared_frames
 
     def open(self) -> None:
         import av

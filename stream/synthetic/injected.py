@@ -15,8 +15,11 @@ frame is warped by the same backward thin-plate spline as the synthetic animator
 (``MICRO_PX`` at a 200 px face, scaled to the real face). Frames with w = 0 are the decoded
 frames, bit for bit.
 
-Events sit on a grid, one every ``spacing_s``; a position whose clip (``pre_s`` before the onset
-to ``post_s`` after the offset) has a frame without a face is skipped. With
+Events sit on a grid, one every ``spacing_s`` (or a gap drawn from ``spacing_range_s`` per
+position, never less than the previous clip's end); a position whose clip (``pre_s`` before the
+onset to ``post_s`` after the offset) has a frame without a face is skipped. With
+``macro_fraction`` that share of positions holds a macro-expression (kind "macro", larger and
+longer) instead. With
 ``emotions_per_position`` each position gives one clip per emotion over the same real frames
 (balanced classes, and the clips differ only inside the event).
 
@@ -27,6 +30,9 @@ Example:
     for item in inject("lp_d3.mp4", InjectionConfig(seed=1, emotions_per_position=True)):
         item.clip, item.event           # InjectedClip, TruthEvent
 
+``inject_video`` hands over the whole video, frame by frame, with one event per usable position
+(``write_injected_video`` writes it to an .mp4; ``stream.datasets.real`` featurizes it).
+
 Command line (the whole video with one random emotion per position, and its truth CSV):
     python -m stream.synthetic.injected VIDEO --out injected.mp4 --truth truth.csv [--seed N]
 """
@@ -35,9 +41,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections import deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,39 +50,14 @@ import numpy as np
 from stream.errors import MexliveError, report_error
 from stream.synthetic.au import EMOTIONS, combo_pattern, face_roll, make_warpable
 from stream.synthetic.decode import VideoReader
-from stream.synthetic.schedule import (
-    MICRO_PX,
-    MICRO_S,
-    apex_step,
-    duration_frames,
-    raised_cosine,
-)
+from stream.synthetic.placement import InjectionConfig, Window, windows
+from stream.synthetic.schedule import raised_cosine
 from stream.synthetic.tps import TpsWarper, separate
 from stream.synthetic.truth import TruthEvent
 
 EMOTION_ORDER = tuple(sorted(EMOTIONS))  # ("negative", "positive", "surprise")
 # dlib's face box height / brow-to-chin distance: 1.05-1.28 over the fixture videos, ~1.16.
 BOX_PER_BROW_CHIN = 1.16
-
-
-@dataclass(frozen=True)
-class InjectionConfig:
-    """Where and what to inject. Amplitudes are px at a 200 px face, scaled to the real one."""
-
-    seed: int = 0
-    pre_s: float = 1.3  # real frames before the onset in each clip
-    post_s: float = 0.3  # and after the offset
-    spacing_s: float = 2.5  # between consecutive injected onsets
-    amplitude_px: tuple[float, float] = MICRO_PX
-    duration_s: tuple[float, float] = MICRO_S  # onset -> offset
-    emotions_per_position: bool = False  # one clip per emotion at each position
-    max_positions: int | None = None  # stop after this many positions (skipped ones count)
-
-    def __post_init__(self) -> None:
-        if self.seed < 0 or self.pre_s < 0 or self.post_s < 0 or self.spacing_s <= 0:
-            raise MexliveError("injection needs seed, pre_s, post_s >= 0 and spacing_s > 0")
-        if not 0 < self.amplitude_px[0] <= self.amplitude_px[1]:
-            raise MexliveError(f"bad amplitude range {self.amplitude_px}")
 
 
 @dataclass
@@ -116,21 +96,6 @@ class Injected:
         return self.rest_px[i] + self.weights[i] * self.pattern
 
 
-@dataclass
-class _Window:
-    """A position being cut: its timing and the frames seen so far."""
-
-    position: int
-    start: int
-    onset: int
-    apex: int
-    offset: int
-    stop: int  # exclusive
-    amplitude: float  # px at a 200 px face
-    frames: list[np.ndarray] = field(default_factory=list)
-    rest: list[np.ndarray] = field(default_factory=list)
-
-
 def face_height(landmarks_px: np.ndarray) -> float:
     """Face box height (px) as dlib's detector would draw it, from the landmarks (68, 2)."""
     return BOX_PER_BROW_CHIN * float(np.linalg.norm(landmarks_px[8] - landmarks_px[17:27].mean(0)))
@@ -158,68 +123,44 @@ def inject(path: str | Path, config: InjectionConfig | None = None) -> Iterator[
     return _inject(path, config or InjectionConfig())
 
 
-def _inject(path: str | Path, config: InjectionConfig, on_frame=None) -> Iterator[Injected]:
-    """``inject``; ``on_frame(index, frame, fps)`` sees every decoded frame first."""
+def _inject(
+    path: str | Path, config: InjectionConfig, on_frame=None, max_frames: int | None = None
+) -> Iterator[Injected]:
+    """``inject``; ``on_frame(index, frame, fps, pts_s)`` sees every decoded frame first;
+    decoding stops after ``max_frames`` (clips that would need more are not cut)."""
     name = Path(path).name
     with VideoReader(path) as source:
         fps = source.fps
         if not fps:
             raise MexliveError(f"{path}: the video does not say its frame rate")
         found = [0, 0]  # frames, frames with a face
-        for window in _windows(_tracked(source, fps, found, on_frame), config, fps):
+        tracked = _tracked(source, fps, found, on_frame, max_frames)
+        for window in windows(tracked, config, fps):
             yield from _inject_window(window, config, fps, name)
     if found[1] == 0:
         raise MexliveError(f"{path}: no face found in {found[0]} decoded frames")
 
 
-def _tracked(source: VideoReader, fps: float, found: list[int], on_frame=None) -> Iterator[tuple]:
+def _tracked(
+    source: VideoReader, fps: float, found: list[int], on_frame=None, max_frames=None
+) -> Iterator[tuple]:
     """(index, BGR frame (H, W, 3), landmarks (68, 2) or None) of every decoded frame."""
     from stream.face.align import FaceTracker
 
     tracker = FaceTracker()
-    while (frame := source.read()) is not None:
+    while found[0] != max_frames and (frame := source.read()) is not None:
         i, t_s = found[0], found[0] / fps
         face = tracker.update(frame.image, i, round(t_s * 1e9), t_s)
         found[0] += 1
         found[1] += face.ok
         frame.image.flags.writeable = False  # shared by the clips of one position
         if on_frame is not None:
-            on_frame(i, frame.image, fps)
+            on_frame(i, frame.image, fps, frame.pts_s)
         yield i, frame.image, separate(face.landmarks_px.astype(np.float64)) if face.ok else None
 
 
-def _windows(frames: Iterable[tuple], config: InjectionConfig, fps: float) -> Iterator[_Window]:
-    """Complete windows, in order, of positions whose every frame has a face."""
-    pre, post = round(config.pre_s * fps), round(config.post_s * fps)
-    spacing = max(1, round(config.spacing_s * fps))
-    lo, hi = duration_frames(config.duration_s, fps)
-    pending: deque[_Window] = deque()
-    position = 0
-    for i, image, rest in frames:
-        while position * spacing <= i and position != config.max_positions:
-            # Timing is a function of (seed, position) only: clips are reproducible one by one.
-            rng = np.random.default_rng((config.seed, position))
-            onset = pre + position * spacing
-            n = int(rng.integers(lo, hi + 1))
-            apex = onset + apex_step(n, rng)
-            amplitude = float(rng.uniform(*config.amplitude_px))
-            end = onset + n + post + 1
-            pending.append(_Window(position, onset - pre, onset, apex, onset + n, end, amplitude))
-            position += 1
-        for window in list(pending):
-            if rest is None:  # a frame without a face spoils every clip that holds it
-                pending.remove(window)
-                continue
-            window.frames.append(image)
-            window.rest.append(rest)
-        while pending and pending[0].stop == i + 1:
-            yield pending.popleft()
-        if not pending and position == config.max_positions:
-            return
-
-
 def _inject_window(
-    window: _Window, config: InjectionConfig, fps: float, name: str
+    window: Window, config: InjectionConfig, fps: float, name: str
 ) -> Iterator[Injected]:
     """Warp the event frames of one window for each of its emotions."""
     w0 = window.start
@@ -258,7 +199,7 @@ def _inject_window(
             window.onset,
             window.apex,
             window.offset,
-            "micro",
+            window.kind,
             emotion,
             tuple(int(a) for a in aus),
             peak,
@@ -287,42 +228,65 @@ def _inject_window(
         yield Injected(clip, event, window.position, w0, rest, weights, pattern)
 
 
-def write_injected_video(
-    path: str | Path, out: str | Path, truth: str | Path, config: InjectionConfig
-) -> list[TruthEvent]:
-    """The whole video with one injected micro-expression per usable position (.mp4), and its
-    truth CSV; returns the events. Frames are written as soon as no clip can still need them."""
-    from stream.synthetic.truth import write_truth_csv
-    from stream.synthetic.writers import H264Writer
+def inject_video(
+    path: str | Path,
+    config: InjectionConfig,
+    write: Callable[[int, float | None, np.ndarray, float], None],
+    max_frames: int | None = None,
+) -> tuple[list[TruthEvent], int, float]:
+    """The whole video with one injected expression per usable position, each frame handed to
+    ``write(index, pts_s, image, fps)`` in order, as soon as no clip can still change it; frames
+    outside the events are the decoded arrays. Returns (events, frames, fps).
 
+    Args:
+        max_frames: decode only the first frames (events that end past them are not cut).
+    """
     if config.emotions_per_position:
         raise MexliveError("a whole video holds one emotion per position")
-    state: dict = {"sink": None, "written": 0, "buffer": {}}  # buffer: index -> frame
+    buffer: dict[int, tuple] = {}  # index -> (pts_s, frame) not written yet
+    state = {"written": 0, "fps": 0.0}
 
     def flush(before: int) -> None:
         while state["written"] < before:
-            state["sink"].write(state["buffer"].pop(state["written"]))
+            pts, image = buffer.pop(state["written"])
+            write(state["written"], pts, image, state["fps"])
             state["written"] += 1
 
-    def on_frame(i: int, image: np.ndarray, fps: float) -> None:
-        if state["sink"] is None:
-            state["sink"] = H264Writer(out, image.shape[1], image.shape[0], fps)
-            span = config.pre_s + config.duration_s[1] + config.post_s
-            state["span"] = math.ceil(span * fps) + 2  # frames in the longest clip
-        state["buffer"][i] = image
-        flush(i - state["span"])
+    def on_frame(i: int, image: np.ndarray, fps: float, pts: float | None) -> None:
+        state["fps"] = fps
+        buffer[i] = (pts, image)
+        flush(i - (math.ceil(config.longest_s * fps) + 2))  # frames in the longest clip
 
     events: list[TruthEvent] = []
+    for item in _inject(path, config, on_frame, max_frames):
+        events.append(item.event)
+        for k in np.flatnonzero(item.weights > 0.0):
+            pts, _ = buffer[item.start + int(k)]
+            buffer[item.start + int(k)] = (pts, item.clip.frames[k])
+    flush(state["written"] + len(buffer))
+    return events, state["written"], state["fps"]
+
+
+def write_injected_video(
+    path: str | Path, out: str | Path, truth: str | Path, config: InjectionConfig
+) -> list[TruthEvent]:
+    """The whole video with one injected expression per usable position (.mp4), and its
+    truth CSV; returns the events."""
+    from stream.synthetic.truth import write_truth_csv
+    from stream.synthetic.writers import H264Writer
+
+    sinks: list[H264Writer] = []
+
+    def write(_i: int, _pts: float | None, image: np.ndarray, fps: float) -> None:
+        if not sinks:  # the size and the rate are known at the first frame
+            sinks.append(H264Writer(out, image.shape[1], image.shape[0], fps))
+        sinks[0].write(image)
+
     try:
-        for item in _inject(path, config, on_frame):
-            events.append(item.event)
-            for k in np.flatnonzero(item.weights > 0.0):
-                state["buffer"][item.start + int(k)] = item.clip.frames[k]
-        if state["sink"] is not None:
-            flush(state["written"] + len(state["buffer"]))
+        events, _, _ = inject_video(path, config, write)
     finally:
-        if state["sink"] is not None:
-            state["sink"].close()
+        for sink in sinks:
+            sink.close()
     write_truth_csv(truth, events)
     return events
 

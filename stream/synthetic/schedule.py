@@ -3,8 +3,11 @@ driving sequences (stream/synthetic/animator.py renders them).
 
 Events are scheduled lazily in ``BLOCK_S`` blocks, each a pure function of (seed, block):
 expressions and blinks from ``np.random.default_rng((seed, block, 0))``, head jerks from
-``(seed, block, 2)``, each frame's noise window from ``(seed, block, 3)``. Every pulse is a
-raised cosine over onset -> apex -> offset; the truth of each is a ``TruthEvent``.
+``(seed, block, 2)``, each frame's noise window from ``(seed, block, 3)``, and the optional
+variety of expressions (``asymmetry``, ``profile_jitter``) from ``(seed, block, 4)``, so that
+turning it on changes the shapes of the same events, not when they happen. Every pulse is a
+raised cosine over onset -> apex -> offset (an expression's two halves raised to their own
+powers under ``profile_jitter``); the truth of each is a ``TruthEvent``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from stream.errors import MexliveError
-from stream.synthetic.au import BLINK_AU, EMOTIONS, check_lead, combo_pattern, make_warpable
+from stream.synthetic.au import (
+    BLINK_AU,
+    EMOTIONS,
+    IMAGE_LEFT,
+    MIRROR,
+    check_lead,
+    combo_pattern,
+    make_warpable,
+)
 from stream.synthetic.truth import TruthEvent
 
 BLOCK_S = 30.0  # schedule block length: events never straddle a block edge
@@ -26,6 +37,7 @@ EXPRESSION_GAP_S = 0.5  # quiet time between expression events
 BLINK_MARGIN_S = 0.2  # blinks keep this far from expressions and from each other
 JERKS_PER_MIN = 1.5
 NOISE_SPAN = 1 << 16  # distinct noise windows: consecutive frames never share noise
+DEFORMATIONS = ("tps", "mesh", "kernel")  # stream/synthetic/deform.py: WARPERS
 
 
 @dataclass
@@ -49,6 +61,18 @@ class SyntheticConfig:
     # onset and the rest of the expression follows ``lead_frames`` later (synthetic_au.py).
     lead_region: str | None = None
     lead_frames: int = 4
+    # The warp family that renders the landmarks (stream/synthetic/deform.py): "tps" (thin-plate
+    # spline), "mesh" (piecewise affine) or "kernel" (Gaussian RBF). Train on some, validate on
+    # another: a model trained on one generator learns that generator.
+    deformation: str = "tps"
+    micro_px: tuple[float, float] = MICRO_PX  # micro-expression peak displacement range, px
+    # Per expression, one half of the face (au.IMAGE_LEFT or its mirror) moves by a factor
+    # drawn in [1 - asymmetry, 1] of the other (0: only combo_pattern's mild imbalance).
+    asymmetry: float = 0.0
+    # Per expression, the rise and the fall of the raised cosine are raised to powers drawn
+    # log-uniformly in [e^-j, e^j] (j = profile_jitter): sharper or flatter onsets and offsets,
+    # skewed profiles. Onset, apex and offset frames (weight 0, 1, 0) stay exact. 0: off.
+    profile_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         # A person sets these from the command line: say what is wrong, no traceback.
@@ -62,6 +86,17 @@ class SyntheticConfig:
             raise MexliveError(f"synthetic seed must be >= 0: {self.seed}")
         if self.lead_region is not None:
             check_lead(self.lead_region, self.lead_frames, self.fps, EXPRESSION_GAP_S)
+        if self.deformation not in DEFORMATIONS:
+            raise MexliveError(
+                f"unknown deformation {self.deformation!r}: choose one of {', '.join(DEFORMATIONS)}"
+            )
+        self.micro_px = (float(self.micro_px[0]), float(self.micro_px[1]))
+        if not 0 < self.micro_px[0] <= self.micro_px[1]:
+            raise MexliveError(f"micro_px must be a range 0 < lo <= hi: {self.micro_px}")
+        if not 0.0 <= self.asymmetry < 1.0:
+            raise MexliveError(f"asymmetry must be in [0, 1): {self.asymmetry}")
+        if not 0.0 <= self.profile_jitter <= 2.0:
+            raise MexliveError(f"profile_jitter must be in [0, 2]: {self.profile_jitter}")
 
 
 @dataclass
@@ -73,13 +108,18 @@ class PulseSequence:
     offset: np.ndarray  # (K,) int
     pattern: np.ndarray  # (K, ...) displacement at the apex
     events: list[TruthEvent]
+    power: np.ndarray | None = None  # (K, 2) exponents of the rise and the fall; None: 1
 
     def at(self, index: int) -> tuple[int, float]:
         """(pulse k, weight in [0, 1]) active at frame ``index``; (-1, 0) when none."""
         k = int(np.searchsorted(self.onset, index, side="right")) - 1
         if k < 0 or index > self.offset[k]:
             return -1, 0.0
-        return k, raised_cosine(index, int(self.onset[k]), int(self.apex[k]), int(self.offset[k]))
+        apex = int(self.apex[k])
+        weight = raised_cosine(index, int(self.onset[k]), apex, int(self.offset[k]))
+        if self.power is not None:
+            weight **= float(self.power[k, 0 if index <= apex else 1])
+        return k, weight
 
 
 @dataclass
@@ -198,6 +238,8 @@ class EventSchedule:
             del kinds[drop], lengths[drop]
         shifts = np.floor(np.sort(rng.uniform(0, max(slack, 0), len(kinds)))).astype(int)
         rows: dict[str, list] = {"expression": [], "blink": []}
+        variety = np.random.default_rng((cfg.seed, b, 4))  # asymmetry and profile only
+        powers = []
         for i, (kind, n) in enumerate(zip(kinds, lengths, strict=True)):
             onset = lo + int(shifts[i]) + sum(lengths[:i]) + sum(gaps[:i])
             apex, offset = onset + apex_step(n, rng), onset + n
@@ -209,7 +251,11 @@ class EventSchedule:
             emotion = str(rng.choice(list(EMOTIONS)))
             aus = EMOTIONS[emotion][int(rng.integers(len(EMOTIONS[emotion])))]
             unit = combo_pattern(aus, cfg.face_height_px, self._roll, rng)  # (68, 2)
-            pattern = unit * rng.uniform(*(MICRO_PX if kind == "micro" else MACRO_PX))
+            if cfg.asymmetry > 0:
+                unit = one_side_weaker(unit, cfg.asymmetry, variety)
+            if cfg.profile_jitter > 0:
+                powers.append(np.exp(variety.uniform(-1.0, 1.0, 2) * cfg.profile_jitter))
+            pattern = unit * rng.uniform(*(cfg.micro_px if kind == "micro" else MACRO_PX))
             if self._lead is not None:  # the driver always moves, as far as the expression
                 pattern += self._lead * np.linalg.norm(pattern, axis=1).max()
             make_warpable(pattern, self._base)
@@ -218,6 +264,8 @@ class EventSchedule:
             pattern *= peak / amp
             rows["expression"].append(_row(onset, apex, offset, kind, emotion, aus, pattern, peak))
         expressions, blinks = _sequence(rows["expression"]), _sequence(rows["blink"])
+        if powers:
+            expressions.power = np.array(powers)  # (K, 2)
 
         rng = np.random.default_rng((cfg.seed, b, 2))
         rows_j: list[tuple[int, int, int, np.ndarray, None]] = []
@@ -240,6 +288,16 @@ class EventSchedule:
         rng = np.random.default_rng((cfg.seed, b, 3))
         noise_offsets = rng.integers(0, NOISE_SPAN, size)
         return Block(expressions, blinks, _sequence(rows_j, (3,)), noise_offsets)
+
+
+def one_side_weaker(unit: np.ndarray, asymmetry: float, rng: np.random.Generator) -> np.ndarray:
+    """An expression (68, 2) with one random half (image-left or image-right, the midline
+    untouched) scaled by a factor in [1 - asymmetry, 1], renormalised to a largest
+    displacement of 1 (the amplitude drawn next keeps its range)."""
+    side = IMAGE_LEFT if rng.random() < 0.5 else MIRROR[IMAGE_LEFT]
+    out = unit.copy()  # (68, 2)
+    out[side] *= rng.uniform(1.0 - asymmetry, 1.0)
+    return out / np.linalg.norm(out, axis=1).max()
 
 
 def _row(onset, apex, offset, kind, emotion, aus, pattern, peak) -> tuple:

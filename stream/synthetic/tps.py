@@ -11,12 +11,11 @@ import cv2
 import numpy as np
 
 from stream.errors import MexliveError
-from stream.synthetic.au import EyelidMap
+from stream.synthetic.region import COARSE_STEP, RegionWarper
 
-RING_SCALE = 1.7  # fixed TPS anchors on a square this many face heights wide
 # TPS grid steps, px, upsampled bicubically: fine over the landmarks (where the spline bends
-# hardest; keeps the error < 0.1 px, tested), coarse over the rest of the region.
-FINE_STEP, COARSE_STEP = 2, 6
+# hardest; keeps the error < 0.1 px, tested), coarse (region.COARSE_STEP) over the rest.
+FINE_STEP = 2
 FINE_MARGIN_PX = 32  # fine grid around the moving landmarks, px
 _CHUNK = 1024  # grid points per block of the (points, 68) kernel matrix: stays in L2
 
@@ -231,7 +230,7 @@ class _TpsGrid:
         return slice(max(r0, 0), min(r1, gh)), slice(max(c0, 0), min(c1, gw))
 
 
-class TpsWarper:
+class TpsWarper(RegionWarper):
     """Backward TPS warp of the face region with precomputed grids and buffers.
 
     The spline maps driven points q (68 landmarks + 16 fixed anchors) to rest points p. It is
@@ -244,129 +243,42 @@ class TpsWarper:
     def __init__(
         self, rest: np.ndarray, centre: np.ndarray, face_height_px: float, size: tuple[int, int]
     ) -> None:
-        self.rest = rest  # (68, 2) float64
-        self.eyelids = EyelidMap(rest)
-        self.centre, self.scale, self.size = centre, float(face_height_px), size
-        ring = RING_SCALE / 2 * self.scale  # anchor square half-side
-        side = np.array([-1.0, -0.5, 0.0, 0.5]) * ring  # (4,) per side, corner first
-        ones = np.full(4, ring)
-        self.anchors_px = centre + np.concatenate(
-            [
-                np.stack([side, -ones], 1),
-                np.stack([ones, side], 1),
-                np.stack([-side, ones], 1),
-                np.stack([-ones, -side], 1),
-            ]
-        )  # (16, 2) never move
-        self._anchors = (self.anchors_px - centre) / self.scale  # (16, 2)
-        reach = ring + 0.15 * self.scale  # region half-side; the taper lives beyond the ring
-        edge = reach - COARSE_STEP / 2  # outermost coarse samples: displacement 0
-
-        def taper(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
-            u = np.clip(
-                (np.abs(np.stack([gx, gy])) - centre[:, None, None] - ring) / (edge - ring),
-                0.0,
-                1.0,
-            )  # (2, gh, gw)
-            return np.prod(0.5 * (1.0 + np.cos(np.pi * u)), axis=0)  # raised cosine
-
-        self.coarse = self._grid(centre - reach, centre + reach, COARSE_STEP, taper)
+        super().__init__(rest, centre, face_height_px, size)
+        self.coarse = self._grid(centre - self.reach, centre + self.reach, COARSE_STEP, self.taper)
         self.fine = self._grid(
             # room for the largest expression (15 px) and head motion (< 8 px) beyond the rest
             rest.min(axis=0) - FINE_MARGIN_PX - 24,
             rest.max(axis=0) + FINE_MARGIN_PX + 24,
             FINE_STEP,
         )
-        self.x0, self.y0 = self.coarse.x0, self.coarse.y0
-        self.x1, self.y1 = self.coarse.x1, self.coarse.y1
-        rx, ry = np.meshgrid(np.arange(self.x0, self.x1), np.arange(self.y0, self.y1))
-        self._identity = np.stack([rx, ry], 2).astype(np.float32)  # (rh, rw, 2)
-        self._map = np.empty_like(self._identity)  # (rh, rw, 2) absolute source coordinates
-        self._region = np.empty((self.y1 - self.y0, self.x1 - self.x0, 3), np.uint8)
-        # Region pixels whose TPS source can fall in an eye box: the eye's rest box, the lid
-        # skin above it, and a margin for head motion (drift + jerk < 8 px).
-        self._eye_boxes = []
-        for eye in (rest[36:42], rest[42:48]):
-            lo, hi = eye.min(axis=0), eye.max(axis=0)  # (2,), (2,)
-            lo = np.floor(lo - (12, 12 + 0.6 * (hi[0] - lo[0]))).astype(int) - (self.x0, self.y0)
-            hi = np.ceil(hi + 12).astype(int) - (self.x0, self.y0)
-            (x0, y0), (x1, y1) = np.maximum(lo, 0), np.maximum(hi, 0)
-            self._eye_boxes.append((slice(y0, y1), slice(x0, x1)))
 
     def _grid(self, lo: np.ndarray, hi: np.ndarray, step: int, taper=None) -> _TpsGrid:
         """Grid over the box [lo, hi) clipped to the frame, whole cells only."""
-        (x0, y0) = np.maximum(np.floor(lo).astype(int), 0)
-        x1, y1 = np.minimum(np.ceil(hi).astype(int), self.size)
-        gw, gh = (x1 - x0) // step, (y1 - y0) // step
-        if min(gw, gh) < 4:
-            raise ValueError("frame too small for the face")
+        x0, y0, gw, gh = self._cells(lo, hi, step)
         return _TpsGrid(x0, y0, gw, gh, step, self.centre, self.scale, self._anchors, taper)
 
-    def region_map(
-        self, driven: np.ndarray, blink: float = 0.0, moving: np.ndarray | None = None
-    ) -> np.ndarray | None:
-        """Source coordinates (rh, rw, 2) float32 of every region pixel, None for identity.
-
-        Args:
-            driven: landmark positions (68, 2) without the blink (head motion + expression).
-            blink: how far the lids are closed, 0..1, composed after the TPS.
-            moving: where the expression moved landmarks (K, 2), driven and rest positions:
-                the spline bends hard only around them, so only there is the fine grid needed.
-        """
-        if np.array_equal(driven, self.rest):  # nothing moves but maybe the lids: skip the TPS
-            if blink == 0.0:
-                return None
-            np.copyto(self._map, self._identity)
-        else:
-            q = (driven - self.centre) / self.scale  # (68, 2)
-            values = np.zeros((68 + 16, 2))  # (84, 2) px displacement q -> p
-            values[:68] = self.rest - driven
-            weights = _tps_fit(np.vstack([q, self._anchors]), values).astype(np.float32)
-            up = self.coarse.evaluate(q, weights)  # (rh, rw, 2)
-            if moving is not None and len(moving):
-                fine = self.fine
-                rows, cols = fine.cells_around(
-                    moving.min(axis=0) - FINE_MARGIN_PX, moving.max(axis=0) + FINE_MARGIN_PX
-                )
-                patch = fine.evaluate(q, weights, (rows, cols))  # (h, w, 2)
-                # Paste all but a border of one step, where bicubic upsampling extrapolates.
-                s = FINE_STEP
-                y0 = fine.y0 + rows.start * s - self.y0
-                x0 = fine.x0 + cols.start * s - self.x0
-                # A face that fills the frame: the fine grid may reach past the coarse one's
-                # whole cells, so the paste is clipped to the region.
-                h, w = patch.shape[:2]
-                ty0, tx0 = max(y0 + s, 0), max(x0 + s, 0)
-                ty1, tx1 = min(y0 + h - s, up.shape[0]), min(x0 + w - s, up.shape[1])
-                up[ty0:ty1, tx0:tx1] = patch[ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0]
-            np.add(self._identity, up, out=self._map)
-        for box in self._eye_boxes if blink > 0.0 else ():
-            self.eyelids.apply(self._map[box], blink)
-        return self._map
-
-    def warp(self, neutral: np.ndarray, out: np.ndarray, *args) -> None:
-        """Render ``neutral`` into ``out`` with the map of ``region_map(*args)``."""
-        np.copyto(out, neutral)
-        region = self.region_map(*args)
-        if region is not None:
-            cv2.remap(
-                neutral,
-                region,
-                None,
-                cv2.INTER_LINEAR,
-                dst=self._region,
-                borderMode=cv2.BORDER_REPLICATE,
+    def _displacement(self, driven: np.ndarray, moving: np.ndarray | None) -> np.ndarray:
+        """The TPS's displacement (rh, rw, 2): coarse grid, fine grid pasted over the moving
+        landmarks (``moving``: their driven and rest positions (K, 2))."""
+        q = (driven - self.centre) / self.scale  # (68, 2)
+        values = np.zeros((68 + 16, 2))  # (84, 2) px displacement q -> p
+        values[:68] = self.rest - driven
+        weights = _tps_fit(np.vstack([q, self._anchors]), values).astype(np.float32)
+        up = self.coarse.evaluate(q, weights)  # (rh, rw, 2)
+        if moving is not None and len(moving):
+            fine = self.fine
+            rows, cols = fine.cells_around(
+                moving.min(axis=0) - FINE_MARGIN_PX, moving.max(axis=0) + FINE_MARGIN_PX
             )
-            out[self.y0 : self.y1, self.x0 : self.x1] = self._region
-
-    def full_maps(self, *args) -> tuple[np.ndarray, np.ndarray]:
-        """(map_x, map_y) (H, W) float32 of ``region_map(*args)`` over the whole frame."""
-        width, height = self.size
-        map_x, map_y = np.meshgrid(
-            np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
-        )  # (H, W) each
-        region = self.region_map(*args)
-        if region is not None:
-            map_x[self.y0 : self.y1, self.x0 : self.x1] = region[..., 0]
-            map_y[self.y0 : self.y1, self.x0 : self.x1] = region[..., 1]
-        return map_x, map_y
+            patch = fine.evaluate(q, weights, (rows, cols))  # (h, w, 2)
+            # Paste all but a border of one step, where bicubic upsampling extrapolates.
+            s = FINE_STEP
+            y0 = fine.y0 + rows.start * s - self.y0
+            x0 = fine.x0 + cols.start * s - self.x0
+            # A face that fills the frame: the fine grid may reach past the coarse one's
+            # whole cells, so the paste is clipped to the region.
+            h, w = patch.shape[:2]
+            ty0, tx0 = max(y0 + s, 0), max(x0 + s, 0)
+            ty1, tx1 = min(y0 + h - s, up.shape[0]), min(x0 + w - s, up.shape[1])
+            up[ty0:ty1, tx0:tx1] = patch[ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0]
+        return up

@@ -47,6 +47,8 @@ def test_cli_loso_writes_json_and_rejects_val_identities(feature_dir, tmp_path, 
     args = [
         "--features",
         str(feature_dir),
+        "--input",
+        "raw",
         "--loso",
         "--loso-out",
         str(out),

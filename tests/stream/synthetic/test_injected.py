@@ -16,6 +16,7 @@ from stream.synthetic.injected import (
     InjectionConfig,
     frame_warper,
     inject,
+    inject_video,
     main,
     warp_inputs,
 )
@@ -195,3 +196,48 @@ def test_command_line_writes_the_whole_video(video: Path, tmp_path: Path, capsys
     assert len(events) == 2 and all(e.kind == "micro" and e.peak_px > 0 for e in events)
     assert main([str(tmp_path / "missing.mp4"), "--out", str(out), "--truth", str(truth)]) == 2
     assert "missing.mp4" in capsys.readouterr().err
+
+
+# The whole-video path (inject_video) with the settings of stream.datasets.real: random gaps,
+# and macro events beside the micro ones.
+WHOLE = InjectionConfig(
+    seed=11,  # 3 events on this video: micro, macro, micro
+    pre_s=1.0,
+    spacing_range_s=(1.8, 4.0),
+    amplitude_px=(0.5, 5.0),
+    macro_fraction=0.5,
+    macro_duration_s=(0.6, 2.0),
+)
+
+
+@pytest.mark.slow
+def test_whole_video_frames_outside_events_are_the_decoded_frames(video: Path) -> None:
+    source = video.with_name("tpsmm_driving.mp4")  # 169 frames at 25 fps, face throughout
+    written: list[tuple[int, float | None, np.ndarray]] = []
+    events, frames, fps = inject_video(
+        source, WHOLE, lambda i, pts, image, _fps: written.append((i, pts, image))
+    )
+    decoded = []
+    with AVSource(source) as reader:
+        while (frame := reader.read()) is not None:
+            decoded.append((frame.pts_s, frame.image))
+    assert fps == 25.0 and frames == len(written) == len(decoded) == 169
+    assert [i for i, _, _ in written] == list(range(169))  # every frame once, in order
+    assert [e.kind for e in events] == ["micro", "macro", "micro"]
+    inside = np.zeros(169, bool)
+    for event in events:
+        assert 0 < event.onset < event.apex < event.offset < 169
+        seconds = (event.offset - event.onset) / fps
+        limits = WHOLE.duration_s if event.kind == "micro" else WHOLE.macro_duration_s
+        assert limits[0] <= seconds <= limits[1], event
+        assert not inside[event.onset : event.offset + 1].any()  # events never overlap
+        inside[event.onset + 1 : event.offset] = True  # w > 0 strictly inside
+        apex_image = written[event.apex][2]
+        assert not np.array_equal(apex_image, decoded[event.apex][1])  # the warp is there
+    for (i, pts, image), (pts_decoded, image_decoded) in zip(written, decoded, strict=True):
+        assert pts == pts_decoded  # the video's own timestamps
+        if not inside[i]:
+            assert np.array_equal(image, image_decoded), i  # bit for bit
+    gaps = np.diff([e.onset for e in events]) / fps  # (K - 1,) s
+    assert np.all(gaps >= 1.8 - 1 / fps)
+    assert not np.allclose(gaps, WHOLE.spacing_s)  # drawn gaps, not the 2.5 s grid
