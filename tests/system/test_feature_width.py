@@ -9,15 +9,16 @@ import pytest
 
 from benchmarks.bench_spotting import main as bench_main
 from calibration.int8 import main as int8_main
+from engines.inputs import model_width
 from engines.weights import load_spotter
-from tests.helpers import CLIP_FEATURES, write_clip
+from tests.helpers import CLIP_NAMES, write_clip
 
 
 @pytest.fixture
 def narrow_features(tmp_path: Path) -> Path:
     folder = tmp_path / "features"
     folder.mkdir()
-    write_clip(folder / "clip_0000.npz", "a.jpg", 0)  # CLIP_FEATURES wide, not the layout's
+    write_clip(folder / "clip_0000.npz", "a.jpg", 0)  # 8 fake features, not the layout's
     return folder
 
 
@@ -36,6 +37,8 @@ def test_features_of_another_width_exit_2(command, narrow_features, tmp_path, ca
     assert code == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "Traceback" not in err
-    shipped = load_spotter()[0].config.n_features
-    assert f"take {shipped} features" in err and f"have {CLIP_FEATURES}" in err
+    model, manifest = load_spotter()
+    # "have": the width the model's input takes from these rows (raw, or motion rows)
+    here = model_width(manifest, [str(n) for n in CLIP_NAMES])
+    assert f"take {model.config.n_features} features" in err and f"have {here}" in err
     assert not (tmp_path / "onnx").exists()  # nothing exported before the check
