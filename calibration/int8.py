@@ -264,16 +264,19 @@ def _inputs(args: argparse.Namespace) -> tuple[Spotter, list[Clip], list[Clip]]:
     features = Path(args.features)
     if not features.is_dir():
         raise DataError(f"features folder {features} does not exist")
-    model, manifest = load_spotter(args.weights)
+    raw = load_clips(features, expected_names=None)
+    if not raw:
+        raise DataError(f"no clips in {features}")
+    # Clips of another layout than the spotter's would only fail inside ONNX Runtime.
+    model, manifest = load_spotter(args.weights, feature_names=raw[0].names)
     # The model's own input: the normalised motion rows when its manifest says so.
     prepare = as_motion_input if takes_motion(manifest) else (lambda clip: clip)
-    clips = [prepare(c) for c in load_clips(features, expected_names=None)]
-    if not clips:
-        raise DataError(f"no clips in {features}")
+    clips = [prepare(c) for c in raw]
     if not args.eval_features:
         print("warning: comparing on the calibration clips (give --eval-features)", file=sys.stderr)
         return model, clips, clips
-    eval_clips = [prepare(c) for c in load_clips(args.eval_features, expected_names=None)]
+    eval_raw = load_clips(args.eval_features, expected_names=raw[0].names)
+    eval_clips = [prepare(c) for c in eval_raw]
     if not eval_clips:
         raise DataError(f"no clips in {args.eval_features}")
     return model, clips, eval_clips

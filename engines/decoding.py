@@ -17,6 +17,11 @@ full width at half maximum. Per frame the decoder:
    frame rate works), macro otherwise; the emotion is the score-weighted mean of the
    emotion probabilities inside the half-maximum span.
 
+Every interval lies inside the frames the decoder saw: the widened span is clamped to the
+first frame since the start or the last gap (``reset``) and to the last frame seen, so an
+event at the start or end of a clip, or right after a gap, never names a frame that was not
+analysed.
+
 A gap (invalid row) closes a candidate early and is never bridged. Known limit: the bump is
 centred on the apex, so onset and offset come out symmetric around it; an apex at a third of
 the interval puts both boundaries a sixth of its length off (IoU still ≥ 0.6).
@@ -88,13 +93,23 @@ class EventDecoder:
         self._recent: deque[_Sample] = deque()
         self._peak = 0.0
         self._below_since: float | None = None
+        # (seq, t_s) of the first valid frame since the start or the last gap: no interval
+        # may begin before it (those frames were never analysed, or lie across a gap).
+        self._first: tuple[int, float] | None = None
 
     @property
     def threshold(self) -> float:
         return self._threshold
 
     def reset(self) -> list[Spotted]:
-        """A gap: decide what the open candidate holds (if anything) and start afresh."""
+        """A gap or the end: decide what the open candidate holds (if anything) and start
+        afresh; the next interval cannot begin before the next frame seen."""
+        decided = self._decide()
+        self._first = None
+        return decided
+
+    def _decide(self) -> list[Spotted]:
+        """Close the open candidate (if any); the frames seen so far stay usable."""
         decided = self._close() if self._candidate else []
         self._candidate, self._peak, self._below_since = [], 0.0, None
         self._recent.clear()
@@ -111,6 +126,8 @@ class EventDecoder:
     ) -> list[Spotted]:
         if not valid or not math.isfinite(score):
             return self.reset()
+        if self._first is None:
+            self._first = (seq, t_s)
         self._remember(t_s, score)
         sample = _Sample(seq, t_s, t_mono_ns, score, np.asarray(emotion_probs, np.float64))
         if not self._candidate:
@@ -132,7 +149,7 @@ class EventDecoder:
         if self._below_since is None:  # the falling half-maximum crossing: estimate the end
             self._below_since = self._estimated_offset_s()
         if t_s - self._below_since >= self.config.lookahead_s:
-            return self.reset()
+            return self._decide()  # not a gap: the next event may reach back before this frame
         return []
 
     def _estimated_offset_s(self) -> float:
@@ -179,15 +196,23 @@ class EventDecoder:
         onset_s, offset_s = centre_s - length_s / 2, centre_s + length_s / 2 - frame_s
         onset_seq = apex.seq - round((apex.t_s - onset_s) / frame_s)
         offset_seq = apex.seq + round((offset_s - apex.t_s) / frame_s)
+        # The widened span can reach past the frames seen (a bump at the start or end of a
+        # clip, or just after a gap): clamp it to them, frame and seconds together.
+        first_seq, first_t_s = self._first or (samples[0].seq, samples[0].t_s)
+        if onset_seq < first_seq:
+            onset_seq, onset_s = first_seq, first_t_s
+        last = samples[-1]  # the candidate holds every frame up to the latest one seen
+        if offset_seq > last.seq:
+            offset_seq, offset_s = last.seq, last.t_s
         weights = scores[left : right + 1]
         probs = np.stack([s.emotion_probs for s in samples[left : right + 1]])  # (K, 3)
         mean = (weights[:, None] * probs).sum(0) / max(weights.sum(), 1e-9)
         mean = mean / max(mean.sum(), 1e-9)
-        last = samples[-1]
         offset_sample = min(samples, key=lambda s: abs(s.t_s - offset_s))
         return [
             Spotted(
-                # onset→offset as reported in the event (duration_ms), so the two never disagree
+                # onset→offset (clamped) as reported in the event (duration_ms), so the two
+                # never disagree
                 kind="micro" if offset_s - onset_s <= cfg.micro_max_s else "macro",
                 onset_seq=int(onset_seq),
                 apex_seq=apex.seq,

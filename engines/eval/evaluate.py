@@ -123,31 +123,50 @@ def read_pred(path: Path, fps: float | None = None) -> list[Interval]:
 
 
 def read_truth(path: Path) -> list[Interval]:
-    """Micro and macro truths of one CSV; blinks are dropped (not spotting targets)."""
+    """Micro and macro truths of one CSV; blinks are dropped (not spotting targets).
+
+    A malformed row is warned about with its line number and skipped, the good rows are
+    scored; a file whose rows are all malformed (or without the columns) is an EvaluateError.
+    A header with no row is a video without expressions.
+    """
     try:
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             missing = {"onset", "offset", "kind", "emotion"} - set(reader.fieldnames or ())
             if missing:
                 raise EvaluateError(f"{path}:1: missing column(s) {sorted(missing)}")
-            truth = []
+            truth, usable, bad = [], 0, 0
             for row in reader:
                 try:
-                    interval = (int(row["onset"]), int(row["offset"]), row["kind"], row["emotion"])
-                except (TypeError, ValueError):
-                    raise EvaluateError(
-                        f"{path}:{reader.line_num}: onset/offset not integers: {row}"
-                    ) from None
-                if interval[2] == "blink":
+                    interval = _truth_row(row)
+                except ValueError as e:
+                    bad += 1
+                    _warn(f"{path}:{reader.line_num}: skipped malformed truth row: {e}")
                     continue
-                if interval[2] not in KINDS:
-                    raise EvaluateError(f"{path}:{reader.line_num}: unknown kind {interval[2]!r}")
-                if interval[1] < interval[0]:
-                    raise EvaluateError(f"{path}:{reader.line_num}: offset before onset")
-                truth.append(interval)
-            return truth
+                usable += 1
+                if interval[2] != "blink":
+                    truth.append(interval)
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise EvaluateError(f"cannot read {path}: {e}") from None
+    if bad and not usable:
+        raise EvaluateError(f"{path}: none of its {bad} truth row(s) is usable")
+    return truth
+
+
+def _truth_row(row: dict[str, Any]) -> Interval:
+    """(onset, offset, kind, emotion) of one CSV row; ValueError says what is wrong."""
+    try:
+        onset, offset = int(row["onset"]), int(row["offset"])
+    except (TypeError, ValueError):  # TypeError: a short row leaves the column None
+        raise ValueError(
+            f"onset/offset {row['onset']!r}, {row['offset']!r} are not integers"
+        ) from None
+    kind, emotion = row["kind"], row["emotion"]
+    if kind != "blink" and kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    if not 0 <= onset <= offset:
+        raise ValueError(f"frames {onset}..{offset} are not 0 <= onset <= offset")
+    return onset, offset, kind, emotion or ""
 
 
 def pair_paths(pred: Path, truth: Path) -> list[tuple[str, Path, Path]]:
@@ -222,7 +241,8 @@ def _parser() -> argparse.ArgumentParser:
             "spotting precision/recall/F1 for micro, macro and overall (maximum one-to-one "
             "IoU matching, counts summed over videos), and UF1/UAR/STRS over the correctly "
             "spotted micro-expressions. Blinks in the truth are ignored; malformed log lines "
-            "are reported and skipped. Exit status 2 on bad input."
+            "and truth rows are reported with their line number and skipped. Exit status 2 on "
+            "bad input (a truth file without one usable row among its rows included)."
         ),
     )
     parser.add_argument(

@@ -213,7 +213,12 @@ def load_clips(folder: str | Path, expected_names: Sequence[str] | None = None) 
         raise DataError(f"{folder}: no such folder")
     paths = sorted(folder.rglob("*.npz"))
     if not paths:
-        raise DataError(f"{folder}: no .npz feature files")
+        others = sum(1 for p in folder.iterdir() if p.is_file())
+        raise DataError(
+            f"{folder}: no .npz feature files"
+            + (f" (only {others} other file(s))" if others else " (empty)")
+            + "; python -m stream.datasets.features writes them"
+        )
     clips: list[Clip] = []
     for path in paths:
         clip = load_clip(path, expected_names)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engines.errors import BadInputError, MexliveError, report_error
+from engines.errors import BadInputError, DataError, MexliveError, report_error
 from engines.inputs import MOTION_INPUT
 from engines.train.composition import check_held_out, composition
 from engines.train.data import Clip, as_motion_input, load_clips, names_hash, split_by_identity
@@ -116,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     held_out = [v.strip() for v in args.held_out.split(",") if v.strip()]
     try:
         clips = load_clips(args.features)
+        if not any(bool(c.valid.any()) for c in clips):  # all gaps: no face was ever found
+            raise DataError(
+                f"{args.features}: none of its {len(clips)} clip(s) has a valid feature row "
+                "(no face found when they were made?): nothing to train on"
+            )
         check_held_out(clips, held_out)
         if args.input == "motion":
             clips = [as_motion_input(c) for c in clips]

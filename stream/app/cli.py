@@ -17,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
         from stream.output.tail import main as tail_main
 
         return tail_main(argv[1:])
+    if argv[:1] == ["inspect"]:
+        from stream.app.inspect import main as inspect_main
+
+        return inspect_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return run(RunConfig.from_args(args))

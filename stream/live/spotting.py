@@ -209,6 +209,14 @@ class SpottingStage:
                 self.state = self.engine.init_state(1)
             self._fresh = True
 
+    def finish(self) -> list[ExpressionEvent]:
+        """The stream ended: decide what the decoder still holds and emit it; returns the
+        events emitted now (an expression cut by the end of a file is still one)."""
+        before = len(self.events)
+        for spotted in self.decoder.reset():
+            self._emit(spotted)
+        return self.events[before:]
+
     def close(self) -> None:
         """Leave the shared batch (if any), so the other streams no longer wait for this one."""
         if self.shared is not None and self.slot >= 0:

@@ -10,6 +10,8 @@ Example:
 from __future__ import annotations
 
 import csv
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,47 +54,77 @@ def write_truth_csv(path: str | Path, events: list[TruthEvent]) -> None:
             )
 
 
-def read_truth_csv(path: str | Path) -> list[TruthEvent]:
-    """Events written by ``write_truth_csv``; MexliveError names the file and the line of
-    anything malformed."""
+def read_truth_csv(path: str | Path, warn: Callable[[str], None] | None = None) -> list[TruthEvent]:
+    """Events written by ``write_truth_csv`` (or by hand).
 
-    def ints(text: str) -> tuple[int, ...]:
-        return tuple(int(v) for v in text.split("+")) if text else ()
-
+    A malformed row is reported through ``warn`` (default: a ``warning:`` line on stderr)
+    naming the file and its line, and skipped: the good rows are kept, since one typo in a
+    hand-edited table should not throw away the rest. A file without a header row holding
+    every column, or whose rows are all malformed, raises MexliveError; a header with no row
+    is a clip without events.
+    """
+    warn = warn or _warn_stderr
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise MexliveError(f"cannot read truth CSV {path}: {exc}") from None
     reader = csv.DictReader(text.splitlines())
-    missing = [name for name in CSV_FIELDS if name not in (reader.fieldnames or [])]
+    try:
+        fieldnames = reader.fieldnames or []
+    except csv.Error as exc:
+        raise MexliveError(f"{path}: line 1: {exc}") from None
+    missing = [name for name in CSV_FIELDS if name not in fieldnames]
     if missing:
         raise MexliveError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
-    events = []
-    for row in reader:
-        line = reader.line_num
+    events, bad = [], 0
+    while True:
         try:
-            onset, apex, offset = int(row["onset"]), int(row["apex"]), int(row["offset"])
-            event = TruthEvent(
-                onset,
-                apex,
-                offset,
-                row["kind"],
-                row["emotion"] or "",
-                ints(row["aus"] or ""),
-                float(row["peak_px"]),
-                ints(row["landmarks"] or ""),
-            )
-        except (TypeError, ValueError) as exc:
-            raise MexliveError(f"{path}: line {line}: {exc}") from None
-        if row["kind"] not in ("micro", "macro", "blink"):
-            raise MexliveError(
-                f"{path}: line {line}: kind {row['kind']!r} is not micro, macro or blink"
-            )
-        if not 0 <= onset <= apex <= offset:
-            raise MexliveError(
-                f"{path}: line {line}: frames {onset}, {apex}, {offset} are not "
-                "0 <= onset <= apex <= offset"
-            )
-        events.append(event)
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a broken quote: that line only
+            bad += 1
+            warn(f"{path}: line {reader.line_num}: skipped: {exc}")
+            continue
+        try:
+            events.append(_event(row))
+        except ValueError as exc:
+            bad += 1
+            warn(f"{path}: line {reader.line_num}: skipped: {exc}")
+    if bad and not events:
+        raise MexliveError(f"{path}: none of its {bad} row(s) is usable (see the lines above)")
     return events
+
+
+def _event(row: dict) -> TruthEvent:
+    """One CSV row → TruthEvent; ValueError says what is wrong with it."""
+
+    def ints(text: str) -> tuple[int, ...]:
+        return tuple(int(v) for v in text.split("+")) if text else ()
+
+    # A short row leaves the columns it lacks None; aus and landmarks may be left off.
+    if any(row.get(name) is None for name in ("onset", "apex", "offset", "kind", "peak_px")):
+        given = sum(value is not None for value in row.values())
+        raise ValueError(f"{given} fields, expected {len(CSV_FIELDS)}")
+    kind = row["kind"]
+    if kind not in ("micro", "macro", "blink"):
+        raise ValueError(f"kind {kind!r} is not micro, macro or blink")
+    onset, apex, offset = int(row["onset"]), int(row["apex"]), int(row["offset"])
+    event = TruthEvent(
+        onset,
+        apex,
+        offset,
+        kind,
+        row["emotion"] or "",
+        ints(row["aus"] or ""),
+        float(row["peak_px"]),
+        ints(row["landmarks"] or ""),
+    )
+    if not 0 <= onset <= apex <= offset:
+        raise ValueError(f"frames {onset}, {apex}, {offset} are not 0 <= onset <= apex <= offset")
+    return event
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)

@@ -98,3 +98,59 @@ def test_decode_trace_recovers_a_bump():
     (event,) = decode_trace(apex, probs, fps=30.0)
     assert event.kind == "micro" and event.apex_seq == 100 and event.emotion == "positive"
     assert abs((event.offset_seq - event.onset_seq + 1) - 12) <= 2
+
+
+def _bump_at(length: int, apex: int, sigma: float = 3.0) -> np.ndarray:
+    t = np.arange(length)
+    return np.exp(-0.5 * ((t - apex) / sigma) ** 2)
+
+
+def _assert_inside(event, first: int, last: int, fps: float) -> None:
+    assert first <= event.onset_seq <= event.apex_seq <= event.offset_seq <= last
+    # seconds follow the clamped frames (frame i at i / fps), so duration_ms agrees with them
+    assert event.onset_s >= first / fps - 1e-9 and event.offset_s <= last / fps + 1e-9
+    assert event.onset_s <= event.apex_s <= event.offset_s
+    duration_s = event.offset_s - event.onset_s
+    assert event.kind == ("micro" if duration_s <= DecoderConfig().micro_max_s else "macro")
+
+
+@pytest.mark.parametrize(
+    "apex, sigma",
+    [
+        (2, 3.0),  # a micro whose widened span starts ~8 frames before the first frame
+        (297, 3.0),  # one at the very end: the span runs ~8 frames past the last
+        (1, 8.0),  # a macro at the start, apex on frame 1
+        (298, 8.0),  # a macro at the end
+    ],
+)
+def test_events_at_the_edges_of_a_trace_stay_inside_it(apex, sigma):
+    length, fps = 300, 30.0
+    probs = np.tile(POSITIVE, (length, 1))
+    (event,) = decode_trace(_bump_at(length, apex, sigma), probs, fps=fps)
+    assert event.apex_seq == apex
+    _assert_inside(event, 0, length - 1, fps)
+    # clamped, not dropped or shifted: the boundary on the edge's side is the edge itself
+    assert event.onset_seq == 0 if apex < length // 2 else event.offset_seq == length - 1
+
+
+def test_an_event_right_after_a_gap_does_not_reach_before_it():
+    length, fps = 300, 30.0
+    score = _bump_at(length, 112)  # its widened span would start near frame 104
+    valid = np.ones(length, bool)
+    valid[100:110] = False  # face lost for frames 100-109
+    probs = np.tile(POSITIVE, (length, 1))
+    (event,) = decode_trace(score, probs, fps=fps, valid=valid)
+    assert event.apex_seq == 112
+    _assert_inside(event, 110, length - 1, fps)
+    assert event.onset_seq == 110
+
+
+def test_a_decision_is_not_a_gap_for_the_next_event():
+    # Two bumps close together: the second's onset may reach back before the frame on which
+    # the first was decided (those frames were analysed), unlike after a gap.
+    length, fps = 300, 30.0
+    score = np.maximum(_bump_at(length, 100), _bump_at(length, 125, sigma=8.0))
+    probs = np.tile(POSITIVE, (length, 1))
+    first, second = decode_trace(score, probs, fps=fps)
+    assert second.apex_seq == 125
+    assert second.onset_seq <= first.decided_seq

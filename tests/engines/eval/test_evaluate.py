@@ -144,8 +144,8 @@ def test_folders_paired_by_stem(tmp_path, capsys):
 def bad_input_cases(tmp_path: Path) -> dict[str, list[str]]:
     log = write_log(tmp_path / "p.jsonl", [expression("micro", 10, 19, "negative")])
     good = write_truth(tmp_path / "good.csv", [(10, 19, "micro", "negative")])
-    bad = tmp_path / "bad.csv"
-    bad.write_text(HEADER + "10,14,19,micro,negative,4,1.0,17\nten,14,19,micro,negative,4,1.0,\n")
+    bad = tmp_path / "bad.csv"  # no usable row: line 2 not a number, line 3 unknown kind
+    bad.write_text(HEADER + "ten,14,19,micro,negative,4,1.0,\n10,14,19,mikro,negative,4,1.0,\n")
     empty_a, empty_b = tmp_path / "a", tmp_path / "b"
     empty_a.mkdir()
     empty_b.mkdir()
@@ -162,6 +162,31 @@ def test_bad_input_exit_2_one_line(tmp_path, capsys, case):
     assert main(bad_input_cases(tmp_path)[case]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert len(err.strip().splitlines()) == 1 and err.startswith("evaluate: error:")
-    if case == "bad csv line 3":
-        assert "bad.csv:3:" in err
+    *warnings, error = err.strip().splitlines()
+    assert error.startswith("evaluate: error:") and "Traceback" not in err
+    if case == "bad csv line 3":  # each bad row named by its line, then the one error
+        assert [w.split(": ")[1] for w in warnings] == ["warning", "warning"]
+        assert "bad.csv:2:" in warnings[0] and "bad.csv:3:" in warnings[1]
+        assert "bad.csv" in error and "usable" in error
+    else:
+        assert warnings == []
+
+
+@pytest.mark.parametrize(
+    "bad_row, why",
+    [
+        ("ten,14,19,micro,negative,4,1.0,", "not integers"),  # a typo in a frame number
+        ("10,14,19,mikro,negative,4,1.0,", "unknown kind"),  # a misspelt kind
+        ("30,14,19,micro,negative,4,1.0,", "not 0 <= onset <= offset"),  # offset before onset
+        ("10,14", "not integers"),  # a short row: no offset column
+    ],
+)
+def test_bad_truth_rows_are_named_and_the_good_ones_scored(tmp_path, capsys, bad_row, why):
+    log = write_log(tmp_path / "p.jsonl", [expression("micro", 10, 19, "negative")])
+    truth = tmp_path / "t.csv"
+    truth.write_text(HEADER + "10,14,19,micro,negative,4,1.0,17\n" + bad_row + "\n")
+    assert main(["--pred", str(log), "--truth", str(truth), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["spotting"]["micro"]["tp"] == 1  # line 2 was kept and matched
+    (warning,) = err.strip().splitlines()
+    assert f"{truth}:3:" in warning and why in warning

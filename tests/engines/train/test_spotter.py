@@ -156,3 +156,39 @@ def test_held_out_identity_is_refused(layout_dir, tmp_path, capsys):
 def test_bad_features_folder_exits_2(tmp_path, capsys):
     assert train_main(["--features", str(tmp_path / "none"), "--out", str(tmp_path / "w.pt")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def _no_usable_clips(folder, case):
+    folder.mkdir()
+    if case == "only other files":
+        (folder / "notes.txt").write_text("not features")
+        (folder / "truth.csv").write_text("onset,apex,offset\n")
+    elif case == "no face in any clip":
+        write_clip(folder / "clip_0000.npz", "a.jpg", 0)
+        arrays = dict(np.load(folder / "clip_0000.npz"))
+        arrays["valid"][:] = False
+        np.savez(folder / "clip_0000.npz", **arrays)
+    elif case == "mixed widths":
+        write_clip(folder / "clip_0000.npz", "a.jpg", 0)
+        wider = np.array([f"roi{i}.ch0" for i in range(F + 1)])
+        write_clip(folder / "clip_0001.npz", "b.jpg", 1, names=wider, width=F + 1)
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("empty", "no .npz feature files (empty)"),  # a folder with nothing in it
+        ("only other files", "no .npz feature files (only 2 other file(s))"),  # the wrong folder
+        ("no face in any clip", "none of its 1 clip(s) has a valid feature row"),  # all gaps
+        ("mixed widths", f"its {F + 1} feature names differ from the expected {F}"),
+    ],
+)
+def test_features_without_usable_clips_exit_2_in_one_line(tmp_path, capsys, case, message):
+    folder = tmp_path / "features"
+    _no_usable_clips(folder, case)
+    args = ["--features", str(folder), "--out", str(tmp_path / "w.pt"), "--epochs", "1"]
+    assert train_main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("error: ")
+    assert message in err and str(folder) in err
+    assert not (tmp_path / "w.pt").exists()

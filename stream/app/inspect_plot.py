@@ -1,0 +1,155 @@
+"""The figure of ``mexlive inspect``: one PNG, x in seconds, panels sharing that axis.
+
+Per spotter a panel: its apex score, the decoder's running threshold, the truth intervals
+shaded (micro and macro in their own colours), the frames without a face hatched grey, and
+each spotted event as a bar labelled kind, emotion and frame range (green when it matches a
+truth row at IoU ≥ 0.5, red when it does not). Under them one heat map of the per-region
+motion (the ``{roi}.mag_on`` channels: flow magnitude from the window's reference frame), so a
+reader sees which region moved when the score rose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from stream.app.inspection import Featurized, SpotterTrace, emotion_label
+from stream.errors import OutputError
+from stream.face.features import FACE_ROIS
+from stream.synthetic.truth import TruthEvent
+
+TRUTH_COLOURS = {"micro": "#f28e2b", "macro": "#4e79a7"}  # orange, blue (colour-blind safe)
+MATCHED, UNMATCHED = "#2e7d32", "#c62828"  # green, red
+
+
+def draw(
+    path: Path, features: Featurized, traces: Sequence[SpotterTrace], truth: Sequence[TruthEvent]
+) -> None:
+    """Write the figure to ``path`` (PNG); OutputError when it cannot be written."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: a file only
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    t = features.t_s  # (L,)
+    frame_s = 1.0 / features.fps
+    heights = [3.0] * len(traces) + [2.6]
+    fig, axes = plt.subplots(
+        len(heights),
+        1,
+        figsize=(max(12.0, min(40.0, 1.2 * (t[-1] - t[0]))), sum(heights)),
+        sharex=True,
+        gridspec_kw={"height_ratios": heights},
+        constrained_layout=True,
+    )
+    targets = [e for e in truth if e.kind in TRUTH_COLOURS and e.onset < features.length]
+    for ax, trace in zip(axes[:-1], traces, strict=True):
+        _gaps(ax, t, features.valid, frame_s)
+        for event in targets:
+            ax.axvspan(
+                *_span(t, event.onset, event.offset, frame_s),
+                color=TRUTH_COLOURS[event.kind],
+                alpha=0.22,
+                lw=0,
+            )
+        ax.plot(t, trace.apex_score, color="black", lw=1.0, label="apex score")
+        ax.plot(t, trace.threshold, color="#7b1fa2", lw=1.0, ls="--", label="running threshold")
+        # The threshold too: a quiet video's score may never come near it, and that is the
+        # answer to "why did nothing fire".
+        highest = np.nanmax(np.r_[trace.apex_score, trace.threshold, 0.0])
+        top = max(1.0, float(highest) * 1.05)
+        ax.set_ylim(-0.02, top * 1.3)  # head room for the event labels
+        for k, (event, match) in enumerate(zip(trace.events, trace.matches, strict=True)):
+            _event(ax, t, event, match is not None, frame_s, top * (1.06 + 0.11 * (k % 2)))
+        ax.set_ylabel(f"{trace.name}\napex score")
+        ax.grid(alpha=0.25)
+    handles = [
+        *axes[0].get_legend_handles_labels()[0],
+        *(
+            Patch(color=TRUTH_COLOURS[kind], alpha=0.35, label=f"truth {kind}")
+            for kind in TRUTH_COLOURS
+            if any(e.kind == kind for e in targets)
+        ),
+        Patch(facecolor="none", edgecolor=MATCHED, lw=2, label="spotted, matches truth"),
+        Patch(facecolor="none", edgecolor=UNMATCHED, lw=2, label="spotted, no match"),
+        Patch(facecolor="#bbbbbb", hatch="//", alpha=0.5, label="no face"),
+    ]
+    # Above the panels, not inside one: a legend in the plot hides the events it explains.
+    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=8)
+    axes[0].set_title(f"{features.path.name}: {features.length} frames at {features.fps:g} fps")
+    _motion(fig, axes[-1], features, t, frame_s, targets)
+    axes[-1].set_xlabel("time (s)")
+    axes[-1].set_xlim(t[0], t[-1] + frame_s)
+    try:
+        fig.savefig(path, dpi=100)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from None
+    finally:
+        plt.close(fig)
+
+
+def _span(t: np.ndarray, first: int, last: int, frame_s: float) -> tuple[float, float]:
+    """Seconds covered by frames first..last (inclusive), clipped to the video."""
+    first, last = max(first, 0), min(last, len(t) - 1)
+    return float(t[first]), float(t[last]) + frame_s
+
+
+def _gaps(ax, t: np.ndarray, valid: np.ndarray, frame_s: float) -> None:
+    """Hatch each stretch without a face: the score is not defined there."""
+    edges = np.flatnonzero(np.diff(np.r_[0, (~valid).astype(np.int8), 0]))  # starts, stops
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        ax.axvspan(
+            *_span(t, start, stop - 1, frame_s),
+            facecolor="#bbbbbb",
+            alpha=0.35,
+            hatch="//",
+            edgecolor="#999999",
+            lw=0,
+        )
+
+
+def _event(ax, t: np.ndarray, event, matched: bool, frame_s: float, y: float) -> None:
+    """A bar over the event's frames at height ``y``, its apex marked, labelled above."""
+    colour = MATCHED if matched else UNMATCHED
+    start, stop = _span(t, event.onset_frame, event.offset_frame, frame_s)
+    ax.plot([start, stop], [y, y], color=colour, lw=4, solid_capstyle="butt")
+    apex = _span(t, event.apex_frame, event.apex_frame, frame_s)[0]
+    ax.plot([apex, apex], [0, y], color=colour, lw=0.8, ls=":")
+    label = f"{event.kind} {emotion_label(event)} {event.onset_frame}-{event.offset_frame}"
+    ax.annotate(
+        label,
+        (0.5 * (start + stop), y),
+        xytext=(0, 3),
+        textcoords="offset points",
+        ha="center",
+        va="bottom",
+        fontsize=8,
+        color=colour,
+    )
+
+
+def _motion(fig, ax, features: Featurized, t: np.ndarray, frame_s: float, targets) -> None:
+    """Per-region onset flow magnitude over time; the colour scale stops at the 99th
+    percentile so one jerk of the head does not wash the rest out."""
+    columns = [features.names.index(f"{roi}.mag_on") for roi in FACE_ROIS]
+    mags = np.where(features.valid[:, None], features.values[:, columns], np.nan)  # (L, R)
+    finite = mags[np.isfinite(mags)]
+    top = float(np.percentile(finite, 99)) if finite.size else 1.0
+    image = ax.imshow(
+        mags.T,
+        aspect="auto",
+        interpolation="nearest",
+        cmap="magma",
+        vmin=0.0,
+        vmax=max(top, 1e-6),
+        extent=(t[0], t[-1] + frame_s, len(columns) - 0.5, -0.5),
+    )
+    ax.set_yticks(range(len(columns)), [roi.replace("_", " ") for roi in FACE_ROIS], fontsize=7)
+    ax.set_ylabel("region motion")
+    for event in targets:  # the truth's edges, so the motion lines up with the panels above
+        for x in _span(t, event.onset, event.offset, frame_s):
+            ax.axvline(x, color=TRUTH_COLOURS[event.kind], lw=0.8, alpha=0.8)
+    fig.colorbar(image, ax=ax, label="flow px", pad=0.01)

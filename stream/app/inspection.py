@@ -1,0 +1,159 @@
+"""The work behind ``mexlive inspect`` (``stream/app/inspect.py``): a video featurized as the
+live pipeline does it, each spotter run through the live spotting stage, its events matched
+against the truth.
+
+Example:
+    features = featurize(Path("clip.mp4"))
+    trace = run_spotter(features, make_stage("classic"))
+    trace.matches = match_truth(trace.events, read_truth_csv("clip.csv"))
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engines.eval.metrics import spotting_matches
+from stream.contracts import FeatureRow, Frame, FrameResults
+from stream.errors import DataError
+from stream.output.events import ExpressionEvent
+from stream.synthetic.truth import TruthEvent
+
+if TYPE_CHECKING:
+    from stream.live.spotting import SpottingStage
+
+
+@dataclass
+class Featurized:
+    """Every frame of one video, featurized. Arrays are per frame: (L,) or (L, F)."""
+
+    path: Path
+    fps: float
+    seq: np.ndarray  # (L,) int, the source's 0-based frame index
+    t_s: np.ndarray  # (L,) media time, s
+    values: np.ndarray  # (L, F) float32 feature rows
+    valid: np.ndarray  # (L,) bool: a face was aligned and the flow window was warm
+    names: tuple[str, ...]
+
+    @property
+    def length(self) -> int:
+        return len(self.seq)
+
+
+@dataclass
+class SpotterTrace:
+    """One spotter over one video: its per-frame score and threshold (NaN on invalid rows),
+    its events and, per event, the index of the truth row it matches (None: no match)."""
+
+    name: str
+    apex_score: np.ndarray  # (L,)
+    threshold: np.ndarray  # (L,)
+    events: list[ExpressionEvent]
+    matches: list[int | None] = field(default_factory=list)
+
+
+def featurize(path: Path, progress: bool = True) -> Featurized:
+    """Decode, align and featurize every frame (the loop of ``stream.datasets.features``).
+
+    Raises MexliveError for a missing or undecodable file, an empty one, or no face at all.
+    """
+    from tqdm import tqdm
+
+    from stream.face.align import FaceTracker
+    from stream.face.features import FeatureExtractor
+    from stream.synthetic.decode import VideoReader
+
+    tracker, extractor = FaceTracker(), FeatureExtractor()
+    values, valid, seq, t_s = [], [], [], []
+    with VideoReader(path) as video:
+        fps = video.fps or 30.0
+        bar = tqdm(
+            total=video.declared_frames or None,
+            desc="featurizing",
+            unit="frame",
+            file=sys.stderr,
+            disable=not progress,
+            leave=False,
+        )
+        with bar:
+            while (source := video.read()) is not None:
+                # The file's own clock when it has one: a variable-rate video keeps its timing.
+                t = source.pts_s if source.pts_s is not None else source.index / fps
+                aligned = tracker.update(source.image, source.index, round(t * 1e9), t)
+                row = extractor.update(aligned)
+                values.append(row.values.copy())  # the extractor reuses its buffer
+                valid.append(row.valid)
+                seq.append(source.index)
+                t_s.append(t)
+                bar.update()
+    if not seq:
+        raise DataError(f"{path}: holds no video frame")
+    valid_rows = np.array(valid, bool)
+    if not valid_rows.any():
+        raise DataError(f"{path}: no face found in any of its {len(seq)} frames")
+    return Featurized(
+        path=path,
+        fps=fps,
+        seq=np.array(seq, np.int64),
+        t_s=np.array(t_s, np.float64),
+        values=np.stack(values),
+        valid=valid_rows,
+        names=tuple(extractor.names),
+    )
+
+
+def make_stage(spotter: str, weights: str | None = None) -> SpottingStage:
+    """The live spotting stage for one spotter; WeightsError when the learned spotter's
+    weights do not fit the current feature layout (found before any featurizing)."""
+    from stream.live.spotting import SpottingStage
+
+    # torch on the CPU: an offline look needs no GPU, and it decodes exactly as the tests do.
+    return SpottingStage(lambda event: None, weights=weights, backend="torch", spotter=spotter)
+
+
+def run_spotter(features: Featurized, stage: SpottingStage) -> SpotterTrace:
+    """The live stage over every row, fed as ``benchmarks.bench_spotting.replay`` feeds it."""
+    score = np.full(features.length, np.nan)  # (L,)
+    threshold = np.full(features.length, np.nan)  # (L,)
+    image = np.zeros((2, 2, 3), np.uint8)  # the stage reads only the feature row
+    for i in range(features.length):
+        seq, t_ns = int(features.seq[i]), round(features.t_s[i] * 1e9)
+        frame = Frame(seq, t_ns, float(features.t_s[i]), image)
+        row = FeatureRow(seq, t_ns, features.values[i], bool(features.valid[i]))
+        results = FrameResults(features=row)
+        stage(frame, results)
+        if results.apex_score is not None:
+            score[i] = results.apex_score
+        if results.apex_threshold is not None:
+            threshold[i] = results.apex_threshold
+    stage.finish()  # the video ended: decide what is still open
+    stage.close()
+    return SpotterTrace(stage.kind, score, threshold, list(stage.events))
+
+
+def match_truth(
+    events: Sequence[ExpressionEvent], truth: Sequence[TruthEvent], iou: float = 0.5
+) -> list[int | None]:
+    """Per event, the index in ``truth`` of the row it matches (same kind, IoU ≥ ``iou``,
+    one to one as MEGC scores it), or None."""
+    matches: list[int | None] = [None] * len(events)
+    for kind in ("micro", "macro"):
+        mine = [i for i, e in enumerate(events) if e.kind == kind]
+        rows = [j for j, t in enumerate(truth) if t.kind == kind]
+        pred = [(events[i].onset_frame, events[i].offset_frame) for i in mine]
+        spans = [(truth[j].onset, truth[j].offset) for j in rows]
+        for p, t in spotting_matches(pred, spans, iou):
+            matches[mine[p]] = rows[t]
+    return matches
+
+
+def emotion_label(event: ExpressionEvent) -> str:
+    """The event's emotion, or "?" when its probabilities are uniform (the classic spotter
+    names no emotion by itself)."""
+    probs = list(event.emotion_probs.values())
+    return event.emotion if probs and max(probs) - min(probs) > 1e-3 else "?"
