@@ -297,6 +297,8 @@ def _build(
     )
     if limits.backoff_s is not None:
         pipeline.capture.backoff_s = limits.backoff_s
+    if spotter is not None:
+        pipeline.end_of_stream.append(spotter.finish)
     built = {key: getattr(parts, key) for key in parts.__dataclass_fields__}
     return LiveRun(**built, pipeline=pipeline)
 

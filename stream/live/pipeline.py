@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,6 +149,9 @@ class Pipeline:
         self._t_end = 0.0
         self._reported_drops = 0
         self.summary: RunSummary | None = None
+        # Called on the worker once the last frame is processed (the spotter decides what its
+        # decoder still holds: an expression cut by the end of a file is still an event).
+        self.end_of_stream: list[Callable[[], object]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -231,7 +235,11 @@ class Pipeline:
                     next_drop_report = time.monotonic() + self.drop_report_s
         finally:
             self._t_end = time.monotonic()
-            self._done.set()
+            try:  # on the worker, after the last frame: no stage runs beside them
+                for hook in self.end_of_stream:
+                    hook()
+            finally:
+                self._done.set()
 
     def _should_end(self) -> bool:
         if self._stop_event.is_set():

@@ -65,3 +65,19 @@ def test_limits_reach_the_pipeline():
     run = build_live(LiveConfig(source=source, limits=limits, analysis=False), EventBus())
     assert run.pipeline.ring.policy == "block" and run.pipeline.max_frames == 7
     assert run.pipeline.capture.backoff_s == (0.0, 0.1)
+
+
+def test_the_end_of_a_file_decides_what_the_spotter_holds():
+    # An expression cut by the end of a file is still an event: the spotter's finish() runs
+    # on the worker after the last frame, before the run ends.
+    config = LiveConfig(
+        source=SyntheticSource(SMALL, realtime=False, max_frames=3),
+        spotter=SpotterOptions(kind="classic"),
+        recognizer=RecognizerOptions(enabled=False),
+    )
+    run = build_live(config, EventBus())
+    assert run.pipeline.end_of_stream == [run.spotter.finish]
+    calls = []
+    run.pipeline.end_of_stream.append(lambda: calls.append(run.pipeline.processed))
+    summary = run.pipeline.run()
+    assert summary.balanced and calls == [3]
