@@ -7,7 +7,9 @@ no validation split (nothing about the held-out subject may choose an epoch or a
 the last epoch is kept), and the held-out subject's clips are decoded by the live decoder
 (``engines.train.validation``). TP/FP/FN are summed over all held-out clips before
 precision/recall/F1 (MEGC), and emotion UF1/UAR pool the matched micro-expressions of every
-fold. Prints a table, one row per subject and one for all.
+fold. Prints a table, one row per subject and one for all, and, when the clips carry the
+learned spotter's motion input (``engines/inputs.py``), the training-free classic's pooled row
+decoded from the same clips' ``classic_score`` channel: the learned model must beat it.
 """
 
 from __future__ import annotations
@@ -19,23 +21,32 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engines.errors import DataError
 from engines.train.data import Clip
 from engines.train.loop import TrainConfig, train
 from engines.train.validation import decode_clips, score_intervals
 
 
+def subject_of(identity: str) -> str:
+    """The person behind an identity: a frame of a video (``st_rd2.mp4@1.5``) is the person
+    of that video (``st_rd2.mp4``), so a fold holds out every clip of them, synthetic and real.
+    """
+    return identity.rsplit("@", 1)[0] if "@" in identity else identity
+
+
 def loso(
     clips: Sequence[Clip], cfg: TrainConfig, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
     """Train/test every fold; returns per-subject and pooled metrics."""
-    subjects = sorted({c.identity for c in clips})
+    subjects = sorted({subject_of(c.identity) for c in clips})
     if len(subjects) < 2:
         raise DataError(f"LOSO needs at least 2 subjects, found {subjects}")
     pooled, folds = [], {}
     for k, subject in enumerate(subjects, 1):
-        train_clips = [c for c in clips if c.identity != subject]
-        test_clips = [c for c in clips if c.identity == subject]
+        train_clips = [c for c in clips if subject_of(c.identity) != subject]
+        test_clips = [c for c in clips if subject_of(c.identity) == subject]
         log(
             f"fold {k}/{len(subjects)}: test {subject} ({len(test_clips)} clips), "
             f"train {len(train_clips)} clips"
@@ -52,7 +63,21 @@ def loso(
             f"  {subject}: overall F1 {folds[subject]['overall_f1']:.3f} "
             f"({folds[subject]['train_s']:.0f} s)"
         )
-    return {"folds": folds, "all": score_intervals(pooled), "subjects": subjects}
+    result = {"folds": folds, "all": score_intervals(pooled), "subjects": subjects}
+    if clips and clips[0].names and clips[0].names[-2] == "classic_score":
+        result["classic"] = score_intervals([(c, classic_from_input(c)) for c in clips])
+    return result
+
+
+def classic_from_input(clip: Clip) -> list:
+    """The classic's intervals of a clip, from its input's ``classic_score`` channel (the
+    score the classic spotter computes live, frame by frame)."""
+    from engines.classic import UNIFORM, classic_decoder
+    from engines.decoding import decode_trace
+
+    score = clip.x[:, -2].numpy().astype(np.float64)  # (L,)
+    probs = np.broadcast_to(UNIFORM, (clip.length, len(UNIFORM)))  # (L, E)
+    return decode_trace(score, probs, clip.fps, clip.valid.numpy(), classic_decoder())
 
 
 def table(result: dict[str, Any]) -> str:
@@ -68,6 +93,8 @@ def table(result: dict[str, Any]) -> str:
     )
     lines = ["| " + " | ".join(cols) + " |", "|---|" + "---:|" * (len(cols) - 1)]
     rows = [*result["folds"].items(), ("all (pooled)", result["all"])]
+    if "classic" in result:
+        rows.append(("classic, training-free (pooled)", result["classic"]))
     for name, m in rows:
         c = m["counts"]["overall"]
         lines.append(

@@ -65,3 +65,10 @@ def test_cli_loso_writes_json_and_rejects_val_identities(feature_dir, tmp_path, 
     assert "| all (pooled) |" in capsys.readouterr().out
     assert set(json.loads(out.read_text())["folds"]) == {"a.jpg", "b.jpg", "c.jpg"}
     assert train_main([*args, "--val-identities", "a.jpg"]) == 2
+
+
+def test_a_frame_of_a_video_is_that_video_s_person():
+    from engines.train.loso import subject_of
+
+    assert subject_of("st_rd2.mp4@1.5") == subject_of("st_rd2.mp4") == "st_rd2.mp4"
+    assert subject_of("lp_s1.jpg") == "lp_s1.jpg"
