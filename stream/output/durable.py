@@ -42,6 +42,31 @@ def append_line(file: IO[str], line: str) -> None:
         raise
 
 
+def cut_torn_tail(path: str | Path) -> int:
+    """Cut a log back to its last whole line; returns the bytes cut (0 when it ends in one).
+
+    A process killed by SIGKILL in the middle of a large ``write`` can leave part of a line:
+    Linux stops copying between pages when a fatal signal is pending. That line was never
+    whole, so no event is lost by cutting it; left in place, the next session's first line
+    would be glued to it and neither would parse."""
+    try:
+        with open(path, "r+b") as file:
+            size = file.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0
+            file.seek(size - 1)
+            if file.read(1) == b"\n":
+                return 0
+            start = max(size - (1 << 20), 0)  # a line is far shorter than 1 MiB
+            file.seek(start)
+            tail = file.read()
+            end = start + tail.rfind(b"\n") + 1 if b"\n" in tail else start
+            file.truncate(end)
+            return size - end
+    except FileNotFoundError:
+        return 0
+
+
 def unwritable_reason(path: str | Path) -> str | None:
     """Why a file at ``path`` could not be appended to or created (None: it could), found
     without creating anything: the nearest folder above it that exists must be a writable

@@ -30,7 +30,12 @@ from typing import IO, Any, Protocol
 
 from engines.labels import EMOTIONS, KINDS
 from stream.errors import BadInputError, OutputError
-from stream.output.durable import append_line, check_free_space, unwritable_reason
+from stream.output.durable import (
+    append_line,
+    check_free_space,
+    cut_torn_tail,
+    unwritable_reason,
+)
 
 SCHEMA = "me-events/v1"
 STATUSES = (
@@ -223,6 +228,13 @@ class JsonlEventLog:
 
     def _open(self) -> IO[str]:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        cut = cut_torn_tail(self.path)  # a writer killed mid-line before this session
+        if cut:
+            print(
+                f"mexlive: event log {self.path}: cut {cut} bytes of a line a killed writer "
+                "left unfinished",
+                file=sys.stderr,
+            )
         file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
         self._size = os.path.getsize(self.path)
         return file

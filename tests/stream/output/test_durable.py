@@ -175,3 +175,20 @@ def test_append_line_cuts_back_a_partial_write():
 
 def test_check_free_space_passes_on_a_disk_with_room(tmp_path):
     check_free_space(tmp_path)  # no exception
+
+
+def test_a_torn_last_line_is_cut_before_the_next_session(tmp_path):
+    # What a writer killed in the middle of a large write leaves: a line without its end.
+    log = tmp_path / "events.jsonl"
+    first = JsonlEventLog(log, session="a")
+    first.write(StatusEvent("started", "cam0"))
+    first.close()
+    whole = log.read_bytes()
+    with open(log, "ab") as file:
+        file.write(b'{"schema":"me-events/v1","type":"sta')
+    second = JsonlEventLog(log, session="b")
+    second.write(StatusEvent("started", "cam0"))
+    second.close()
+    lines = parsed_lines(log)
+    assert [line["session"] for line in lines] == ["a", "b"]
+    assert log.read_bytes().startswith(whole)
