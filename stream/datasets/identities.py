@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from stream.datasets.featurize import fixtures_dir
 from stream.errors import MexliveError
 
 ASTRONAUT = "astronaut"
@@ -35,10 +36,7 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".y4m")
 
 
 def _fixtures_dir(kind: str) -> Path:
-    root = os.environ.get("MEXLIVE_FIXTURES")
-    if root:
-        return Path(root) / kind
-    return Path(__file__).resolve().parents[3] / "shared" / "fixtures" / kind
+    return fixtures_dir() / kind
 
 
 def fixtures_photos_dir() -> Path:
