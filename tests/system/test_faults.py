@@ -48,7 +48,7 @@ def clean() -> Drill:
 
 
 @pytest.mark.xfail(
-    reason="the issue-14 spotter misses or adds events on the drill clip (its accuracy, not the fault handling): to fix with the next weights",
+    reason="issue-14 weights: accuracy on the drill clip, not fault handling",
     strict=False,
 )
 def test_the_fault_free_run_finds_the_ground_truth(clean):
@@ -80,7 +80,7 @@ def drill(name: str, drills: dict[str, Drill]) -> Drill:
 
 
 @pytest.mark.xfail(
-    reason="the issue-14 spotter misses or adds events on the drill clip (its accuracy, not the fault handling): to fix with the next weights",
+    reason="issue-14 weights: accuracy on the drill clip, not fault handling",
     strict=False,
 )
 @pytest.mark.parametrize("name", list(MATRIX))
