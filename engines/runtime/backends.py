@@ -22,15 +22,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Union
 
 import numpy as np
-import torch
 
 from engines.errors import BackendError
-from engines.models.spotter import Spotter, SpotterState
-from engines.runtime.export import INPUT_NAMES, OUTPUT_NAMES, export_step
+from engines.runtime.graph import INPUT_NAMES, OUTPUT_NAMES
+
+if TYPE_CHECKING:  # torch loads only where a model is needed: not for a cached ONNX graph
+    from engines.models.spotter import Spotter
+
+# A model, or what loads it when it is needed (exporting, the torch engines): a live start
+# whose ONNX graph is cached never imports torch (about 1.5 s).
+ModelOrLoader = Union["Spotter", Callable[[], "Spotter"]]
 
 BACKENDS = ("auto", "tensorrt", "torch-cuda", "onnxruntime", "torch")
 
@@ -97,6 +103,10 @@ class TorchEngine:
     ) -> tuple[np.ndarray, np.ndarray, EngineState]:
         """x (B, F) float32, valid (B,) bool or None (all valid) → apex (B,), emotion
         probabilities (B, 3), next state."""
+        import torch
+
+        from engines.models.spotter import SpotterState
+
         with torch.inference_mode():
             xt = torch.from_numpy(np.ascontiguousarray(x, np.float32))  # (B, F), no copy
             st = SpotterState(torch.from_numpy(state.conv), torch.from_numpy(state.ssm))
@@ -194,43 +204,66 @@ def model_sha256(model: Spotter) -> str:
     return h.hexdigest()
 
 
+def _resolve(model: ModelOrLoader) -> Spotter:
+    return model() if callable(model) and not hasattr(model, "step") else model
+
+
+def _export(model: ModelOrLoader, path: Path) -> None:
+    from engines.runtime.export import export_step
+
+    export_step(_resolve(model), path)
+
+
 def _onnx_engine(
-    model: Spotter, cache_dir: str | Path, weights_sha256: str | None
+    model: ModelOrLoader, cache_dir: str | Path, weights_sha256: str | None
 ) -> tuple[OnnxRuntimeEngine, str]:
-    sha = weights_sha256 or model_sha256(model)
+    sha = weights_sha256 or model_sha256(_resolve(model))
     path = Path(cache_dir) / f"spotter_step_{sha}.onnx"
     if not path.is_file():
-        export_step(model, path)
+        _export(model, path)
         return OnnxRuntimeEngine(path), f"exported {path.name}"
     try:
         return OnnxRuntimeEngine(path), f"cached {path.name}"
     except BackendError:
         # A cache entry is ours to rebuild: a damaged file is replaced, not fatal.
         os.unlink(path)
-        export_step(model, path)
+        _export(model, path)
         return OnnxRuntimeEngine(path), f"re-exported damaged {path.name}"
 
 
+def nvidia_driver() -> str | None:
+    """Why no NVIDIA GPU can be here (no driver loaded), or None when one may be. Read from
+    /proc and /dev, so a machine without one never imports torch to find out."""
+    if Path("/proc/driver/nvidia/version").is_file() or Path("/dev/nvidiactl").exists():
+        return None
+    return "no NVIDIA driver on this machine (/proc/driver/nvidia/version missing)"
+
+
 def _gpu_engine(
-    backend: str, model: Spotter, cache_dir: str | Path, weights_sha256: str | None
+    backend: str, model: ModelOrLoader, cache_dir: str | Path, weights_sha256: str | None
 ) -> tuple[Engine | None, str]:
     """A TensorRT or torch-CUDA engine, or (None, why not). Imports stay inside."""
+    no_driver = nvidia_driver()
+    if no_driver is not None:
+        return None, no_driver
+    import torch
+
     from engines.runtime.gpu import TorchCudaEngine, cuda_available
 
     ok, gpu = cuda_available()
     if not ok:
         return None, gpu
     if backend == "torch-cuda":
-        return TorchCudaEngine(model), f"torch {torch.__version__} CUDA graphs on {gpu}"
+        return TorchCudaEngine(_resolve(model)), f"torch {torch.__version__} CUDA graphs on {gpu}"
     from engines.runtime.tensorrt import TensorRTEngine, TensorRTError, tensorrt_usable
 
     usable, why = tensorrt_usable()
     if not usable:
         return None, why
-    sha = weights_sha256 or model_sha256(model)
+    sha = weights_sha256 or model_sha256(_resolve(model))
     onnx_path = Path(cache_dir) / f"spotter_step_{sha}.onnx"
     if not onnx_path.is_file():
-        export_step(model, onnx_path)
+        _export(model, onnx_path)
     try:
         engine = TensorRTEngine.from_onnx(onnx_path, "fp32", cache_dir=Path(cache_dir) / "trt")
     except (TensorRTError, RuntimeError, OSError) as exc:
@@ -240,7 +273,7 @@ def _gpu_engine(
 
 def make_engine(
     backend: str,
-    model: Spotter,
+    model: ModelOrLoader,
     onnx_cache_dir: str | Path,
     weights_sha256: str | None = None,
 ) -> Engine:
@@ -251,7 +284,8 @@ def make_engine(
     damaged. "tensorrt" builds from that graph (engines cached under `onnx_cache_dir`/trt);
     "torch-cuda" steps on the GPU with CUDA graphs. A backend asked for by name that cannot run
     raises BackendError naming what is missing; "auto" tries TensorRT > torch-CUDA >
-    ONNX Runtime > torch-CPU and records in `reason` why each was passed over.
+    ONNX Runtime > torch-CPU and records in `reason` why each was passed over. `model` may
+    be a function that loads it: called only when a graph must be exported or torch runs.
     """
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
@@ -269,7 +303,7 @@ def make_engine(
     skipped = f" [passed over: {'; '.join(passed_over)}]" if passed_over else ""
     cpu_engine: TorchEngine | OnnxRuntimeEngine
     if backend == "torch":
-        cpu_engine = TorchEngine(model)
+        cpu_engine = TorchEngine(_resolve(model))
         cpu_engine.reason = "backend 'torch' requested"
         return cpu_engine
     try:
@@ -280,7 +314,7 @@ def make_engine(
                 f"backend 'onnxruntime' requested but not importable ({exc}); "
                 "pip install onnxruntime"
             ) from None
-        cpu_engine = TorchEngine(model)
+        cpu_engine = TorchEngine(_resolve(model))
         cpu_engine.reason = f"auto: onnxruntime not importable ({exc}); using torch{skipped}"
         return cpu_engine
     try:
@@ -288,7 +322,7 @@ def make_engine(
     except (BackendError, OSError, RuntimeError, ValueError) as exc:
         if backend == "onnxruntime":
             raise BackendError(f"backend 'onnxruntime' failed: {exc}") from None
-        cpu_engine = TorchEngine(model)
+        cpu_engine = TorchEngine(_resolve(model))
         cpu_engine.reason = f"auto: ONNX export/load failed ({exc}); using torch{skipped}"
         return cpu_engine
     prefix = "auto: onnxruntime importable" if backend == "auto" else "backend 'onnxruntime'"

@@ -27,6 +27,8 @@ Usage:
 
 from __future__ import annotations
 
+__all__ = ["INPUT_NAMES", "OUTPUT_NAMES", "export_onnx", "export_step"]
+
 import argparse
 import os
 import tempfile
@@ -38,10 +40,9 @@ from torch import Tensor, nn
 
 from engines.errors import MexliveError, report_error
 from engines.models.spotter import Spotter, SpotterState
+from engines.runtime.graph import INPUT_NAMES, OUTPUT_NAMES
 from engines.weights import load_spotter, sha256_file
 
-INPUT_NAMES = ("x", "conv_state", "ssm_state", "valid")
-OUTPUT_NAMES = ("apex", "kind_logits", "emotion_logits", "conv_state_out", "ssm_state_out")
 # Ops that would mean the graph is not a plain per-frame step (a scan loop, an FFT).
 FORBIDDEN_OPS = frozenset({"Loop", "Scan", "DFT", "STFT"})
 DEFAULT_NAME = "spotter_step.onnx"

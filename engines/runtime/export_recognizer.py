@@ -17,17 +17,18 @@ Usage:
 
 from __future__ import annotations
 
+__all__ = ["OnnxRecognizer", "cached_onnx_recognizer", "export_recognizer"]
+
 import argparse
-import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from engines.errors import MexliveError, report_error
 from engines.models.recognizer import Recognizer
 from engines.runtime.export import export_onnx
+from engines.runtime.onnx_recognizer import OnnxRecognizer, cached_recognizer_graph
 from engines.weights import load_recognizer
 
 
@@ -55,42 +56,14 @@ def export_recognizer(
     return export_onnx(graph, args, path, opset, ["flow", "mask"], ["probs"], axes)
 
 
-class OnnxRecognizer:
-    """An ONNX Runtime session over an exported recognizer graph (CPU, ``threads`` threads)."""
-
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def probabilities(self, flow: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """flow (B, 2, T, S, S), mask (B, S, S) → probabilities (B, E) float32."""
-        feeds = {
-            "flow": np.ascontiguousarray(flow, np.float32),
-            "mask": np.ascontiguousarray(mask, np.float32),
-        }
-        return self.session.run(None, feeds)[0]
-
-
 def cached_onnx_recognizer(
     model: Recognizer, sha256: str, variant: str, cache_dir: str | Path
 ) -> tuple[OnnxRecognizer, str]:
     """(session, what happened) for the graph of these weights and variant in ``cache_dir``:
     exported on first use, read back after; a damaged file is exported again."""
-    path = Path(cache_dir) / f"recognizer_{variant}_{sha256[:12]}.onnx"
-    if not path.is_file():
-        export_recognizer(model, path, variant)
-        return OnnxRecognizer(path), f"exported {path.name}"
-    try:
-        return OnnxRecognizer(path), f"cached {path.name}"
-    except Exception:  # onnxruntime raises its own types for a damaged file; ours to rebuild
-        os.unlink(path)
-        export_recognizer(model, path, variant)
-        return OnnxRecognizer(path), f"re-exported damaged {path.name}"
+    return cached_recognizer_graph(
+        sha256, variant, cache_dir, lambda path: export_recognizer(model, path, variant)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

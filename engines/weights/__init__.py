@@ -27,13 +27,16 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from engines.errors import WeightsError
-from engines.models.recognizer import Recognizer, RecognizerConfig
-from engines.models.spotter import Spotter, SpotterConfig
+
+if TYPE_CHECKING:  # torch is imported by the functions that load or save a model, not here:
+    # a live run whose ONNX graphs are cached only checks the weights' sha256 (start-up)
+    import torch
+
+    from engines.models.recognizer import Recognizer
+    from engines.models.spotter import Spotter, SpotterConfig
 
 FORMAT = "mexlive-spotter/v1"
 WEIGHTS_DIR = Path(__file__).resolve().parent
@@ -61,6 +64,8 @@ def config_dict(config: SpotterConfig) -> dict[str, int]:
 
 def save_spotter(model: Spotter, path: str | Path, feature_names: list[str] | None = None) -> str:
     """Write the checkpoint; returns its sha256."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -144,6 +149,10 @@ def load_spotter(
             hashes), a manifest written for another file, an unreadable checkpoint, or the
             wrong number of features.
     """
+    import torch
+
+    from engines.models.spotter import Spotter, SpotterConfig
+
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
     data, manifest = verified_bytes(
         path, manifest, "spotter weights", "train with python -m engines.train.spotter"
@@ -159,21 +168,55 @@ def load_spotter(
         raise WeightsError(
             f"spotter weights {path}: format {payload.get('format')!r}, not {FORMAT}"
         )
-    if feature_names is not None:
-        from engines.inputs import model_width
-
-        expected_features = model_width(manifest, feature_names)
-    if expected_features is not None and config.n_features != expected_features:
-        raise WeightsError(
-            f"spotter weights {path} take {config.n_features} features, "
-            f"the features here have {expected_features} (retrain on the current layout)"
-        )
+    _check_width(path, config.n_features, manifest, expected_features, feature_names)
     model.eval()
     return model, manifest
 
 
+def verify_spotter(
+    path: str | Path | None = None,
+    manifest: str | Path | dict[str, Any] | None = None,
+    feature_names: Sequence[str] | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """(path, manifest) of spotter weights whose sha256 and width check out, without torch.
+
+    For a backend that runs a graph exported earlier from these very bytes (the ONNX cache
+    is named by their sha256): the same errors as ``load_spotter`` for a missing or altered
+    file, and for a wrong width when the manifest gives the width (``n_features``; when it
+    does not, only loading the model can tell).
+    """
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    _, manifest = verified_bytes(
+        path, manifest, "spotter weights", "train with python -m engines.train.spotter"
+    )
+    width = manifest.get("n_features", (manifest.get("model") or {}).get("n_features"))
+    if isinstance(width, int):
+        _check_width(path, width, manifest, None, feature_names)
+    return path, manifest
+
+
+def _check_width(
+    path: Path,
+    n_features: int,
+    manifest: dict[str, Any],
+    expected_features: int | None,
+    feature_names: Sequence[str] | None,
+) -> None:
+    if feature_names is not None:
+        from engines.inputs import model_width
+
+        expected_features = model_width(manifest, feature_names)
+    if expected_features is not None and n_features != expected_features:
+        raise WeightsError(
+            f"spotter weights {path} take {n_features} features, "
+            f"the features here have {expected_features} (retrain on the current layout)"
+        )
+
+
 def save_recognizer(model: Recognizer, path: str | Path) -> str:
     """Write the recognizer checkpoint; returns its sha256."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -194,6 +237,10 @@ def load_recognizer(
 ) -> tuple[Recognizer, dict[str, Any]]:
     """Verify (sha256 against ``recognizer.json`` beside it) and load recognizer weights;
     returns (model in eval mode, manifest). Raises WeightsError like ``load_spotter``."""
+    import torch
+
+    from engines.models.recognizer import Recognizer, RecognizerConfig
+
     path = Path(path) if path is not None else DEFAULT_RECOGNIZER
     if manifest is None:
         manifest = path.parent / RECOGNIZER_MANIFEST
@@ -212,3 +259,16 @@ def load_recognizer(
         )
     model.eval()
     return model, manifest
+
+
+def verify_recognizer(
+    path: str | Path | None = None, manifest: str | Path | dict[str, Any] | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """(path, manifest) of recognizer weights whose sha256 checks out, without torch."""
+    path = Path(path) if path is not None else DEFAULT_RECOGNIZER
+    if manifest is None:
+        manifest = path.parent / RECOGNIZER_MANIFEST
+    _, manifest = verified_bytes(
+        path, manifest, "recognizer weights", "train with python -m engines.train.recognizer"
+    )
+    return path, manifest

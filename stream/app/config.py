@@ -168,6 +168,7 @@ def _live(args: argparse.Namespace, source: str, privacy: PrivacyOptions) -> Liv
             max_frames=args.max_frames,
             duration_s=args.duration,
             stall_timeout_s=args.stall_timeout,
+            stage_threads=args.stage_threads,
         ),
         stream_name=args.stream_name,
         spotter=SpotterOptions(

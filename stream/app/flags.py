@@ -96,6 +96,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--ring", type=int, default=RunLimits.ring_capacity, help="frames the capture ring holds"
     )
     run.add_argument("--stream-name", default="cam0", help="the stream field of each event")
+    run.add_argument(
+        "--stage-threads",
+        type=int,
+        choices=(1, 2),
+        default=RunLimits.stage_threads,
+        help="2: face alignment on one thread while the features and the spotter work on the "
+        "previous frame on another (frames stay in order, same events); 1: all on one thread",
+    )
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:

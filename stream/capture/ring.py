@@ -6,7 +6,9 @@ Two policies (design.md, "Data flow"):
 - ``block`` for files and the synthetic source: nothing is lost; the producer waits for a slot.
 
 The consumer leases one slot at a time: a ``Frame`` returned by ``get`` stays valid until the
-next ``get`` (or ``release``), so the producer never writes into pixels being analysed.
+next ``get`` (or ``release``), so the producer never writes into pixels being analysed. A
+pipelined consumer (stages on two threads) holds up to ``leases`` frames at once and gives
+each back with ``release_frame`` when its last stage is done.
 Accounting holds at every quiescent point: ``captured == delivered + unread + Σ dropped``.
 """
 
@@ -45,6 +47,9 @@ class FrameRing:
         capacity: unread frames it can hold (one more slot is kept for the consumer's lease).
         policy: ``"drop_oldest"`` (live) or ``"block"`` (files, synthetic).
         frame_shape: (H, W, 3) to preallocate; slots are (re)allocated on a new shape.
+        leases: frames the consumer may hold at once. 1: each ``get`` releases the previous
+            frame. More: ``get`` keeps them all and ``release_frame`` gives one back (a
+            ``get`` with every lease taken waits for a release).
 
     Example:
         >>> ring = FrameRing(4, "block", (2, 2, 3))
@@ -59,14 +64,18 @@ class FrameRing:
         capacity: int = 8,
         policy: str = "block",
         frame_shape: tuple[int, int, int] | None = None,
+        leases: int = 1,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+        if leases < 1:
+            raise ValueError("leases must be >= 1")
         self.capacity = capacity
         self.policy = policy
-        n_slots = capacity + 1  # + the consumer's lease
+        self.leases = leases
+        n_slots = capacity + leases  # + the consumer's leases
         empty = np.empty((0, 0, 3), np.uint8)
         self._images = [
             np.empty(frame_shape, np.uint8) if frame_shape else empty for _ in range(n_slots)
@@ -74,7 +83,7 @@ class FrameRing:
         self._meta: list[tuple[int, int, float | None, int]] = [(-1, 0, None, 0)] * n_slots
         self._free = list(range(n_slots))  # slots holding nothing unread and not leased
         self._unread: list[int] = []  # FIFO of slot indices, oldest first
-        self._leased: int | None = None
+        self._leased: list[int] = []  # slots the consumer holds, oldest first
         self._cond = threading.Condition()
         self._closed = False  # producer finished: consumer drains, then gets None
         self._stopped = False  # shutdown: everyone returns at once
@@ -127,7 +136,7 @@ class FrameRing:
         return True
 
     def _claim_slot(self) -> int | None:
-        # At most `capacity` unread frames; the extra slot exists only for the consumer's lease.
+        # At most `capacity` unread frames; the extra slots exist only for the consumer's leases.
         while len(self._unread) >= self.capacity or not self._free:
             if self.policy == "drop_oldest" and self._unread:
                 self._dropped["ring_overwrite"] += 1
@@ -151,31 +160,40 @@ class FrameRing:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            self._release_locked()
-            while not self._unread:
-                if self._stopped or self._closed:
+            if self.leases == 1:
+                self._release_locked()
+            while not self._unread or len(self._leased) >= self.leases:
+                if self._stopped or (self._closed and not self._unread):
                     return None
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(remaining if remaining is not None else 0.1)
             slot = self._unread.pop(0)
-            self._leased = slot
+            self._leased.append(slot)
             self._delivered += 1
             self._cond.notify_all()
             seq, t_mono_ns, pts_s, segment = self._meta[slot]
             return Frame(seq, t_mono_ns, pts_s, self._images[slot], segment)
 
     def release(self) -> None:
-        """Give the leased slot back before the next ``get`` (optional)."""
+        """Give every leased slot back before the next ``get`` (optional)."""
         with self._cond:
             self._release_locked()
             self._cond.notify_all()
 
+    def release_frame(self, frame: Frame) -> None:
+        """Give back the slot holding ``frame`` (a frame already given back is ignored)."""
+        with self._cond:
+            for i, slot in enumerate(self._leased):
+                if self._images[slot] is frame.image:
+                    self._free.append(self._leased.pop(i))
+                    self._cond.notify_all()
+                    return
+
     def _release_locked(self) -> None:
-        if self._leased is not None:
-            self._free.append(self._leased)
-            self._leased = None
+        self._free.extend(self._leased)
+        self._leased.clear()
 
     # -- shutdown and accounting ----------------------------------------------------------
     def stop(self, discard_cause: str = "unprocessed_at_stop") -> int:

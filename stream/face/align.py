@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from stream.contracts import AlignedFace
-from stream.face.models import frontal_detector, landmark_predictor
+from stream.face.models import new_detector, new_predictor
 from stream.face.rois import STABLE_POINTS, canonical_landmarks
 from stream.face.smoothing import OneEuroConfig, OneEuroFilter
 
@@ -34,9 +34,11 @@ def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """
     zs = src[:, 0] + 1j * src[:, 1]  # (N,)
     zd = dst[:, 0] + 1j * dst[:, 1]
-    zs_c, zd_c = zs - zs.mean(), zd - zd.mean()
+    n = len(zs)
+    zs_mean, zd_mean = zs.sum() / n, zd.sum() / n  # = .mean(), without its Python wrapper
+    zs_c, zd_c = zs - zs_mean, zd - zd_mean
     a = np.vdot(zs_c, zd_c) / np.vdot(zs_c, zs_c)  # vdot conjugates its first argument
-    b = zd.mean() - a * zs.mean()
+    b = zd_mean - a * zs_mean
     return np.array([[a.real, -a.imag, b.real], [a.imag, a.real, b.imag]], np.float32)
 
 
@@ -45,8 +47,15 @@ def apply_transform(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]  # (N, 2)
 
 
+def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(left, right) eye centres (2,) of (68, 2) landmarks. ``sum / 6`` is what ``mean`` does,
+    bit for bit, without its Python wrapper (this runs several times a frame)."""
+    return landmarks[LEFT_EYE].sum(0) / 6, landmarks[RIGHT_EYE].sum(0) / 6
+
+
 def inter_ocular(landmarks: np.ndarray) -> float:
-    return float(np.linalg.norm(landmarks[RIGHT_EYE].mean(0) - landmarks[LEFT_EYE].mean(0)))
+    left, right = eye_centres(landmarks)
+    return float(np.linalg.norm(right - left))
 
 
 @dataclass(frozen=True)
@@ -90,11 +99,11 @@ class FaceTracker:
         size = self.config.face_size
         self.canonical = canonical_landmarks(size)  # (68, 2)
         self._canonical_stable = self.canonical[list(STABLE_POINTS)]
+        self._canonical_iod = inter_ocular(self.canonical)
         self._filter = OneEuroFilter(self.config.smoothing) if self.config.smoothing else None
         pose = self.config.pose_smoothing
         self._pose_filter = OneEuroFilter(pose) if pose else None
         self._gray = np.empty((0, 0), np.uint8)
-        self._face = np.empty((size, size), np.uint8)
         self._landmarks: np.ndarray | None = None  # last raw landmarks, frame px
         self._box_scale = 2.2  # detector box side / IOD, learnt at each detection
         self._box_shift = 0.45  # box centre below the eye midpoint, in IOD
@@ -104,7 +113,11 @@ class FaceTracker:
         self.detections = 0
         self.verifications = 0
         self._misses = 0  # detections in a row that found nothing
-        frontal_detector().run(np.zeros((80, 80), np.uint8), 0, 0.0)  # first call builds tables
+        # Its own models, loaded now (not on the first frame): the tracker is used by one
+        # thread at a time, whichever runs the pipeline's align stage.
+        self._detector = new_detector()
+        self._predictor = new_predictor()
+        self._detector.run(np.zeros((80, 80), np.uint8), 0, 0.0)  # first call builds tables
 
     def reset(self) -> None:
         """Forget the track: the next frame runs the detector."""
@@ -184,15 +197,16 @@ class FaceTracker:
         stable = stable if self._pose_filter is None else self._pose_filter(stable, t_s)
         transform = fit_similarity(stable, self._canonical_stable)  # (2, 3)
         size = self.config.face_size
-        cv2.warpAffine(
+        # A new array per frame: a pipelined run reads this face on another thread while the
+        # next frame is aligned.
+        face = cv2.warpAffine(
             self._gray,
             transform,
             (size, size),
-            dst=self._face,
             flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        level, contrast = cv2.meanStdDev(self._face)
+        level, contrast = cv2.meanStdDev(face)
         level, contrast = float(level[0, 0]), float(contrast[0, 0])
         reason = ""
         if level < self.config.dark_level:
@@ -217,7 +231,7 @@ class FaceTracker:
             # Smoothed landmarks place the ROIs; the raw ones are kept for drawing.
             seq,
             t_mono_ns,
-            self._face,
+            face,
             apply_transform(transform, smooth),
             True,
             landmarks_px=landmarks,
@@ -242,7 +256,7 @@ class FaceTracker:
         # Upsampling finds faces half the size but costs ~5×: only every `slow_every` misses,
         # so a frame without a face never stalls the stream for long.
         slow = self._misses % self.config.slow_every == self.config.slow_every - 1
-        rects, scores, _ = frontal_detector().run(small, 1 if slow else 0, 0.0)
+        rects, scores, _ = self._detector.run(small, 1 if slow else 0, 0.0)
         self._misses = 0 if rects else self._misses + 1
         self.n_faces = len(rects)
         if not rects:
@@ -275,7 +289,7 @@ class FaceTracker:
         small = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         # A permissive threshold: the landmarks already say "face"; this only has to catch a
         # track that slid onto something that is not one (strict scores lose hard faces).
-        rects, _, _ = frontal_detector().run(
+        rects, _, _ = self._detector.run(
             small, 0 if scale < 1.0 else 1, self.config.verify_threshold
         )
         return len(rects) > 0
@@ -283,7 +297,7 @@ class FaceTracker:
     def _predict(self, box: tuple[int, int, int, int]) -> np.ndarray:
         import dlib
 
-        shape = landmark_predictor()(self._gray, dlib.rectangle(*box))
+        shape = self._predictor(self._gray, dlib.rectangle(*box))
         landmarks = np.array([(p.x, p.y) for p in shape.parts()], np.float32)  # (68, 2)
         if not hasattr(self, "_learnt") or self._landmarks is None:
             self._learn_box(box, landmarks)
@@ -294,14 +308,16 @@ class FaceTracker:
         iod = inter_ocular(landmarks)
         if iod <= 1:
             return
-        eye_mid = (landmarks[LEFT_EYE].mean(0) + landmarks[RIGHT_EYE].mean(0)) / 2
+        left, right = eye_centres(landmarks)
+        eye_mid = (left + right) / 2
         self._box_scale = (box[2] - box[0]) / iod
         self._box_shift = ((box[1] + box[3]) / 2 - eye_mid[1]) / iod
         self._learnt = True
 
     def _box_from_landmarks(self, landmarks: np.ndarray) -> tuple[int, int, int, int]:
-        iod = inter_ocular(landmarks)
-        eye_mid = (landmarks[LEFT_EYE].mean(0) + landmarks[RIGHT_EYE].mean(0)) / 2
+        left, right = eye_centres(landmarks)
+        iod = float(np.linalg.norm(right - left))
+        eye_mid = (left + right) / 2
         half = self._box_scale * iod / 2
         cx, cy = eye_mid[0], eye_mid[1] + self._box_shift * iod
         return round(cx - half), round(cy - half), round(cx + half), round(cy + half)
@@ -319,11 +335,13 @@ class FaceTracker:
         # Mouth and jaw move too much with expressions to judge the shape by.
         upper, canonical_upper = landmarks[UPPER_FACE], self.canonical[UPPER_FACE]
         residual = apply_transform(fit_similarity(upper, canonical_upper), upper) - canonical_upper
-        canonical_iod = inter_ocular(self.canonical)
-        if np.sqrt((residual**2).sum(1).mean()) / canonical_iod > self.config.max_residual_iod:
+        if (
+            np.sqrt((residual**2).sum(1).mean()) / self._canonical_iod
+            > self.config.max_residual_iod
+        ):
             return "drift"
         if check_jump and self._landmarks is not None:
-            move = np.linalg.norm(landmarks[27:31].mean(0) - self._landmarks[27:31].mean(0))
+            move = np.linalg.norm(landmarks[27:31].sum(0) / 4 - self._landmarks[27:31].sum(0) / 4)
             if move / iod > self.config.max_jump_iod:
                 return "drift"
         return ""

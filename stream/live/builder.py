@@ -7,7 +7,9 @@ stage, appends the caller's stages and hands back a ``LiveRun`` whose ``pipeline
 ``start()``. The caller owns the ``EventBus`` (its sinks: event log, console, HUD, page) and
 everything that is not a stage (the window, metrics export, recordings).
 
-Stage order: ``first_stages``, align, features, spot, privacy, ``extra_stages``.
+Stage order: ``first_stages``, align, features, spot, privacy, ``extra_stages``. With
+``limits.stage_threads == 2`` and the analysis on, ``first_stages`` and align run on the
+pipeline's worker and the rest on its second thread.
 
 API:
     LiveConfig(source, open, limits, stream_name, analysis, spotter, recognizer, keep_rows,
@@ -81,6 +83,9 @@ class RunLimits:
     drain_timeout_s: float = 2.0
     ring_policy: str | None = None  # None: drop_oldest for live sources, block for files
     backoff_s: tuple[float, float] | None = None  # reconnect backoff; None: the thread's own
+    # 2: alignment on one thread, features / spotter / sinks on a second, frames in order
+    # (``Pipeline(front_stages=...)``); 1: every stage on one worker. Same events either way.
+    stage_threads: int = 2
 
 
 @dataclass(frozen=True)
@@ -246,9 +251,14 @@ def _build(
 
     analysis = spotter = privacy = None
     stages = list(config.first_stages)
+    front_stages = 0
     if config.analysis:
         analysis = FaceAnalysis(emit, keep_rows=config.keep_rows)
-        stages += analysis.stages()
+        align, *rest = analysis.stages()
+        stages.append(align)
+        if config.limits.stage_threads == 2:
+            front_stages = len(stages)
+        stages += rest
         if config.spotter.enabled:
             spotter = SpottingStage(
                 bus.emit,
@@ -294,6 +304,7 @@ def _build(
         stall_timeout_s=limits.stall_timeout_s,
         drain_timeout_s=limits.drain_timeout_s,
         ring_policy=limits.ring_policy,
+        front_stages=front_stages,
     )
     if limits.backoff_s is not None:
         pipeline.capture.backoff_s = limits.backoff_s
@@ -308,14 +319,23 @@ def _shared_steps(options: SpotterOptions, n_streams: int, log: LogFn | None):
     from engines.runtime.backends import make_engine
     from engines.runtime.batching import SharedSteps
     from engines.runtime.cache import default_cache_dir
-    from engines.weights import load_spotter
+    from engines.weights import load_spotter, verify_spotter
     from stream.face.features import feature_names
 
-    model, manifest = load_spotter(options.weights, feature_names=feature_names())
+    names = feature_names()
+    path, manifest = verify_spotter(options.weights, feature_names=names)
+    loaded = []  # the torch model, if something needed it
+
+    def model():
+        if not loaded:
+            loaded.append(load_spotter(path, manifest, feature_names=names)[0])
+        return loaded[0]
+
     engine = make_engine(options.backend, model, Path(default_cache_dir()), manifest["sha256"])
     if log is not None:
         log(f"mexlive: {n_streams} streams on one {engine.name} engine ({engine.reason})")
-    return SharedSteps(engine, model.config.n_features)
+    width = manifest.get("n_features")
+    return SharedSteps(engine, width if isinstance(width, int) else model().config.n_features)
 
 
 def _recognizers(options: RecognizerOptions, n: int, log: LogFn | None) -> list:

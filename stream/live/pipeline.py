@@ -1,8 +1,10 @@
-"""Pipeline: one capture thread and one worker per stream, wired to the event sinks.
+"""Pipeline: one capture thread and one or two stage threads per stream, wired to the sinks.
 
-Frames flow ``Source → CaptureThread → FrameRing → worker → stages``. The stages that exist
-run in order on every frame with their latency recorded; later stages (alignment, features,
-the spotter) plug in as more ``Stage`` objects. At shutdown the frame accounting
+Frames flow ``Source → CaptureThread → FrameRing → worker → stages``. The stages run in order
+on every frame with their latency recorded. Sequential (``front_stages=0``): one worker runs
+them all. Pipelined (``front_stages=n``): the worker runs the first n stages (alignment) and
+hands each frame to a second thread (``stream.live.handoff``) for the rest (features, spotter,
+sinks), so two frames are in work at once, in order. At shutdown the frame accounting
 ``captured == processed + Σ dropped_by_cause`` is checked and written in the ``stopped`` line.
 """
 
@@ -11,10 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from stream.capture.guards import FreezeDetector, MediaClock
 from stream.capture.ring import FrameRing
@@ -22,61 +21,11 @@ from stream.capture.sources import Source, frame_shape
 from stream.capture.thread import CaptureThread
 from stream.contracts import Frame, FrameResults, Stage
 from stream.errors import SourceError
+from stream.live.handoff import HandOff
+from stream.live.summary import LatencyWindow, RunSummary
 from stream.output.events import EventBus, StatusEvent
 
-
-class LatencyWindow:
-    """The last ``size`` latencies of a stage in milliseconds, preallocated."""
-
-    def __init__(self, size: int = 1024) -> None:
-        self._ms = np.zeros(size, np.float64)
-        self._n = 0
-
-    def add(self, ms: float) -> None:
-        self._ms[self._n % self._ms.size] = ms
-        self._n += 1
-
-    def percentiles(self) -> dict[str, float]:
-        values = self._ms[: min(self._n, self._ms.size)]
-        if values.size == 0:
-            return {"median_ms": 0.0, "p99_ms": 0.0}
-        p50, p99 = np.percentile(values, [50, 99])
-        return {"median_ms": round(float(p50), 3), "p99_ms": round(float(p99), 3)}
-
-
-@dataclass
-class RunSummary:
-    """What a run did, for the ``stopped`` line and the one-line summary at exit."""
-
-    source: str
-    captured: int = 0
-    processed: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-    elapsed_s: float = 0.0
-    expressions: int = 0
-    status_counts: dict[str, int] = field(default_factory=dict)
-    stage_latency: dict[str, dict[str, float]] = field(default_factory=dict)
-    error: str | None = None
-
-    @property
-    def dropped_total(self) -> int:
-        return sum(self.dropped.values())
-
-    @property
-    def balanced(self) -> bool:
-        return self.captured == self.processed + self.dropped_total
-
-    @property
-    def fps(self) -> float:
-        return self.processed / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    def one_line(self) -> str:
-        drops = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())) or "none"
-        return (
-            f"mexlive: {self.processed} of {self.captured} frames from {self.source} in "
-            f"{self.elapsed_s:.1f} s ({self.fps:.1f} fps), dropped: {drops}, "
-            f"events: {self.expressions}"
-        )
+__all__ = ["LatencyWindow", "Pipeline", "RunSummary", "Stage"]
 
 
 class Pipeline:
@@ -93,6 +42,8 @@ class Pipeline:
         stall_timeout_s: a read blocked longer than this is reported as source_stalled.
         drain_timeout_s: at a stop, how long a file or synthetic source may take to finish
             the frames already queued.
+        front_stages: 0 runs every stage on one worker; n > 0 runs the first n on the worker
+            and the others on a second thread, ``handoff_capacity`` frames apart at most.
         ring_policy: ``"drop_oldest"`` or ``"block"``; None: drop_oldest for a live source
             whose frames come at the world's pace (a camera, a URL), block for the others
             (files, synthetic, and a live source with ``paced = False``: a fault drill over
@@ -116,6 +67,8 @@ class Pipeline:
         stall_timeout_s: float = 2.0,
         drain_timeout_s: float = 2.0,
         ring_policy: str | None = None,
+        front_stages: int = 0,
+        handoff_capacity: int = 4,
     ) -> None:
         self.source = source
         self.bus = bus
@@ -127,11 +80,21 @@ class Pipeline:
         self.drain_timeout_s = drain_timeout_s
         paced = source.live and getattr(source, "paced", True)
         policy = ring_policy or ("drop_oldest" if paced else "block")
-        self.ring = FrameRing(ring_capacity, policy, frame_shape(source))
+        self.front_count = min(front_stages, len(self.stages))
+        self._front = self.stages[: self.front_count] if self.front_count else self.stages
+        self.handoff: HandOff | None = None
+        leases = 1  # sequential: the frame in work; pipelined: the queued ones and both ends
+        if self.front_count:
+            self.handoff = HandOff(
+                self._run_back, self._completed, self._discarded, handoff_capacity
+            )
+            leases = handoff_capacity + 2
+        self.ring = FrameRing(ring_capacity, policy, frame_shape(source), leases)
         self.capture = CaptureThread(
             source, self.ring, self._on_capture_status, max_frames, stall_timeout_s
         )
         self.latency = {stage.name: LatencyWindow() for stage in self.stages}
+        self.frame_latency = LatencyWindow()  # capture → the frame's last stage done
         self.processed = 0
         self.last_seq = -1
         self._last_segment = 0
@@ -168,10 +131,18 @@ class Pipeline:
                     "fps": self.source.fps,
                     "policy": self.ring.policy,
                     "stages": [s.name for s in self.stages],
+                    "threads": [
+                        [s.name for s in self._front],
+                        [s.name for s in self.stages[self.front_count :]],
+                    ]
+                    if self.front_count
+                    else [[s.name for s in self.stages]],
                 },
             )
         )
         self.capture.start()
+        if self.handoff is not None:
+            self.handoff.start()
         self._worker.start()
 
     def request_stop(self) -> None:
@@ -213,15 +184,18 @@ class Pipeline:
     def _work(self) -> None:
         next_drop_report = time.monotonic() + self.drop_report_s
         drain_deadline: float | None = None
+        discard = False  # what is handed over but not yet run is dropped, not waited for
         try:
             while True:
                 if drain_deadline is None and self._should_end():
                     if self.source.live:
+                        discard = True
                         break  # a camera's backlog is stale: count it as dropped, end now
                     # Files and synthetic lose nothing: stop reading, finish what is queued.
                     self.capture.finish_reading()
                     drain_deadline = time.monotonic() + self.drain_timeout_s
                 if drain_deadline is not None and time.monotonic() > drain_deadline:
+                    discard = True
                     break
                 frame = self.ring.get(timeout=0.1)
                 if frame is not None:
@@ -234,8 +208,11 @@ class Pipeline:
                     self._report_drops()
                     next_drop_report = time.monotonic() + self.drop_report_s
         finally:
+            if self.handoff is not None:
+                left = None if drain_deadline is None else drain_deadline - time.monotonic()
+                self.handoff.finish(discard, None if discard else left)
             self._t_end = time.monotonic()
-            try:  # on the worker, after the last frame: no stage runs beside them
+            try:  # after the last frame: no stage runs beside them
                 for hook in self.end_of_stream:
                     hook()
             finally:
@@ -244,7 +221,8 @@ class Pipeline:
     def _should_end(self) -> bool:
         if self._stop_event.is_set():
             return True
-        if self.max_frames is not None and self.processed >= self.max_frames:
+        in_work = self.handoff.in_flight if self.handoff is not None else 0
+        if self.max_frames is not None and self.processed + in_work >= self.max_frames:
             return True
         return self.duration_s is not None and time.monotonic() - self._t_start >= self.duration_s
 
@@ -264,11 +242,25 @@ class Pipeline:
         if self.freeze.repeated(frame.image):
             self._pending_gap |= gap
             self.ring.count_drop("frozen")  # a repeated frame is no new light: never analysed
+            self._release(frame)
             return
         gap, self._pending_gap = gap or self._pending_gap, False
         latency_ms: dict[str, float] = {}  # this frame's stages so far, for the HUD and metrics
         results = FrameResults(gap=gap, latency_ms=latency_ms)
-        for stage in self.stages:
+        if not self._run_stages(self._front, frame, results):
+            self._release(frame)
+        elif self.handoff is None:
+            self._completed(frame, True)
+        else:
+            self.handoff.put(frame, results)
+
+    def _run_back(self, frame: Frame, results: FrameResults) -> bool:
+        return self._run_stages(self.stages[self.front_count :], frame, results)
+
+    def _run_stages(self, stages: list[Stage], frame: Frame, results: FrameResults) -> bool:
+        """Run ``stages`` on the frame; False (the frame counted as dropped) when one fails."""
+        latency_ms = results.latency_ms
+        for stage in stages:
             t0 = time.perf_counter_ns()
             try:
                 stage.fn(frame, results)
@@ -283,10 +275,24 @@ class Pipeline:
                             frame.seq,
                         )
                     )
-                return
+                return False
             latency_ms[stage.name] = (time.perf_counter_ns() - t0) / 1e6
             self.latency[stage.name].add(latency_ms[stage.name])
-        self.processed += 1
+        return True
+
+    def _completed(self, frame: Frame, completed: bool) -> None:
+        if completed:
+            self.processed += 1
+            self.frame_latency.add((time.monotonic_ns() - frame.t_mono_ns) / 1e6)
+        self._release(frame)
+
+    def _discarded(self, frame: Frame) -> None:
+        self.ring.count_drop("unprocessed_at_stop")
+        self._release(frame)
+
+    def _release(self, frame: Frame) -> None:
+        if self.handoff is not None:  # sequential: the next get releases it
+            self.ring.release_frame(frame)
 
     def _report_drops(self) -> None:
         stats = self.ring.stats()
@@ -328,6 +334,7 @@ class Pipeline:
             expressions=self.bus.expressions_of(self.stream_name),
             status_counts=dict(self.bus.counts),
             stage_latency={name: w.percentiles() for name, w in self.latency.items()},
+            frame_latency=self.frame_latency.percentiles(),
             error=str(error) if isinstance(error, SourceError) else None,
         )
         counters = self.source.counters()
@@ -353,6 +360,7 @@ class Pipeline:
                     "reconnects": self.capture.reconnects,
                     "source_counters": counters,
                     "stage_latency": summary.stage_latency,
+                    "frame_latency": summary.frame_latency,
                     "error": summary.error,
                 },
                 self.last_seq if self.last_seq >= 0 else None,

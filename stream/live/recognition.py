@@ -85,15 +85,21 @@ class EventRecognizer:
         backend: str = "torch",
         cache_dir: str | Path | None = None,
     ) -> None:
-        from engines.weights import load_recognizer
+        from engines.weights import verify_recognizer
 
         if not 0.0 <= recognizer_weight <= 1.0:
             raise ValueError("recognizer_weight must be in [0, 1]")
         if backend not in RECOGNIZER_BACKENDS:
             raise ValueError(f"recognizer backend {backend!r}: one of {RECOGNIZER_BACKENDS}")
-        self.model, self.manifest = load_recognizer(weights)
-        self.variant = variant or self.model.config.live_variant
-        self.config = StackConfig(steps=self.model.config.steps, size=self.model.config.size)
+        # The manifest describes the model (checked without torch); the torch model itself is
+        # loaded only for the torch backend or to export the ONNX graph the first time.
+        self._weights, self.manifest = verify_recognizer(weights)
+        self._model = None
+        described = self.manifest.get("model") or {}
+        if not {"steps", "size", "live_variant"} <= set(described):
+            described = vars(self.model.config)  # an older manifest: ask the model
+        self.variant = variant or described["live_variant"]
+        self.config = StackConfig(steps=described["steps"], size=described["size"])
         self.history = FaceHistory(history_frames)
         self.weight = recognizer_weight
         self.info = {
@@ -104,21 +110,36 @@ class EventRecognizer:
         self.backend, self.backend_reason, self._onnx = backend, "reference", None
         if backend == "onnxruntime":
             from engines.runtime.cache import default_cache_dir
-            from engines.runtime.export_recognizer import cached_onnx_recognizer
+            from engines.runtime.onnx_recognizer import cached_recognizer_graph
 
             cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
             sha = self.manifest.get("sha256", "unknown")
-            self._onnx, self.backend_reason = cached_onnx_recognizer(
-                self.model, sha, self.variant, cache
+            self._onnx, self.backend_reason = cached_recognizer_graph(
+                sha, self.variant, cache, self._export
             )
         self._warm_up()
+
+    def _export(self, path: Path) -> None:
+        from engines.runtime.export_recognizer import export_recognizer
+
+        export_recognizer(self.model, path, self.variant)
+
+    @property
+    def model(self):
+        """The recognizer in torch (``engines.models.recognizer``), loaded on first use."""
+        if self._model is None:
+            from engines.weights import load_recognizer
+
+            self._model, _ = load_recognizer(self._weights, self.manifest)
+        return self._model
 
     def _warm_up(self) -> None:
         """One thread (an event's forward pass is small: a second thread only waits on this
         shared CPU, 5-10x slower under load), and a first pass now, not on the first event."""
-        import torch
+        if self._onnx is None:
+            import torch
 
-        torch.set_num_threads(1)
+            torch.set_num_threads(1)
         size, steps = self.config.size, self.config.steps
         still = np.zeros((2, steps, size, size), np.float32)  # (2, T, S, S)
         self.probabilities(FlowStack(still, np.zeros((size, size), np.float32), ()))

@@ -30,6 +30,7 @@ from stream.live.recognition import EventRecognizer
 from stream.output.events import ExpressionEvent
 
 if TYPE_CHECKING:
+    from engines.models.spotter import Spotter
     from engines.runtime.batching import SharedSteps
 
 MAG_ON = np.array([feature_names().index(f"{roi}.mag_on") for roi in FACE_ROIS])
@@ -79,6 +80,7 @@ class SpottingStage:
         if spotter not in SPOTTERS:
             raise ValueError(f"spotter must be one of {SPOTTERS}, not {spotter!r}")
         self.kind = spotter
+        self._model: Spotter | None = None
         self.classic: ClassicSpotter | None = None
         self.inputs: SpotterInput | None = None
         self.shared = shared if spotter == "learned" else None
@@ -86,7 +88,7 @@ class SpottingStage:
         self.state = None
         if spotter == "classic":
             self.classic = ClassicSpotter(feature_names())
-            self.model, self.manifest, self.engine = None, {"sha256": ""}, None
+            self.manifest, self.engine = {"sha256": ""}, None
             decoder = decoder or self.classic.config.decoder
         else:
             self._load_learned(weights, backend, cache_dir)
@@ -98,7 +100,7 @@ class SpottingStage:
         self.baseline_s = baseline_s
         self.on_status = on_status or (lambda status, detail, seq: None)
         self._calibration: list[tuple[float, np.ndarray, float]] = []  # (t_s, mags, score)
-        width = self.model.config.n_features if self.model is not None else len(feature_names())
+        width = self._width() if self.engine is not None else len(feature_names())
         self._x = np.zeros((1, width), np.float32)  # (1, F) reused input
         self._mags: deque[tuple[int, np.ndarray]] = deque(maxlen=256)  # (seq, (R-1,) mag_on)
         self.model_info = {
@@ -111,9 +113,11 @@ class SpottingStage:
 
     def _load_learned(self, weights, backend: str, cache_dir) -> None:
         from engines.runtime.backends import make_engine
-        from engines.weights import load_spotter
+        from engines.weights import verify_spotter
 
-        self.model, self.manifest = load_spotter(weights, feature_names=feature_names())
+        # Checked without torch: the engine loads the model only if it has to (no cached
+        # ONNX graph of these bytes yet, or a torch backend).
+        self._weights, self.manifest = verify_spotter(weights, feature_names=feature_names())
         if takes_motion(self.manifest):
             self.inputs = SpotterInput(feature_names())
         shared = self.shared
@@ -122,7 +126,10 @@ class SpottingStage:
             self.engine = shared.engine  # one engine, one batched state for all streams
         else:
             self.engine = make_engine(
-                backend, self.model, Path(cache_dir or default_cache_dir()), self.manifest["sha256"]
+                backend,
+                lambda: self.model,
+                Path(cache_dir or default_cache_dir()),
+                self.manifest["sha256"],
             )
         if self.engine.name == "torch":
             import torch
@@ -130,6 +137,23 @@ class SpottingStage:
             # One stream's step is tiny: a second thread only adds hand-offs (10x slower here).
             torch.set_num_threads(1)
         self.state = self.engine.init_state(1) if shared is None else None
+
+    def _width(self) -> int:
+        """The learned model's input width: the manifest's, or the model's own."""
+        width = self.manifest.get("n_features")
+        return width if isinstance(width, int) else self.model.config.n_features
+
+    @property
+    def model(self) -> Spotter | None:
+        """The learned spotter in torch (loaded on first use; None for the classic)."""
+        if self.kind == "classic":
+            return None
+        if self._model is None:
+            from engines.weights import load_spotter
+
+            names = feature_names()
+            self._model, _ = load_spotter(self._weights, self.manifest, feature_names=names)
+        return self._model
 
     def stage(self) -> Stage:
         return Stage("spot", self)
