@@ -11,6 +11,7 @@ Usage:
     mexlive --headless --events - | jq .           # events on stdout, messages on stderr
     mexlive --events logs/events.jsonl --events-max-mb 50 --metrics-port 9108
     mexlive tail logs/events.jsonl --follow       # one coloured line per event
+    mexlive batch videos/ --out results/          # an archive on Ray (mexlive batch --help)
     mexlive --source 0 --calibrate-privacy --privacy-out protected.mp4   # privacy sticker
     mexlive --gradio [--port 7860]            # browser preview on http://127.0.0.1:7860
 

@@ -201,7 +201,11 @@ def run_soak(
     config = LiveConfig(
         source=source,
         # Lossless; the next clip is there at once: no reconnect backoff.
-        limits=RunLimits(duration_s=duration_s, ring_policy="block", backoff_s=(0.0, 0.0)),
+        # One stage thread: the per-frame CPU time below reads one thread's clock from the
+        # first stage to the last, which two stage threads would split.
+        limits=RunLimits(
+            duration_s=duration_s, ring_policy="block", backoff_s=(0.0, 0.0), stage_threads=1
+        ),
         stream_name="soak",
         recognizer=RecognizerOptions(enabled=False),
         first_stages=(first,),

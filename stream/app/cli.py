@@ -17,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
         from stream.output.tail import main as tail_main
 
         return tail_main(argv[1:])
+    if argv[:1] == ["batch"]:
+        from stream.app.batch import main as batch_main  # Ray is imported there only
+
+        return batch_main(argv[1:])
     if argv[:1] == ["inspect"]:
         from stream.app.inspect import main as inspect_main
 

@@ -101,8 +101,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         choices=(1, 2),
         default=RunLimits.stage_threads,
-        help="2: face alignment on one thread while the features and the spotter work on the "
-        "previous frame on another (frames stay in order, same events); 1: all on one thread",
+        help="1 (default): every stage on one thread; 2: face alignment on one thread while the "
+        "features and the spotter work on the previous frame on another (frames in order, same "
+        "events; no faster on CPython today: dlib's predictor holds the GIL)",
     )
 
 

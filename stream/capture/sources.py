@@ -247,7 +247,8 @@ class AVSource(_ContextSource):
 class SyntheticSource(_ContextSource):
     """The synthetic face animator as a source; paced like a camera when ``realtime``.
 
-    It never drops: the capture thread waits for the pipeline (design.md, "Data flow").
+    It never drops: the capture thread waits for the pipeline (design.md, "Data flow"), so a
+    slow pipeline shows in ``counters()``: "late" frames (over one interval), "max_lag_ms".
     """
 
     live = False
@@ -260,8 +261,8 @@ class SyntheticSource(_ContextSource):
         self.realtime = realtime
         self.max_frames = max_frames
         self._animator = None
-        self._index = 0
-        self._t0 = 0.0
+        self._index, self._t0 = 0, 0.0
+        self._late, self._max_lag_s = 0, 0.0
 
     @property
     def fps(self) -> float | None:
@@ -277,6 +278,7 @@ class SyntheticSource(_ContextSource):
         self._animator = FaceAnimator(self.config)
         self._index = 0
         self._t0 = time.monotonic()
+        self._late, self._max_lag_s = 0, 0.0
 
     def read(self) -> SourceFrame | None:
         if self._animator is None:
@@ -288,6 +290,9 @@ class SyntheticSource(_ContextSource):
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+            elif -delay > 1.0 / self.config.fps:
+                self._late += 1
+                self._max_lag_s = max(self._max_lag_s, -delay)
         image = self._animator.render(self._index)
         out = SourceFrame(image=image, pts_s=self._index / self.config.fps, index=self._index)
         self._index += 1
@@ -299,6 +304,11 @@ class SyntheticSource(_ContextSource):
 
     def close(self) -> None:
         pass  # the animator holds no OS resource; it stays readable for ground truth
+
+    def counters(self) -> dict[str, int]:
+        if not self.realtime:
+            return {}
+        return {"late": self._late, "max_lag_ms": round(self._max_lag_s * 1000)}
 
 
 def open_source(

@@ -83,9 +83,11 @@ class RunLimits:
     drain_timeout_s: float = 2.0
     ring_policy: str | None = None  # None: drop_oldest for live sources, block for files
     backoff_s: tuple[float, float] | None = None  # reconnect backoff; None: the thread's own
-    # 2: alignment on one thread, features / spotter / sinks on a second, frames in order
-    # (``Pipeline(front_stages=...)``); 1: every stage on one worker. Same events either way.
-    stage_threads: int = 2
+    # 1: every stage on one worker. 2: alignment on one thread, features / spotter / sinks on
+    # a second, frames in order (``Pipeline(front_stages=...)``); same events either way, but
+    # dlib's predictor holds the GIL, so 2 gained no frames/s and doubled the p99 latency
+    # (docs/benchmarks.md "End to end"): 1 is the default.
+    stage_threads: int = 1
 
 
 @dataclass(frozen=True)

@@ -135,3 +135,21 @@ def test_concurrent_producer_consumer(capacity, policy, n_frames, consumer_pause
         assert seqs == list(range(n_frames)) and stats.dropped_total == 0
     else:
         assert seqs[-1] == n_frames - 1  # the newest frame always gets through
+
+
+def test_several_leases_stay_valid_until_each_is_released():
+    ring = FrameRing(2, "block", (2, 2, 3), leases=3)
+    for seq in range(4):
+        if seq < 2:
+            ring.put(np.full((2, 2, 3), seq, np.uint8), seq=seq, pts_s=None)
+    first, second = ring.get(timeout=0.1), ring.get(timeout=0.1)
+    ring.put(np.full((2, 2, 3), 2, np.uint8), seq=2, pts_s=None)
+    ring.put(np.full((2, 2, 3), 3, np.uint8), seq=3, pts_s=None)  # a free slot, not a lease
+    assert first.image[0, 0, 0] == 0 and second.image[0, 0, 0] == 1  # nothing overwritten
+    third = ring.get(timeout=0.1)
+    assert ring.get(timeout=0.05) is None  # every lease taken: wait for a release
+    ring.release_frame(second)  # out of order is fine
+    fourth = ring.get(timeout=0.1)
+    assert (third.seq, fourth.seq) == (2, 3) and first.image[0, 0, 0] == 0
+    stats = ring.stats()
+    assert stats.captured == 4 and stats.delivered == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import cv2
 import numpy as np
@@ -51,6 +52,19 @@ def test_nonsense_specs_fail_at_parse(spec, message):
 def test_synthetic_fps_out_of_range():
     with pytest.raises(SourceError, match="out of range"):
         open_source("synthetic", fps=0.5)
+
+
+def test_a_paced_synthetic_source_counts_the_frames_it_gives_late():
+    # It waits for the pipeline instead of dropping, so lateness is what it reports.
+    source = open_source("synthetic", fps=10)  # 100 ms apart: a loaded machine is not late
+    with source:
+        source.read()  # frame 0, due at open
+        assert source.counters() == {"late": 0, "max_lag_ms": 0}
+        time.sleep(0.35)  # frame 1 was due 100 ms after open: now 250 ms late or more
+        source.read()
+        late = source.counters()
+    assert late["late"] == 1 and late["max_lag_ms"] >= 240
+    assert SyntheticSource(realtime=False).counters() == {}  # unpaced: never late
 
 
 def open_error(spec: str, **kwargs) -> str:

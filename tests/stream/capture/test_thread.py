@@ -3,7 +3,6 @@ live drops, and exact file replay against PyAV's own decode."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -12,80 +11,10 @@ import pytest
 from stream.capture.ring import FrameRing
 from stream.capture.sources import AVSource
 from stream.capture.thread import CaptureThread
-from stream.contracts import SourceFrame
-from stream.errors import SourceError, SourceReadError
 from stream.live.builder import bare_pipeline
 from stream.live.pipeline import Stage
-from stream.output.events import EventBus, StatusEvent
-
-
-class ScriptedSource:
-    """A test source whose reads follow a script: frames, blocks, failures.
-
-    Args:
-        n_frames: frames to deliver before the end (None: endless).
-        block_at: index at which read() blocks until ``release`` is set.
-        fail_at: indices at which read() raises SourceReadError (once each).
-        failed_opens: how many reopen attempts fail before one succeeds.
-        live: drop-oldest policy and reconnects.
-    """
-
-    def __init__(self, n_frames=None, block_at=None, fail_at=(), failed_opens=0, live=False):
-        self.name = "scripted"
-        self.live = live
-        self.n_frames = n_frames
-        self.block_at = block_at
-        self.fail_at = set(fail_at)
-        self.failed_opens = failed_opens
-        self.release = threading.Event()
-        self.opens = 0
-        self.index = 0
-        self._produced = 0
-
-    fps = 30.0
-
-    def open(self):
-        self.opens += 1
-        if self.opens > 1 and self.failed_opens > 0:
-            self.failed_opens -= 1
-            raise SourceError("still unplugged")
-        self.index = 0  # a reopened device starts counting again
-
-    def read(self):
-        if self._produced in self.fail_at:
-            self.fail_at.discard(self._produced)
-            raise SourceReadError("unplugged")
-        if self.block_at is not None and self._produced == self.block_at:
-            self.release.wait()
-        if self.n_frames is not None and self._produced >= self.n_frames:
-            return None
-        image = np.full((8, 8, 3), self._produced % 251, np.uint8)
-        frame = SourceFrame(image=image, pts_s=self._produced / 30, index=self.index)
-        self.index += 1
-        self._produced += 1
-        return frame
-
-    def close(self):
-        pass
-
-    def counters(self):
-        return {}
-
-
-class Collect:
-    """An EventBus sink that keeps events in memory."""
-
-    def __init__(self):
-        self.events: list = []
-
-    def write(self, event):
-        self.events.append(event)
-
-    def close(self):
-        pass
-
-    def statuses(self):
-        return [e.status for e in self.events if isinstance(e, StatusEvent)]
+from stream.output.events import EventBus
+from tests.helpers import Collect, ScriptedSource
 
 
 def test_stop_returns_within_a_second_when_the_source_blocks():

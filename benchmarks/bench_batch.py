@@ -1,0 +1,115 @@
+"""``mexlive batch`` with 1 and 2 Ray workers beside a plain ``mexlive --source`` loop.
+
+    python -m benchmarks.bench_batch [--videos lp_d5.mp4,...] [--synthetic 2] [--repeats 2]
+
+The same set (fixture videos at their own resolution from ../shared/fixtures/videos or
+$MEXLIVE_FIXTURES, and ``--synthetic`` 8-second synthetic clips) goes through: a loop of
+single ``mexlive --source VIDEO --headless`` processes, one after another; ``mexlive batch``
+with ``--workers 1``; and with ``--workers 2``, taking turns in each repeat so load hits them
+alike. Each is timed from the command to its exit (Ray's start included) into a fresh output
+folder; the table gives medians: videos/min, frames/s, and the speed-up over the loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+
+from benchmarks.bench_end_to_end import fixtures, mexlive_command
+from benchmarks.machine_info import cpu_name
+from stream.synthetic.animator import write_synthetic_set
+
+VIDEOS = ("lp_d5.mp4", "lp_d3.mp4", "lp_d11.mp4", "st_rd2.mp4")
+
+
+def frames_in(log: Path) -> int:
+    import json
+
+    for line in reversed(log.read_text().splitlines()):
+        event = json.loads(line)
+        if event.get("status") == "stopped":
+            return int(event["processed"])
+    raise RuntimeError(f"{log}: no stopped line")
+
+
+def timed(command: list[str]) -> float:
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return time.monotonic() - started
+
+
+def single_loop(videos: list[Path], out: Path) -> tuple[float, int]:
+    out.mkdir()
+    wall = 0.0
+    for video in videos:
+        log = out / f"{video.stem}.jsonl"
+        command = [*mexlive_command(), "--source", str(video), "--headless"]
+        wall += timed([*command, "--events", str(log)])
+    return wall, sum(frames_in(out / f"{v.stem}.jsonl") for v in videos)
+
+
+def batch_run(videos: list[Path], out: Path, workers: int) -> tuple[float, int]:
+    command = [*mexlive_command(), "batch", *map(str, videos), "--out", str(out)]
+    wall = timed([*command, "--workers", str(workers), "--no-progress"])
+    return wall, sum(frames_in(out / f"{v.stem}.jsonl") for v in videos)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_batch", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--videos", default=",".join(VIDEOS), help="fixture video names")
+    parser.add_argument("--synthetic", type=int, default=2, help="synthetic 8-s clips added")
+    parser.add_argument("--repeats", type=int, default=2, help="paired runs")
+    args = parser.parse_args(argv)
+    folder = fixtures()
+    videos = [folder / name for name in args.videos.split(",") if name]
+    missing = [v.name for v in videos if not v.is_file()]
+    if missing:
+        print(f"fixture videos not found in {folder}: {missing} (set MEXLIVE_FIXTURES)")
+        return 2
+    runs: dict[str, list[tuple[float, int]]] = {"loop": [], "1": [], "2": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if args.synthetic:
+            videos += write_synthetic_set(
+                work / "synthetic", count=args.synthetic, seconds=8.0, fps=30.0, seed=11,
+                progress=False,
+            )  # fmt: skip
+        for repeat in range(args.repeats):
+            print(f"repeat {repeat + 1}/{args.repeats} ...", file=sys.stderr, flush=True)
+            runs["loop"].append(single_loop(videos, work / f"loop{repeat}"))
+            for workers in ("1", "2"):
+                out = work / f"batch{workers}_{repeat}"
+                runs[workers].append(batch_run(videos, out, int(workers)))
+    n = len(videos)
+    loop_wall = median(w for w, _ in runs["loop"])
+    print(
+        f"\nMachine: {cpu_name()}, {os.cpu_count()} cores; {n} videos "
+        f"({runs['loop'][0][1]} frames); medians of {args.repeats} paired runs.\n"
+    )
+    print("| run | wall s | videos/min | frames/s | speed-up vs the loop |\n|---|---|---|---|---|")
+    for key, label in (
+        ("loop", "`mexlive --source` per video, one after another"),
+        ("1", "`mexlive batch --workers 1`"),
+        ("2", "`mexlive batch --workers 2`"),
+    ):
+        wall = median(w for w, _ in runs[key])
+        frames = runs[key][0][1]
+        print(
+            f"| {label} | {wall:.1f} | {n / wall * 60:.1f} | {frames / wall:.0f} | "
+            f"{loop_wall / wall:.2f}× |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
