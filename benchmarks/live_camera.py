@@ -32,6 +32,7 @@ class CameraRun:
     fps: float
     seconds: float
     stage_threads: int
+    align: str
     pushed: int
     processed: int
     dropped: dict[str, int]
@@ -42,13 +43,19 @@ class CameraRun:
     balanced: bool
 
     @property
+    def label(self) -> str:
+        if self.align == "process":
+            return "align process"
+        return f"{self.stage_threads} thread{'s' if self.stage_threads > 1 else ''}"
+
+    @property
     def lost(self) -> int:
         return self.pushed - self.processed
 
     def line(self) -> str:
         return (
-            f"camera {self.fps:g} fps for {self.seconds:g} s, {self.stage_threads} stage "
-            f"thread(s): {self.processed} of {self.pushed} frames analysed, lost {self.lost} "
+            f"camera {self.fps:g} fps for {self.seconds:g} s, {self.label}: {self.processed} "
+            f"of {self.pushed} frames analysed, lost {self.lost} "
             f"(ring {sum(self.dropped.values())}, source backlog {self.overflow}); due → frame "
             f"done p50 {self.latency_p50_ms:.2f} ms, p99 {self.latency_p99_ms:.2f} ms; pusher "
             f"late p99 {self.pusher_late_p99_ms:.2f} ms"
@@ -72,6 +79,7 @@ def run_camera(
     stage_threads: int = 1,
     loop_frames: int = 400,
     ring: int | None = None,
+    align: str = "inline",
 ) -> CameraRun:
     frames = rendered_loop(loop_frames, fps)
     source = PushedSource(name=f"camera {fps:g} fps", backlog=2)
@@ -87,6 +95,7 @@ def run_camera(
         source=source,
         limits=RunLimits(
             stage_threads=stage_threads,
+            align=align,
             ring_policy="drop_oldest",
             ring_capacity=ring or RunLimits.ring_capacity,
         ),
@@ -113,6 +122,7 @@ def run_camera(
         fps=fps,
         seconds=seconds,
         stage_threads=stage_threads,
+        align=align,
         pushed=source.pushed,
         processed=summary.processed,
         dropped=dict(summary.dropped),
@@ -131,10 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the camera runs")
     parser.add_argument("--fps", type=float, default=200.0, help="the camera's frame rate")
     parser.add_argument("--stage-threads", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--align", choices=("inline", "process"), default="inline")
     parser.add_argument("--loop-frames", type=int, default=400, help="frames rendered first")
     parser.add_argument("--ring", type=int, default=None, help="ring capacity (the CLI's --ring)")
     args = parser.parse_args(argv)
-    run = run_camera(args.seconds, args.fps, args.stage_threads, args.loop_frames, args.ring)
+    run = run_camera(
+        args.seconds, args.fps, args.stage_threads, args.loop_frames, args.ring, args.align
+    )
     print(run.line())
     return 0
 

@@ -201,10 +201,14 @@ def run_soak(
     config = LiveConfig(
         source=source,
         # Lossless; the next clip is there at once: no reconnect backoff.
-        # One stage thread: the per-frame CPU time below reads one thread's clock from the
-        # first stage to the last, which two stage threads would split.
+        # One stage thread, inline: the per-frame CPU time below reads one thread's clock
+        # from the first stage to the last, which two stage threads would split.
         limits=RunLimits(
-            duration_s=duration_s, ring_policy="block", backoff_s=(0.0, 0.0), stage_threads=1
+            duration_s=duration_s,
+            ring_policy="block",
+            backoff_s=(0.0, 0.0),
+            stage_threads=1,
+            align="inline",
         ),
         stream_name="soak",
         recognizer=RecognizerOptions(enabled=False),

@@ -5,9 +5,10 @@
     mexlive batch /data/archive --out /data/results --address auto   # join a running cluster
 
 A video is the unit of work (the spotter's state runs through the whole video): each runs the
-same builder, stages and weights as ``mexlive --source VIDEO --headless`` on one worker and
-gives ``OUT/<name>.jsonl`` (me-events/v1, line for line what that single run writes, apart
-from wall-clock fields) and ``OUT/<name>.done.json`` (its record). ``OUT/summary.csv`` (and
+same builder, stages and weights as ``mexlive --source VIDEO --headless --align inline`` on one
+worker (one CPU: alignment stays in the worker's process; the events are those of the default
+``--align process`` too) and gives ``OUT/<name>.jsonl`` (me-events/v1, line for line what that
+single run writes, apart from wall-clock fields) and ``OUT/<name>.done.json`` (its record). ``OUT/summary.csv`` (and
 ``summary.parquet`` when pyarrow is there) has a row per video. Where a ground-truth CSV sits
 beside a video (``clip.csv`` for ``clip.mp4``, or in ``--truth-dir``) the MEGC table of those
 videos is printed and written to ``OUT/megc.md``.

@@ -31,10 +31,11 @@ def partial_log(job: VideoJob) -> Path:
 
 def single_run(video: str, log: Path) -> None:
     """``mexlive --source VIDEO --headless --events LOG``: the very code path of the CLI
-    (its console lines go to this process's stdout, which Ray does not forward)."""
+    (its console lines go to this process's stdout, which Ray does not forward). Alignment
+    stays in this process: a worker is one CPU, and where it runs changes no event."""
     from stream.app.run import run_one
 
-    flags = ["--source", video, "--headless", "--events", str(log)]
+    flags = ["--source", video, "--headless", "--events", str(log), "--align", "inline"]
     args = build_parser().parse_args([*flags, "--events-max-mb", NO_ROTATION_MB])
     run_one(RunConfig.from_args(args))
 

@@ -169,6 +169,7 @@ def _live(args: argparse.Namespace, source: str, privacy: PrivacyOptions) -> Liv
             duration_s=args.duration,
             stall_timeout_s=args.stall_timeout,
             stage_threads=args.stage_threads,
+            align=args.align,
         ),
         stream_name=args.stream_name,
         spotter=SpotterOptions(

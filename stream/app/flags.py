@@ -101,9 +101,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         choices=(1, 2),
         default=RunLimits.stage_threads,
-        help="1 (default): every stage on one thread; 2: face alignment on one thread while the "
-        "features and the spotter work on the previous frame on another (frames in order, same "
-        "events; no faster on CPython today: dlib's predictor holds the GIL)",
+        help="with --align inline: 1 (default), every stage on one thread; 2, face alignment on "
+        "one thread while the features and the spotter work on the previous frame on another "
+        "(same events; no faster: dlib's predictor holds the GIL). --align process uses 2",
+    )
+    run.add_argument(
+        "--align",
+        choices=("inline", "process"),
+        default=RunLimits.align,
+        help="where face alignment runs: 'process' (default) puts dlib in a child process on "
+        "the second core while this one computes features and the spotter (same events; two "
+        "stage threads); 'inline' keeps it in this process (one core per stream)",
     )
 
 

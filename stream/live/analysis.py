@@ -17,6 +17,7 @@ from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.errors import MexliveError
 from stream.face.align import FaceTracker, TrackerConfig
 from stream.face.features import FeatureConfig, FeatureExtractor
+from stream.face.remote import AlignProcess
 from stream.live.pipeline import Stage
 
 EmitFn = Callable[[str, dict[str, Any], int | None], None]
@@ -29,6 +30,8 @@ class FaceAnalysis:
         emit: ``(status, detail, seq)`` for face_found / face_lost lines.
         tracker: FaceTracker settings. features: FeatureExtractor settings.
         keep_rows: keep every FeatureRow (and frame timing) for ``save_features``.
+        align_process: run the tracker in a child process (``stream.face.remote``), so that
+            dlib works on the second core; ``ready()`` waits for it, ``close()`` ends it.
     """
 
     def __init__(
@@ -37,17 +40,28 @@ class FaceAnalysis:
         tracker: TrackerConfig | None = None,
         features: FeatureConfig | None = None,
         keep_rows: bool = False,
+        align_process: bool = False,
     ) -> None:
         from stream.face.flow import warm_up
 
+        # The child loads dlib's models while this process compiles the kernels.
+        self.tracker = AlignProcess(tracker) if align_process else FaceTracker(tracker)
         warm_up()  # compile the Numba kernels now, not on the first face
         self.emit = emit
-        self.tracker = FaceTracker(tracker)
         self.extractor = FeatureExtractor(features)
         self.keep_rows = keep_rows
         self.rows: list[FeatureRow] = []
         self.pts_s: list[float] = []
         self.faces_found = 0
+
+    def ready(self) -> None:
+        """Wait for the alignment process to have loaded its models (AlignProcessError)."""
+        if isinstance(self.tracker, AlignProcess):
+            self.tracker.wait_ready()
+
+    def close(self) -> None:
+        if isinstance(self.tracker, AlignProcess):
+            self.tracker.close()
 
     def stages(self) -> list[Stage]:
         return [Stage("align", self._align), Stage("features", self._features)]

@@ -84,10 +84,14 @@ class RunLimits:
     ring_policy: str | None = None  # None: drop_oldest for live sources, block for files
     backoff_s: tuple[float, float] | None = None  # reconnect backoff; None: the thread's own
     # 1: every stage on one worker. 2: alignment on one thread, features / spotter / sinks on
-    # a second, frames in order (``Pipeline(front_stages=...)``); same events either way, but
-    # dlib's predictor holds the GIL, so 2 gained no frames/s and doubled the p99 latency
-    # (docs/benchmarks.md "End to end"): 1 is the default.
+    # a second, frames in order (``Pipeline(front_stages=...)``); same events either way.
+    # Inline, 2 gains nothing: dlib's predictor holds the GIL (docs/benchmarks.md "End to end").
     stage_threads: int = 1
+    # "process" (default): face alignment in a child process (stream.face.remote) on the
+    # second core while this one computes features and the spotter; implies two stage
+    # threads; same events. It is spawned, so a script that builds pipelines needs the
+    # ``if __name__ == "__main__":`` guard. "inline": in this process (one core per stream).
+    align: str = "process"
 
 
 @dataclass(frozen=True)
@@ -255,11 +259,12 @@ def _build(
     stages = list(config.first_stages)
     front_stages = 0
     if config.analysis:
-        analysis = FaceAnalysis(emit, keep_rows=config.keep_rows)
+        align_process = config.limits.align == "process"
+        analysis = FaceAnalysis(emit, keep_rows=config.keep_rows, align_process=align_process)
         align, *rest = analysis.stages()
         stages.append(align)
-        if config.limits.stage_threads == 2:
-            front_stages = len(stages)
+        if config.limits.stage_threads == 2 or align_process:
+            front_stages = len(stages)  # the front thread waits on the child meanwhile
         stages += rest
         if config.spotter.enabled:
             spotter = SpottingStage(
@@ -312,6 +317,9 @@ def _build(
         pipeline.capture.backoff_s = limits.backoff_s
     if spotter is not None:
         pipeline.end_of_stream.append(spotter.finish)
+    if analysis is not None:
+        analysis.ready()  # the alignment child has its models (or this raises, bad input)
+        pipeline.on_finish.append(analysis.close)
     built = {key: getattr(parts, key) for key in parts.__dataclass_fields__}
     return LiveRun(**built, pipeline=pipeline)
 

@@ -115,6 +115,7 @@ class Pipeline:
         # Called on the worker once the last frame is processed (the spotter decides what its
         # decoder still holds: an expression cut by the end of a file is still an event).
         self.end_of_stream: list[Callable[[], object]] = []
+        self.on_finish: list[Callable[[], object]] = []  # once, when stopped (a child to end)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -322,6 +323,8 @@ class Pipeline:
         if self.summary is not None:
             return self.summary
         self.ring.stop()  # anything still unread is counted as unprocessed_at_stop
+        for hook in self.on_finish:
+            hook()
         self._report_drops()
         stats = self.ring.stats()
         error = self.capture.error

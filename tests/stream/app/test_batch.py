@@ -88,7 +88,7 @@ def test_batch_equals_single_runs_event_for_event(clips, first_batch, tmp_path):
         video = str((clips / f"{name}.mp4").resolve())
         run = subprocess.run(
             [sys.executable, str(REPO / "run_live.py"), "--source", video, "--headless",
-             "--events", str(single)],
+             "--events", str(single), "--align", "inline"],  # a Ray worker is one CPU
             capture_output=True, text=True, timeout=300, cwd=REPO,
         )  # fmt: skip
         assert run.returncode == 0, run.stderr[-2000:]

@@ -15,10 +15,10 @@ from stream.output.events import EventBus
 from tests.helpers import Collect, ScriptedSource, fixtures_root
 
 
-def _analyse(video: str, stage_threads: int):
+def _analyse(video: str, stage_threads: int, align: str = "inline"):
     config = LiveConfig(
         source=video,
-        limits=RunLimits(stage_threads=stage_threads),
+        limits=RunLimits(stage_threads=stage_threads, align=align),
         recognizer=RecognizerOptions(backend="onnxruntime"),
         keep_rows=True,
     )
@@ -27,13 +27,14 @@ def _analyse(video: str, stage_threads: int):
     return run, summary
 
 
-def test_two_stage_threads_give_the_rows_and_events_of_one():
+@pytest.mark.parametrize("align", ["inline", "process"])
+def test_two_stage_threads_give_the_rows_and_events_of_one(align):
     root = fixtures_root()
     if root is None:
         pytest.skip("fixture videos not found (../shared/fixtures or $MEXLIVE_FIXTURES)")
     video = str(root / "videos" / "st_rd2.mp4")
     one, one_summary = _analyse(video, 1)
-    two, two_summary = _analyse(video, 2)
+    two, two_summary = _analyse(video, 2, align)  # "process": dlib in a child process
     assert two.pipeline.front_count == 1 and one.pipeline.front_count == 0
     assert one_summary.processed == two_summary.processed == 200
     assert one_summary.balanced and two_summary.balanced
@@ -123,3 +124,22 @@ def test_stop_returns_within_a_second_with_frames_in_flight():
     summary = pipeline.stop()
     assert time.monotonic() - t0 < 1.0
     assert summary.balanced, (summary.captured, summary.processed, summary.dropped)
+
+
+def test_stop_ends_the_alignment_process_within_a_second():
+    config = LiveConfig(
+        source="synthetic",
+        limits=RunLimits(align="process"),
+        recognizer=RecognizerOptions(enabled=False),
+    )
+    run = build_live(config, EventBus([]))
+    assert run.pipeline.front_count == 1  # the front thread waits on the child
+    run.pipeline.start()
+    deadline = time.monotonic() + 60
+    while run.pipeline.processed < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    summary = run.pipeline.stop()
+    assert time.monotonic() - started < 1.0
+    assert summary.balanced and summary.processed >= 20
+    assert not run.analysis.tracker.alive
