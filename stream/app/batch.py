@@ -8,10 +8,10 @@ A video is the unit of work (the spotter's state runs through the whole video): 
 same builder, stages and weights as ``mexlive --source VIDEO --headless --align inline`` on one
 worker (one CPU: alignment stays in the worker's process; the events are those of the default
 ``--align process`` too) and gives ``OUT/<name>.jsonl`` (me-events/v1, line for line what that
-single run writes, apart from wall-clock fields) and ``OUT/<name>.done.json`` (its record). ``OUT/summary.csv`` (and
-``summary.parquet`` when pyarrow is there) has a row per video. Where a ground-truth CSV sits
-beside a video (``clip.csv`` for ``clip.mp4``, or in ``--truth-dir``) the MEGC table of those
-videos is printed and written to ``OUT/megc.md``.
+single run writes, apart from wall-clock fields) and ``OUT/<name>.done.json`` (its record).
+``OUT/summary.csv`` (and ``summary.parquet`` when pyarrow is there) has a row per video.
+Where a ground-truth CSV sits beside a video (``clip.csv`` for ``clip.mp4``, or in
+``--truth-dir``) the MEGC table of those videos is printed and written to ``OUT/megc.md``.
 
 A rerun with the same ``--out`` skips the videos whose complete output is there for the same
 video size and weights (``--force`` redoes all). A video that cannot be read is a row with its
