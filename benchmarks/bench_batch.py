@@ -14,36 +14,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from statistics import median
 
-from benchmarks.bench_end_to_end import fixtures, mexlive_command
+from benchmarks.bench_end_to_end import (
+    fixture_videos,
+    fixtures,
+    mexlive_command,
+    stopped_line,
+    timed,
+)
 from benchmarks.machine_info import cpu_name
 from stream.synthetic.animator import write_synthetic_set
 
 VIDEOS = ("lp_d5.mp4", "lp_d3.mp4", "lp_d11.mp4", "st_rd2.mp4")
 
 
-def frames_in(log: Path) -> int:
-    import json
-
-    for line in reversed(log.read_text().splitlines()):
-        event = json.loads(line)
-        if event.get("status") == "stopped":
-            return int(event["processed"])
-    raise RuntimeError(f"{log}: no stopped line")
-
-
-def timed(command: list[str]) -> float:
-    started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
-    return time.monotonic() - started
+def frames_of(videos: list[Path], out: Path) -> int:
+    return sum(stopped_line(out / f"{v.stem}.jsonl")["processed"] for v in videos)
 
 
 def single_loop(videos: list[Path], out: Path) -> tuple[float, int]:
@@ -52,14 +42,14 @@ def single_loop(videos: list[Path], out: Path) -> tuple[float, int]:
     for video in videos:
         log = out / f"{video.stem}.jsonl"
         command = [*mexlive_command(), "--source", str(video), "--headless"]
-        wall += timed([*command, "--events", str(log)])
-    return wall, sum(frames_in(out / f"{v.stem}.jsonl") for v in videos)
+        wall += timed([*command, "--events", str(log)])[0]
+    return wall, frames_of(videos, out)
 
 
 def batch_run(videos: list[Path], out: Path, workers: int) -> tuple[float, int]:
     command = [*mexlive_command(), "batch", *map(str, videos), "--out", str(out)]
-    wall = timed([*command, "--workers", str(workers), "--no-progress"])
-    return wall, sum(frames_in(out / f"{v.stem}.jsonl") for v in videos)
+    wall = timed([*command, "--workers", str(workers), "--no-progress"])[0]
+    return wall, frames_of(videos, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,11 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic", type=int, default=2, help="synthetic 8-s clips added")
     parser.add_argument("--repeats", type=int, default=2, help="paired runs")
     args = parser.parse_args(argv)
-    folder = fixtures()
-    videos = [folder / name for name in args.videos.split(",") if name]
-    missing = [v.name for v in videos if not v.is_file()]
+    videos, missing = fixture_videos(args.videos)
     if missing:
-        print(f"fixture videos not found in {folder}: {missing} (set MEXLIVE_FIXTURES)")
+        print(f"fixture videos not found in {fixtures()}: {missing} (set MEXLIVE_FIXTURES)")
         return 2
     runs: dict[str, list[tuple[float, int]]] = {"loop": [], "1": [], "2": []}
     with tempfile.TemporaryDirectory() as tmp:

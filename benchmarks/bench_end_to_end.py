@@ -50,6 +50,13 @@ def fixtures() -> Path:
     return Path(os.environ.get("MEXLIVE_FIXTURES") or default) / "videos"
 
 
+def fixture_videos(names: str) -> tuple[list[Path], list[str]]:
+    """The fixture videos named in a comma list, and the names not found."""
+    folder = fixtures()
+    videos = [folder / name for name in names.split(",") if name]
+    return videos, [v.name for v in videos if not v.is_file()]
+
+
 def mexlive_command() -> list[str]:
     script = Path(sys.executable).parent / "mexlive"
     return [str(script)] if script.is_file() else [sys.executable, "-m", "run_live"]
@@ -292,11 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live-seconds", type=float, default=60.0, help="0: skip the live run")
     parser.add_argument("--plot", default=None, metavar="PNG", help="write the stage plot")
     args = parser.parse_args(argv)
-    folder = fixtures()
-    videos = [folder / name for name in args.videos.split(",") if name]
-    missing = [v.name for v in videos if not v.is_file()]
+    videos, missing = fixture_videos(args.videos)
     if missing:
-        print(f"fixture videos not found in {folder}: {missing} (set MEXLIVE_FIXTURES)")
+        print(f"fixture videos not found in {fixtures()}: {missing} (set MEXLIVE_FIXTURES)")
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
