@@ -4,6 +4,10 @@ Usage:
     python -m benchmarks.bench_spotting --suite cross [--data ~/.cache/mexlive/cross-suite]
                                 # the cross-domain suite (benchmarks/cross_suite.py): made
                                 # once, then both spotters in one table
+    python -m benchmarks.bench_spotting --suite cross --curve [--docs docs/benchmarks.md]
+                                # and the detection curve: FROC, recall by amplitude and
+                                # context, AUC per stage, the oracle bound, false alarms by
+                                # distractor (benchmarks/suite/), docs/detectability.png
     python -m benchmarks.bench_spotting --features /tmp/mexlive_data/test [--weights PATH]
         [--onnx STEP.onnx]      # the same replay with ONNX Runtime on that step graph
                                 # (FP32, FP16 or INT8 QDQ from calibration.int8)
@@ -140,6 +144,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--onnx", default=None, help="step graph to run in ONNX Runtime (FP32/FP16/INT8 QDQ)"
     )
+    parser.add_argument(
+        "--curve",
+        action="store_true",
+        help="with --suite: also the detection curve and stage detectability of the real rows",
+    )
+    parser.add_argument(
+        "--plot", default="docs/detectability.png", help="with --curve: the figure's path"
+    )
+    parser.add_argument(
+        "--docs",
+        default=None,
+        help="with --curve: write the tables into this markdown file between its "
+        "'<!-- curve:begin -->' and '<!-- curve:end -->' lines",
+    )
+    parser.add_argument(
+        "--no-synthetic",
+        action="store_true",
+        help="with --suite: only the real rows (the synthetic sets are not made or scored)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if (args.features is None) == (args.suite is None):
@@ -232,7 +255,7 @@ def _suite(args) -> int:
     from engines.runtime.cache import default_cache_dir
 
     root = Path(args.data) if args.data else Path(default_cache_dir()) / "cross-suite"
-    sets = build_suite(root)
+    sets = build_suite(root, synthetic=not args.no_synthetic)
     loaded = [(s, load_clips(s.folder)) for s in sets]
     manifest = _check_weights(args.weights, loaded[0][1])
     print(f"Cross-domain spotting suite ({root}) — {machine()}")
@@ -250,7 +273,44 @@ def _suite(args) -> int:
         pooled[name] = pool(scored)
         print(table_rows("all with truth (pooled)", name, pooled[name], False))
     _goals(totals["learned"], pooled)
+    if args.curve:
+        _curve(args, sets)
     return 0
+
+
+def _curve(args, sets) -> None:
+    """The detection curve of the real rows (benchmarks/suite/curve.py), printed, plotted and
+    optionally written into the docs."""
+    from benchmarks.suite.curve import measure
+    from benchmarks.suite.report import all_tables, plot
+    from benchmarks.suite.stages import SuiteClip
+
+    injected = [SuiteClip.load(p) for p in sorted(sets[-2].folder.glob("*.npz"))]
+    plain = [SuiteClip.load(p) for p in sorted(sets[-1].folder.glob("*.npz"))]
+    t0 = time.perf_counter()
+    measured = measure(injected, plain, args.weights)
+    tables = all_tables(measured)
+    command = "python -m benchmarks.bench_spotting " + " ".join(sys.argv[1:])
+    header = f"Command: `{command}` — {machine()}; {time.perf_counter() - t0:.0f} s\n\n"
+    print("\n" + header + tables)
+    plot(measured, args.plot)
+    print(f"figure: {args.plot}")
+    if args.docs:
+        _write_section(
+            Path(args.docs), header + tables + f"\n![detectability]({Path(args.plot).name})\n"
+        )
+
+
+def _write_section(path: Path, text: str) -> None:
+    """Replace the lines between the curve markers of ``path`` (appended when absent)."""
+    begin, end = "<!-- curve:begin -->", "<!-- curve:end -->"
+    doc = path.read_text() if path.is_file() else ""
+    block = f"{begin}\n{text}{end}"
+    if begin in doc and end in doc:
+        doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end) :]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(doc)
 
 
 def _goals(learned: dict, pooled: dict) -> None:

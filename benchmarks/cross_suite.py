@@ -8,9 +8,10 @@ Three kinds of set, none of them seen by training, validation or any choice of a
   kernels (``stream/synthetic/deform.py``, "kernel"), a family no training clip was made with,
   on held-out identities (a held-out photo and frames of the held-out videos), at 25, 30, 60,
   100 and 200 fps, through H.264;
-- **micro-expressions injected into held-out real videos** (``stream/datasets/real.py``): real
-  talking, blinks and head motion around them;
-- **the held-out real videos with nothing injected**: every event there is false; reported as
+- **micro-expressions injected into held-out real videos** (``benchmarks/suite/clips.py``: the
+  held-out fixture videos and every corpus clip marked ``validation``, three seeds each):
+  real talking, blinks and head motion around them;
+- **the same real videos with nothing injected**: every event there is false; reported as
   false events per minute.
 
 ``build_suite`` makes the feature files once into a cache folder (minutes on two cores);
@@ -24,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream.datasets.recipe import HELD_OUT_FAMILY, HELD_OUT_PHOTOS, HELD_OUT_VIDEOS
+from stream.datasets.recipe import HELD_OUT_FAMILY, HELD_OUT_PHOTOS
 
 # Identities of the synthetic sets: the held-out photo and one frame of each held-out video.
 HELD_OUT_FACES = (
@@ -43,7 +44,6 @@ SYNTHETIC_RATES = (
     (100.0, 3, 12.0),
     (200.0, 2, 10.0),
 )
-INJECTION_SEEDS = (SUITE_SEED, SUITE_SEED + 1, SUITE_SEED + 2)
 
 
 @dataclass(frozen=True)
@@ -62,19 +62,25 @@ def suite_sets(root: str | Path) -> list[SuiteSet]:
         SuiteSet(f"{HELD_OUT_FAMILY} family, held-out faces, {fps:g} fps", root / f"kernel_{fps:g}")
         for fps, _, _ in SYNTHETIC_RATES
     ]
-    sets.append(SuiteSet("injected into held-out real video", root / "real_injected"))
-    sets.append(SuiteSet("held-out real video, nothing injected", root / "real_plain", True))
+    # "real2": the larger real rows (fixtures + corpus validation clips, with landmarks)
+    sets.append(SuiteSet("injected into held-out real video", root / "real2_injected"))
+    sets.append(SuiteSet("held-out real video, nothing injected", root / "real2_plain", True))
     return sets
 
 
-def build_suite(root: str | Path, workers: int = 2, progress: bool = True) -> list[SuiteSet]:
-    """Make every set that is not complete yet (a ``.done`` stamp marks a finished one)."""
+def build_suite(
+    root: str | Path, workers: int = 2, progress: bool = True, synthetic: bool = True
+) -> list[SuiteSet]:
+    """Make every set that is not complete yet (a ``.done`` stamp marks a finished one);
+    ``synthetic`` False: only the real rows (the returned list holds only those)."""
+    from benchmarks.suite.clips import build_real_sets
     from stream.datasets.features import make_feature_set
-    from stream.datasets.real import make_real_set
 
     sets = suite_sets(root)
     for k, (fps, count, seconds) in enumerate(SYNTHETIC_RATES):
         target = sets[k].folder
+        if not synthetic:
+            continue
         if _done(target):
             continue
         _say(progress, f"suite: {sets[k].name}: {count} clips of {seconds:g} s")
@@ -90,17 +96,11 @@ def build_suite(root: str | Path, workers: int = 2, progress: bool = True) -> li
             synthetic={"deformation": HELD_OUT_FAMILY, "micro_per_min": 8.0, "macro_per_min": 2.0},
         )
         _stamp(target)
-    injected, plain = sets[-2].folder, sets[-1].folder
-    if not _done(injected):
-        _say(progress, f"suite: {sets[-2].name}: {len(HELD_OUT_VIDEOS)} videos")
-        videos, seeds = list(HELD_OUT_VIDEOS), list(INJECTION_SEEDS)
-        make_real_set(injected, videos, seeds=seeds, workers=workers, progress=progress)
-        _stamp(injected)
-    if not _done(plain):
-        _say(progress, f"suite: {sets[-1].name}: {len(HELD_OUT_VIDEOS)} videos")
-        make_real_set(plain, list(HELD_OUT_VIDEOS), plain=True, workers=workers, progress=progress)
-        _stamp(plain)
-    return sets
+    # the real rows keep no stamp: each (video, seed) file is made once, and a rerun makes
+    # only what is missing (a clip added to the corpus's validation split, say)
+    _say(progress, f"suite: {sets[-2].name} and {sets[-1].name}")
+    build_real_sets(sets[-2].folder, sets[-1].folder, workers=workers, progress=progress)
+    return sets if synthetic else sets[-2:]
 
 
 def _done(folder: Path) -> bool:

@@ -49,6 +49,9 @@ class DecoderConfig:
     min_duration_s: float = 0.12  # shorter bumps are noise (blinks last 100-400 ms: the model
     # is trained to ignore them; this only drops single-frame spikes)
     width_scale: float = 1.70  # interval length / FWHM of the apex bump (σ = length / 4)
+    # multiplies the whole threshold (running level, baseline floor and min_threshold): the
+    # one knob a detection curve sweeps (benchmarks.bench_spotting --curve); 1 live
+    threshold_scale: float = 1.0
 
 
 @dataclass
@@ -87,7 +90,7 @@ class EventDecoder:
         self.baseline_floor = baseline_floor
         self._history: deque[tuple[float, float]] = deque()  # (t_s, score) of valid frames
         self._sorted_dirty = True
-        self._threshold = self.config.min_threshold
+        self._threshold = self.config.min_threshold * self.config.threshold_scale
         self._frames_since_threshold = 0
         self._candidate: list[_Sample] = []
         self._recent: deque[_Sample] = deque()
@@ -172,7 +175,8 @@ class EventDecoder:
             median = float(np.median(scores))
             mad = float(np.median(np.abs(scores - median)))
             running = median + self.config.mad_k * mad
-            self._threshold = max(running, self.baseline_floor, self.config.min_threshold)
+            level = max(running, self.baseline_floor, self.config.min_threshold)
+            self._threshold = level * self.config.threshold_scale
 
     def _close(self) -> list[Spotted]:
         samples, cfg = self._candidate, self.config

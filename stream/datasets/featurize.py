@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stream.errors import MexliveError
 from stream.synthetic.truth import TruthEvent
 
 
@@ -25,6 +26,22 @@ def fixtures_dir() -> Path:
     if root:
         return Path(root)
     return Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+
+
+def resolve_video(name: str) -> Path:
+    """A video name → its path: an existing path as is, else the fixtures' videos folder.
+
+    Raises MexliveError naming the known videos when it is neither.
+    """
+    if Path(name).is_file():
+        return Path(name).resolve()
+    folder = fixtures_dir() / "videos"
+    path = folder / name
+    if path.is_file():
+        return path
+    known = sorted(p.name for p in folder.glob("*.mp4")) if folder.is_dir() else []
+    hint = f" (known: {', '.join(known)})" if known else f" ({folder} is missing)"
+    raise MexliveError(f"video {name!r} not found in {folder}{hint}")
 
 
 def init_worker() -> None:
@@ -44,12 +61,16 @@ def featurize(frames: Iterable[tuple[int, float, np.ndarray]], fps: float) -> di
     from stream.face.features import FeatureExtractor
 
     tracker, extractor = FaceTracker(), FeatureExtractor()
-    values, valid, seq, t_mono_ns, pts_s = [], [], [], [], []
+    values, valid, seq, t_mono_ns, pts_s, landmarks = [], [], [], [], [], []
+    no_face = np.full((68, 2), np.nan, np.float32)
     for index, pts, image in frames:
         t_s = index / fps
         t_ns = round(t_s * 1e9)
-        row = extractor.update(tracker.update(image, index, t_ns, t_s))
+        face = tracker.update(image, index, t_ns, t_s)
+        row = extractor.update(face)
         values.append(row.values.copy())  # the extractor reuses its buffer
+        ok = face.ok and face.landmarks_px is not None
+        landmarks.append(face.landmarks_px.astype(np.float32) if ok else no_face)
         valid.append(row.valid)
         seq.append(index)
         t_mono_ns.append(t_ns)
@@ -61,6 +82,9 @@ def featurize(frames: Iterable[tuple[int, float, np.ndarray]], fps: float) -> di
         "seq": np.array(seq, np.int64),  # (L,)
         "t_mono_ns": np.array(t_mono_ns, np.int64),  # (L,)
         "pts_s": np.array(pts_s, np.float64),  # (L,)
+        # raw dlib landmarks in frame px, NaN without a face: context labels (blinks,
+        # speech, head motion) and face size for the detectability suite
+        "landmarks_px": np.stack(landmarks) if landmarks else np.zeros((0, 68, 2), np.float32),
         "names": np.array(extractor.names),  # (F,)
         "fps": np.float64(fps),
     }
@@ -74,6 +98,8 @@ def truth_arrays(events: Sequence[TruthEvent]) -> dict[str, np.ndarray]:
         "truth_offset": np.array([e.offset for e in events], np.int64),  # (K,)
         "truth_kind": np.array([e.kind for e in events], dtype="<U8"),  # (K,)
         "truth_emotion": np.array([e.emotion for e in events], dtype="<U8"),  # (K,)
+        "truth_peak_px": np.array([e.peak_px for e in events], np.float64),  # (K,) frame px
+        "truth_aus": np.array(["+".join(map(str, e.aus)) for e in events], dtype="<U32"),  # (K,)
     }
 
 

@@ -15,10 +15,9 @@ first onset from 1.3-2.8 s), amplitude 0.5-5 px at a 200 px face (scaled to the 
 duration 0.2-0.5 s, a random emotion; with ``--macro-fraction`` that share of events is a
 macro-expression (6-15 px, 0.6-2 s, kind "macro").
 
-Files: ``OUT_DIR/<video-stem>_s<seed>.npz`` (``<stem>_plain.npz`` with ``--plain``), in the
-``stream.datasets.features`` layout (values, valid, seq, t_mono_ns, pts_s, names, fps,
-truth_onset/apex/offset/kind/emotion, identity = the video's file name, seed (-1 when plain),
-h264, synthetic = JSON of the injection settings with "background": "real"), so
+Files: ``OUT_DIR/<video-stem>_s<seed>.npz`` (``<stem>_plain.npz`` with ``--plain``) in the
+``stream.datasets.features`` layout plus identity (the video's file name), seed (-1 when
+plain), h264 and synthetic (JSON of the injection settings), so
 ``engines.train.data.load_clips`` reads them unchanged. fps and pts_s are the video's own.
 
 Usage:
@@ -47,8 +46,8 @@ import numpy as np
 
 from stream.datasets.featurize import (
     featurize,
-    fixtures_dir,
     init_worker,
+    resolve_video,
     save_atomic,
     truth_arrays,
 )
@@ -63,30 +62,21 @@ MACRO_PX, MACRO_S = (6.0, 15.0), (0.6, 2.0)
 FIRST_ONSET_S = (1.3, 2.8)  # the flow window needs real frames before the first event
 
 
-def resolve_video(name: str) -> Path:
-    """A video name → its path: an existing path as is, else the fixtures' videos folder.
-
-    Raises MexliveError naming the known videos when it is neither.
-    """
-    if Path(name).is_file():
-        return Path(name).resolve()
-    folder = fixtures_dir() / "videos"
-    path = folder / name
-    if path.is_file():
-        return path
-    known = sorted(p.name for p in folder.glob("*.mp4")) if folder.is_dir() else []
-    hint = f" (known: {', '.join(known)})" if known else f" ({folder} is missing)"
-    raise MexliveError(f"video {name!r} not found in {folder}{hint}")
-
-
-def injection_config(seed: int, macro_fraction: float = 0.0) -> InjectionConfig:
-    """The injections of one seed (see the module docstring)."""
+def injection_config(
+    seed: int,
+    macro_fraction: float = 0.0,
+    amplitude_px: tuple[float, float] = AMPLITUDE_PX,
+    onsets: tuple[int, ...] | None = None,
+) -> InjectionConfig:
+    """The injections of one seed (see the module docstring); ``amplitude_px`` at a 200 px
+    face; ``onsets``: these onset frames instead of random gaps."""
     first = np.random.default_rng((seed, 7)).uniform(*FIRST_ONSET_S)
     return InjectionConfig(
         seed=seed,
-        pre_s=round(float(first), 3),  # in a whole video pre_s only places the first onset
+        onsets=onsets,
+        pre_s=round(float(first), 3) if onsets is None else FIRST_ONSET_S[0],
         spacing_range_s=SPACING_S,
-        amplitude_px=AMPLITUDE_PX,
+        amplitude_px=amplitude_px,
         duration_s=DURATION_S,
         macro_fraction=macro_fraction,
         macro_amplitude_px=MACRO_PX,
@@ -112,6 +102,10 @@ def make_real_set(
     max_seconds: float | None = None,
     workers: int = 2,
     progress: bool = True,
+    amplitude_px: tuple[float, float] = AMPLITUDE_PX,
+    keep_going: bool = False,
+    warn=None,
+    onsets: dict[str, tuple[int, ...]] | None = None,
 ) -> list[Path]:
     """Inject, compress, align and featurize each (video, seed); returns the .npz paths.
 
@@ -120,9 +114,17 @@ def make_real_set(
         seeds: one file per video and seed; ignored with ``plain`` (one file per video).
         max_seconds: use only the start of each video (events must end inside it).
         workers: processes (``spawn``); 1 runs in this process.
+        amplitude_px: micro amplitude range at a 200 px face.
+        onsets: per video (as named in ``videos``), the onset frames to inject at instead of
+            random gaps (each at least 1.3 s into the video); a video not listed is left out.
+        keep_going: a video that cannot be used (missing, unreadable, too short, no face, no
+            position to inject into) costs only its own files: ``warn`` gets one line for it
+            (default: a ``warning:`` line on stderr) and the rest is made; the returned paths
+            are the files written.
 
     Raises MexliveError for a missing, unreadable or too short video (checked before any
-    work), and for a video without a face or with no position where one could be injected.
+    work), and for a video without a face or with no position where one could be injected
+    (unless ``keep_going``).
     """
     if not videos:
         raise MexliveError("no videos given")
@@ -131,30 +133,60 @@ def make_real_set(
     seeds = [0] if seeds is None else seeds
     if any(s < 0 for s in seeds) or not seeds:
         raise MexliveError(f"seeds must be >= 0: {seeds}")
-    paths = [resolve_video(name) for name in videos]
+    warn = warn or (lambda line: print(f"warning: {line}", file=sys.stderr, flush=True))
     out = Path(out_dir)
     jobs: list[_VideoJob] = []
-    for video in paths:
-        fps, frames = _probe(video, max_seconds)
-        if plain:
-            jobs.append(_VideoJob(out / f"{video.stem}_plain.npz", video, -1, None, max_seconds))
+    for name in videos:
+        if onsets is not None and name not in onsets:
             continue
-        for seed in seeds:
-            config = injection_config(seed, macro_fraction)
-            _check_length(video, fps, frames, config)
-            path = out / f"{video.stem}_s{seed}.npz"
-            jobs.append(_VideoJob(path, video, seed, config, max_seconds))
+        at = None if onsets is None else onsets[name]
+        try:
+            jobs += _video_jobs(
+                name, out, seeds, plain, macro_fraction, max_seconds, amplitude_px, at
+            )
+        except MexliveError as exc:
+            if not keep_going:
+                raise
+            warn(f"skipped: {exc}")
     if len({job.path for job in jobs}) != len(jobs):
         raise MexliveError("two videos share a file stem; rename one")
+    if not jobs:
+        return []
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    run = _run_job_or_error if keep_going else _run_job
     if workers <= 1:
-        _report((_run_job(job) for job in jobs), len(jobs), t0, progress)
+        done = _report((run(job) for job in jobs), len(jobs), t0, progress, warn)
     else:
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(min(workers, len(jobs)), initializer=init_worker) as pool:
-            _report(pool.imap_unordered(_run_job, jobs), len(jobs), t0, progress)
-    return [job.path for job in jobs]
+            done = _report(pool.imap_unordered(run, jobs), len(jobs), t0, progress, warn)
+    written = set(done)
+    return [job.path for job in jobs if job.path in written]
+
+
+def _video_jobs(
+    name: str,
+    out: Path,
+    seeds: list[int],
+    plain: bool,
+    macro_fraction: float,
+    max_seconds: float | None,
+    amplitude_px: tuple[float, float],
+    onsets: tuple[int, ...] | None = None,
+) -> list[_VideoJob]:
+    """The jobs of one video, after the checks that need no work (exists, decodes, long
+    enough)."""
+    video = resolve_video(name)
+    fps, frames = _probe(video, max_seconds)
+    if plain:
+        return [_VideoJob(out / f"{video.stem}_plain.npz", video, -1, None, max_seconds)]
+    jobs = []
+    for seed in seeds:
+        config = injection_config(seed, macro_fraction, amplitude_px, onsets)
+        _check_length(video, fps, frames, config)
+        jobs.append(_VideoJob(out / f"{video.stem}_s{seed}.npz", video, seed, config, max_seconds))
+    return jobs
 
 
 def _probe(video: Path, max_seconds: float | None) -> tuple[float, int]:
@@ -193,8 +225,15 @@ def _check_length(video: Path, fps: float, frames: int, config: InjectionConfig)
         )
 
 
-def _report(results, count: int, t0: float, progress: bool) -> None:
-    for k, (path, identity, frames, valid, events, seconds) in enumerate(results, start=1):
+def _report(results, count: int, t0: float, progress: bool, warn) -> list[Path]:
+    """Prints a line per finished job; returns the paths written (an error is a warning)."""
+    written = []
+    for k, result in enumerate(results, start=1):
+        if isinstance(result, str):
+            warn(f"skipped: {result}")
+            continue
+        path, identity, frames, valid, events, seconds = result
+        written.append(path)
         if progress:
             print(
                 f"clip {k}/{count} {path.name} ({identity}): {frames} frames, "
@@ -204,6 +243,15 @@ def _report(results, count: int, t0: float, progress: bool) -> None:
                 file=sys.stderr,
                 flush=True,
             )
+    return written
+
+
+def _run_job_or_error(job: _VideoJob) -> tuple | str:
+    """``_run_job``, with a MexliveError turned into its message (one bad clip of many)."""
+    try:
+        return _run_job(job)
+    except MexliveError as exc:
+        return f"{job.path.name}: {exc}"
 
 
 def _run_job(job: _VideoJob) -> tuple[Path, str, int, int, int, float]:

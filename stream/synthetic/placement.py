@@ -36,8 +36,13 @@ class InjectionConfig:
     macro_fraction: float = 0.0  # share of positions that hold a macro-expression
     macro_amplitude_px: tuple[float, float] = MACRO_PX
     macro_duration_s: tuple[float, float] = (0.6, 2.0)
+    # Explicit onset frames instead of the grid (e.g. the calm stretches of a video), each at
+    # least ``pre_s`` into the video; one that would overlap the previous clip moves later.
+    onsets: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.onsets is not None and np.any(np.diff(self.onsets) <= 0):
+            raise MexliveError(f"onsets must increase: {self.onsets}")
         if self.seed < 0 or self.pre_s < 0 or self.post_s < 0 or self.spacing_s <= 0:
             raise MexliveError("injection needs seed, pre_s, post_s >= 0 and spacing_s > 0")
         for name in ("amplitude_px", "macro_amplitude_px", "duration_s", "macro_duration_s"):
@@ -57,6 +62,9 @@ class InjectionConfig:
         if self.macro_fraction > 0:
             longest = max(longest, self.macro_duration_s[1])
         return self.pre_s + longest + self.post_s
+
+
+NEVER = 1 << 62  # the start of a position that does not exist
 
 
 @dataclass
@@ -86,6 +94,9 @@ def windows(frames: Iterable[tuple], config: InjectionConfig, fps: float) -> Ite
     amplitudes = {"micro": config.amplitude_px, "macro": config.macro_amplitude_px}
     pending: deque[Window] = deque()
     position, start = 0, 0
+    explicit = config.onsets
+    if explicit is not None:
+        start = explicit[0] - pre if explicit else NEVER
     for i, image, rest in frames:
         while start <= i and position != config.max_positions:
             # Timing is a function of (seed, position) only: clips are reproducible one by one.
@@ -106,6 +117,9 @@ def windows(frames: Iterable[tuple], config: InjectionConfig, fps: float) -> Ite
                 gap = max(1, round(extra.uniform(*config.spacing_range_s) * fps))
             # The next clip's event starts after this clip ends: no frame holds two warps.
             start = max(start + gap, end - pre)
+            if explicit is not None:  # the next listed onset (none left: never)
+                later = position + 1 < len(explicit)
+                start = max(explicit[position + 1] - pre, end - pre) if later else NEVER
             position += 1
         for window in list(pending):
             if rest is None:  # a frame without a face spoils every clip that holds it

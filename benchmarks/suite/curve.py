@@ -1,0 +1,315 @@
+"""The detection curve and the stage-wise detectability of the suite's real rows.
+
+``measure(injected, plain)`` labels every injected expression (``labels.py``), computes every
+stage's signal on every clip (``stages.py``), and returns a ``Measured`` that holds:
+
+- per spotter, a threshold-multiplier sweep (``engines.eval.detection.sweep``) over the
+  injected and the plain clips, and the oracle: a threshold on the strongest region's raw
+  shift, every threshold tried, chosen on this suite itself (``threshold_curve``). The oracle is
+  a BOUND on what the front end carries (no live spotter can pick its threshold on the data it
+  is scored on), never a result;
+- per stage and per expression, the share of the same video's plain windows of the same length
+  whose peak the expression's peak beats (ties half): the mean of that over any set of
+  expressions is the stage's AUC on that set (0.5 is chance);
+- false alarms on plain video by the distractor they coincide with, for the spotters at their
+  default threshold and for every stage signal at the threshold that gives 2 per minute.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from benchmarks.suite.labels import (
+    DISTRACTORS,
+    GROUPS,
+    EventLabel,
+    amplitude_90,
+    amplitude_bin,
+    context_of,
+    distractor_of,
+    face_context,
+    primary_group,
+    roi_group,
+)
+from benchmarks.suite.stages import SPOTTERS, STAGES, ClipSignals, SuiteClip, clip_signals
+from engines.context import ClipContext
+from engines.eval.detection import (
+    SweepPoint,
+    ThresholdPoint,
+    Truth,
+    alarm_spans,
+    auc,
+    best_at,
+    sweep,
+    threshold_curve,
+    window_peaks,
+)
+
+# Threshold multipliers of the sweep: 1/8 … 16 geometric, and 1 (the default) exactly.
+SCALES = tuple(sorted({1.0, *np.round(np.geomspace(0.125, 16.0, 29), 4).tolist()}))
+LOCALISED_STAGES = ("raw shift, own group", "normalised motion, own group")
+ALIGNED_IOD_PX = 0.325 * 160  # eye distance in the aligned face (stream/face/rois.py)
+DISTRACTOR_RATE = 2.0  # false alarms per minute at which each stage's distractors are counted
+
+
+@dataclass
+class Measured:
+    """Everything the report prints (see the module docstring)."""
+
+    labels: list[EventLabel]
+    plain_minutes: float
+    sweeps: dict[str, list[SweepPoint]]  # per spotter
+    oracle: list[ThresholdPoint]
+    rank: dict[str, np.ndarray]  # stage → (K,) per-expression AUC share
+    distractors: dict[str, dict[str, int]]  # row → distractor → false alarms
+    plain_share: dict[str, float]  # distractor → share of plain frames on one
+    clips: tuple[int, int] = (0, 0)  # injected, plain
+    videos: list[str] = field(default_factory=list)
+    front_end: dict[str, np.ndarray] = field(default_factory=dict)  # see ``_front_end``
+
+    def mask(self, **where: str) -> np.ndarray:
+        """(K,) expressions whose label fields equal ``where`` (e.g. context="calm")."""
+        return np.array([all(getattr(e, k) == v for k, v in where.items()) for e in self.labels])
+
+    def stage_auc(self, stage: str, mask: np.ndarray | None = None) -> float:
+        values = self.rank[stage] if mask is None else self.rank[stage][mask]
+        values = values[np.isfinite(values)]
+        return float(values.mean()) if values.size else float("nan")
+
+
+def measure(
+    injected: list[SuiteClip], plain: list[SuiteClip], weights: str | None = None, say=None
+) -> Measured:
+    """The whole instrument over loaded clips (every injected clip has its plain partner)."""
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    partner = {clip.video: k for k, clip in enumerate(plain)}
+    injected = [clip for clip in injected if clip.video in partner]
+    say(f"curve: signals of {len(plain)} plain and {len(injected)} injected clips")
+    plain_sig = [clip_signals(clip, weights) for clip in plain]
+    plain_ctx = [_context(clip) for clip in plain]
+    inj_sig = []
+    for k, clip in enumerate(injected, start=1):
+        inj_sig.append(clip_signals(clip, weights))
+        if k % 5 == 0:
+            say(f"curve: {k}/{len(injected)} injected clips")
+    labels, truths = _labels(injected, [plain_ctx[partner[c.video]] for c in injected])
+    sweeps = {
+        name: sweep(
+            [(sig.traces[name], truth) for sig, truth in zip(inj_sig, truths, strict=True)],
+            [sig.traces[name] for sig in plain_sig],
+            _decoder(name, weights),
+            SCALES,
+        )
+        for name in SPOTTERS
+    }
+    raw_peaks = np.array([_peak(inj_sig[e.clip].raw, injected[e.clip], e) for e in labels])
+    plain_raw = [
+        (sig.raw, clip.valid, clip.fps) for sig, clip in zip(plain_sig, plain, strict=True)
+    ]
+    rank = _ranks(labels, injected, inj_sig, [partner[c.video] for c in injected], plain, plain_sig)
+    measured = Measured(
+        labels=labels,
+        plain_minutes=sum(clip.minutes for clip in plain),
+        sweeps=sweeps,
+        oracle=threshold_curve(raw_peaks, plain_raw),
+        rank=rank,
+        distractors={},
+        plain_share=_plain_share(plain_ctx),
+        clips=(len(injected), len(plain)),
+        videos=sorted({clip.video for clip in plain}),
+    )
+    measured.distractors = _distractors(measured, plain, plain_sig, plain_ctx)
+    pairs = [(clip, plain[partner[clip.video]]) for clip in injected]
+    measured.front_end = _front_end(labels, pairs)
+    return measured
+
+
+def _front_end(labels: list[EventLabel], pairs: list[tuple[SuiteClip, SuiteClip]]) -> dict:
+    """Per expression, what the front end measures of it and what it measures anyway.
+
+    signal: the peak, inside the interval, of the injected clip's own-group region shift MINUS
+    the plain clip's at the same frames (vector difference: the expression's own flow, the
+    world's motion cancelled, since both clips hold the same real frames); noise: the median
+    peak of the plain clip's own-group shift over equal-length windows; floor: the same
+    difference as ``signal`` over windows far from every expression (what two H.264 encodings
+    of the same frames differ by: the part of ``signal`` that is not the expression). Window
+    (≈ 1 s) and onset (≈ 133 ms) baselines, aligned-face px; ``injected`` is the apex amplitude
+    in aligned-face px. (K,) arrays each, NaN where the two clips differ in length.
+    """
+    from benchmarks.suite.stages import region_vectors
+    from engines.motion import roi_names
+
+    keys = ("injected", "signal_win", "noise_win", "floor_win", "signal_on", "noise_on")
+    out = {k: np.full(len(labels), np.nan) for k in keys}
+    cache: dict[int, dict] = {}
+    for k, e in enumerate(labels):
+        clip, plain = pairs[e.clip]
+        out["injected"][k] = e.amplitude_90 * ALIGNED_IOD_PX / 90.0
+        if clip.length != plain.length:
+            continue
+        if e.clip not in cache:
+            cache[e.clip] = {
+                b: (region_vectors(clip, b), region_vectors(plain, b)) for b in ("win", "on")
+            }
+        rois = roi_names(clip.names)
+        cols = [i for i, r in enumerate(rois) if roi_group(r) == e.group]
+        span = slice(e.onset, e.offset + 1)
+        length = e.offset - e.onset + 1
+        for b in ("win", "on"):
+            inj, pla = cache[e.clip][b]
+            own = np.linalg.norm(inj[span][:, cols] - pla[span][:, cols], axis=-1)  # (T, C)
+            out[f"signal_{b}"][k] = own.max()
+            plain_own = np.linalg.norm(pla[:, cols], axis=-1).max(axis=1)  # (L,)
+            peaks = window_peaks(plain_own, plain.valid, length, max(length // 2, 1))
+            out[f"noise_{b}"][k] = float(np.median(peaks)) if peaks.size else np.nan
+            if b == "win":  # the same difference away from every expression: the codec's part
+                far = _far_from_events(clip, round(0.5 * clip.fps))
+                diff = np.linalg.norm(inj[:, cols] - pla[:, cols], axis=-1).max(axis=1)  # (L,)
+                peaks = window_peaks(diff, far & clip.valid & plain.valid, length, length)
+                out["floor_win"][k] = float(np.median(peaks)) if peaks.size else np.nan
+    return out
+
+
+def _far_from_events(clip: SuiteClip, margin: int) -> np.ndarray:
+    """(L,) frames at least ``margin`` frames from every true interval of the clip."""
+    far = np.ones(clip.length, bool)
+    for onset, offset in zip(clip.onset, clip.offset, strict=True):
+        far[max(int(onset) - margin, 0) : int(offset) + margin + 1] = False
+    return far
+
+
+def _decoder(spotter: str, weights: str | None):
+    """The decoder settings the live stage uses for this spotter."""
+    from stream.live.spotting import SpottingStage
+
+    return SpottingStage(
+        lambda e: None, weights=weights, backend="torch", spotter=spotter
+    ).decoder.config
+
+
+def _context(clip: SuiteClip) -> ClipContext:
+    return face_context(clip.landmarks_px, clip.valid, clip.fps)
+
+
+def _labels(
+    injected: list[SuiteClip], contexts: list[ClipContext]
+) -> tuple[list[EventLabel], list[list[Truth]]]:
+    labels, truths = [], []
+    for c, (clip, context) in enumerate(zip(injected, contexts, strict=True)):
+        truth = []
+        for j in range(len(clip.onset)):
+            if str(clip.kind[j]) != "micro":
+                continue
+            onset, apex, offset = int(clip.onset[j]), int(clip.apex[j]), int(clip.offset[j])
+            amp = amplitude_90(float(clip.peak_px[j]), clip.landmarks_px, apex)
+            labels.append(
+                EventLabel(
+                    clip=c,
+                    onset=onset,
+                    apex=apex,
+                    offset=offset,
+                    amplitude_90=amp,
+                    amplitude_bin=amplitude_bin(amp),
+                    context=context_of(onset, offset, clip.fps, context),
+                    group=primary_group(clip.aus[j]),
+                )
+            )
+            truth.append(Truth(onset, apex, offset))
+        truths.append(truth)
+    return labels, truths
+
+
+def _peak(signal: np.ndarray, clip: SuiteClip, event: EventLabel) -> float:
+    span = slice(event.onset, event.offset + 1)
+    inside = np.where(clip.valid[span], signal[span], np.nan)
+    return float(np.nanmax(inside)) if np.isfinite(inside).any() else float("nan")
+
+
+def _signal(sig: ClipSignals, stage: str, group: str) -> np.ndarray:
+    if stage == LOCALISED_STAGES[0]:
+        return sig.raw_groups[:, GROUPS.index(group)]
+    if stage == LOCALISED_STAGES[1]:
+        return sig.motion_groups[:, GROUPS.index(group)]
+    return sig.stage(stage)
+
+
+def _ranks(labels, injected, inj_sig, partner_of, plain, plain_sig) -> dict[str, np.ndarray]:
+    """Per stage, (K,) the share of the plain partner's equal-length windows each expression's
+    peak beats (NaN when the expression has no valid frame)."""
+    out = {}
+    for stage in (*STAGES, *LOCALISED_STAGES):
+        shares = []
+        for e in labels:
+            clip, p = injected[e.clip], partner_of[e.clip]
+            peak = _peak(_signal(inj_sig[e.clip], stage, e.group), clip, e)
+            length = e.offset - e.onset + 1
+            negatives = window_peaks(
+                _signal(plain_sig[p], stage, e.group), plain[p].valid, length, max(length // 2, 1)
+            )
+            shares.append(auc([peak], negatives) if np.isfinite(peak) else float("nan"))
+        out[stage] = np.array(shares)
+    return out
+
+
+def _plain_share(contexts: list[ClipContext]) -> dict[str, float]:
+    frames = sum(len(c.blink) for c in contexts)
+    share = {
+        "blink": sum(int(c.blink.sum()) for c in contexts),
+        "head motion": sum(int(c.head_moving.sum()) for c in contexts),
+        "speaking": sum(int(c.speaking.sum()) for c in contexts),
+    }
+    return {k: v / max(frames, 1) for k, v in share.items()}
+
+
+def _distractors(measured: Measured, plain, plain_sig, plain_ctx) -> dict[str, dict[str, int]]:
+    """False alarms on plain video by distractor: the spotters at their default threshold, and
+    each stage signal at the threshold of ``DISTRACTOR_RATE`` per minute."""
+    rows: dict[str, dict[str, int]] = {}
+    for name in SPOTTERS:
+        default = next(p for p in measured.sweeps[name] if p.scale == 1.0)
+        counts = dict.fromkeys(DISTRACTORS, 0)
+        for k, event in default.false_events:
+            counts[
+                distractor_of(event.onset_seq, event.offset_seq, plain[k].fps, plain_ctx[k])
+            ] += 1
+        rows[f"{name} spotter, default threshold"] = counts
+    for stage in STAGES:
+        counts = dict.fromkeys(DISTRACTORS, 0)
+        signals = [sig.stage(stage) for sig in plain_sig]
+        threshold = _threshold_for_rate(signals, plain, DISTRACTOR_RATE)
+        for signal, clip, context in zip(signals, plain, plain_ctx, strict=True):
+            for start, end in _runs(signal >= threshold, clip.valid, clip.fps):
+                counts[distractor_of(start, end, clip.fps, context)] += 1
+        rows[f"{stage} ≥ its {DISTRACTOR_RATE:g}/min threshold ({threshold:.3g})"] = counts
+    return rows
+
+
+def _threshold_for_rate(signals, plain, rate: float) -> float:
+    """The lowest threshold at which the runs on plain video are ≤ ``rate`` per minute."""
+    minutes = sum(clip.minutes for clip in plain)
+    values = np.unique(np.concatenate([s[c.valid] for s, c in zip(signals, plain, strict=True)]))
+    lo, hi = 0, len(values) - 1
+    while lo < hi:  # runs fall as the threshold rises: bisect on the sorted values
+        mid = (lo + hi) // 2
+        runs = sum(
+            len(_runs(s >= values[mid], c.valid, c.fps))
+            for s, c in zip(signals, plain, strict=True)
+        )
+        if runs / minutes <= rate:
+            hi = mid
+        else:
+            lo = mid + 1
+    return float(values[lo])
+
+
+def _runs(above: np.ndarray, valid: np.ndarray, fps: float) -> list[tuple[int, int]]:
+    """The alarms of a threshold on one clip, as the oracle counts them (``alarm_spans``)."""
+    return alarm_spans(above, valid, max(round(0.25 * fps), 1), max(round(0.5 * fps), 1))
+
+
+def operating_point(points, max_false_per_min: float):
+    """``best_at`` re-exported for the report."""
+    return best_at(points, max_false_per_min)

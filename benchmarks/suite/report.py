@@ -1,0 +1,278 @@
+"""The detection curve's tables (markdown) and ``docs/detectability.png``.
+
+Every table reads the sweep at a stated operating point: a spotter's default threshold
+(multiplier 1) or the multiplier with the best recall at ≤ N false micro events per minute of
+plain real video, chosen on all expressions so that every slice of a table (an amplitude bin,
+a context) reads the same operating point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.suite.curve import LOCALISED_STAGES, Measured
+from benchmarks.suite.labels import AMPLITUDE_BINS, CONTEXTS, DISTRACTORS, GROUPS
+from benchmarks.suite.stages import SPOTTERS, STAGES
+from engines.eval.detection import FA_TARGETS, best_at
+
+ORACLE = "oracle (BOUND: best threshold on the strongest region's raw shift, chosen on the suite)"
+
+
+def _f(value: float, digits: int = 2) -> str:
+    return "–" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _head(cells) -> str:
+    return _row(cells) + "\n|" + "|".join("---" for _ in cells) + "|"
+
+
+def _curves(m: Measured) -> dict[str, list]:
+    return {**{name: m.sweeps[name] for name in SPOTTERS}, ORACLE: m.oracle}
+
+
+def froc_table(m: Measured) -> str:
+    """Recall (detection; localisation in brackets) at each false-alarm target and at the
+    default threshold."""
+    lines = [
+        _head(
+            (
+                "spotter",
+                *(f"recall @ ≤ {t:g} FA/min" for t in FA_TARGETS),
+                "default: recall",
+                "default: FA/min",
+            )
+        )
+    ]
+    for name, points in _curves(m).items():
+        cells = [name]
+        for target in FA_TARGETS:
+            point = best_at(points, target)
+            if point is None:
+                cells.append("0 (never that quiet)")
+            elif name == ORACLE:
+                cells.append(_f(point.recall()))
+            else:
+                cells.append(f"{_f(point.recall())} ({_f(point.recall(localise=True))})")
+        if name == ORACLE:
+            cells += ["–", "–"]
+        else:
+            default = next(p for p in points if p.scale == 1.0)
+            cells += [
+                f"{_f(default.recall())} ({_f(default.recall(localise=True))})",
+                _f(default.false_per_min),
+            ]
+        lines.append(_row(cells))
+    return "\n".join(lines)
+
+
+def _sliced_table(m: Measured, field: str, values: tuple[str, ...]) -> str:
+    counts = [int(m.mask(**{field: v}).sum()) for v in values]
+    head = (
+        "spotter",
+        "operating point",
+        *(f"{v} (n={n})" for v, n in zip(values, counts, strict=True)),
+    )
+    lines = [_head(head)]
+    for name, points in _curves(m).items():
+        choices = [("≤ 1 FA/min", best_at(points, 1.0)), ("≤ 5 FA/min", best_at(points, 5.0))]
+        if name != ORACLE:
+            choices.insert(0, ("default", next(p for p in points if p.scale == 1.0)))
+        for label, point in choices:
+            cells = [name, label]
+            for v in values:
+                cells.append("–" if point is None else _f(point.recall(m.mask(**{field: v}))))
+            lines.append(_row(cells))
+    return "\n".join(lines)
+
+
+def amplitude_table(m: Measured) -> str:
+    return _sliced_table(m, "amplitude_bin", tuple(name for name, _, _ in AMPLITUDE_BINS))
+
+
+def context_table(m: Measured) -> str:
+    return _sliced_table(m, "context", CONTEXTS)
+
+
+def stage_table(m: Measured) -> str:
+    """AUC per stage: all, by amplitude bin, by context."""
+    bins = tuple(name for name, _, _ in AMPLITUDE_BINS)
+    lines = [_head(("stage", "all", *(f"{b} px" for b in bins), *CONTEXTS))]
+    for stage in (*STAGES, *LOCALISED_STAGES):
+        label = stage if stage in STAGES else f"{stage} (localisation bound)"
+        cells = [label, _f(m.stage_auc(stage))]
+        cells += [_f(m.stage_auc(stage, m.mask(amplitude_bin=b))) for b in bins]
+        cells += [_f(m.stage_auc(stage, m.mask(context=c))) for c in CONTEXTS]
+        lines.append(_row(cells))
+    return "\n".join(lines)
+
+
+def group_table(m: Measured) -> str:
+    """AUC per stage by the expression's region group, with the calm expressions ≥ 2 px."""
+    counts = [int(m.mask(group=g).sum()) for g in GROUPS]
+    lines = [_head(("stage", *(f"{g} (n={n})" for g, n in zip(GROUPS, counts, strict=True))))]
+    for stage in (*STAGES, *LOCALISED_STAGES):
+        lines.append(_row((stage, *(_f(m.stage_auc(stage, m.mask(group=g))) for g in GROUPS))))
+    return "\n".join(lines)
+
+
+def calm_large_table(m: Measured) -> str:
+    """The lab condition: calm expressions of ≥ 2 px, per stage (AUC) and per spotter."""
+    mask = m.mask(context="calm") & np.array([e.amplitude_90 >= 2.0 for e in m.labels])
+    lines = [f"calm expressions ≥ 2 px: n = {int(mask.sum())}", ""]
+    lines.append(_head(("stage", "AUC")))
+    for stage in (*STAGES, *LOCALISED_STAGES):
+        lines.append(_row((stage, _f(m.stage_auc(stage, mask)))))
+    lines += ["", _head(("spotter", *(f"recall @ ≤ {t:g} FA/min" for t in FA_TARGETS)))]
+    for name, points in _curves(m).items():
+        cells = [name]
+        for target in FA_TARGETS:
+            point = best_at(points, target)
+            cells.append("0" if point is None else _f(point.recall(mask)))
+        lines.append(_row(cells))
+    return "\n".join(lines)
+
+
+def front_end_table(m: Measured) -> str:
+    """What the region shift measures of an expression (injected minus plain at the same
+    frames) against what it measures anyway (plain windows), medians per slice."""
+    fe = m.front_end
+    lines = [
+        _head(
+            (
+                "expressions",
+                "n",
+                "injected, px",
+                "measured (1 s baseline)",
+                "gain",
+                "codec floor (1 s)",
+                "plain windows (1 s)",
+                "SNR",
+                "measured (133 ms)",
+                "plain windows (133 ms)",
+                "SNR (133 ms)",
+            )
+        )
+    ]
+    slices = [("all", np.ones(len(m.labels), bool))]
+    slices += [(f"{b} px", m.mask(amplitude_bin=b)) for b, _, _ in AMPLITUDE_BINS]
+    slices += [(c, m.mask(context=c)) for c in CONTEXTS]
+    for name, mask in slices:
+        if not mask.any():
+            continue
+        med = {k: float(np.nanmedian(v[mask])) for k, v in fe.items()}
+        lines.append(
+            _row(
+                (
+                    name,
+                    int(mask.sum()),
+                    _f(med["injected"]),
+                    _f(med["signal_win"]),
+                    _f(med["signal_win"] / med["injected"]),
+                    _f(med["floor_win"]),
+                    _f(med["noise_win"]),
+                    _f(med["signal_win"] / med["noise_win"]),
+                    _f(med["signal_on"]),
+                    _f(med["noise_on"]),
+                    _f(med["signal_on"] / med["noise_on"]),
+                )
+            )
+        )
+    return "\n".join(lines)
+
+
+def distractor_table(m: Measured) -> str:
+    share = ", ".join(f"{k} {v:.0%}" for k, v in m.plain_share.items())
+    lines = [f"plain real video: {m.plain_minutes:.2f} min; frames on a distractor: {share}", ""]
+    lines.append(_head(("false alarms on plain real video", *DISTRACTORS, "per min")))
+    for row, counts in m.distractors.items():
+        total = sum(counts.values())
+        cells = [row, *(str(counts[d]) for d in DISTRACTORS), _f(total / m.plain_minutes, 1)]
+        lines.append(_row(cells))
+    return "\n".join(lines)
+
+
+def suite_line(m: Measured) -> str:
+    return (
+        f"real rows: {m.clips[0]} injected files ({len(m.labels)} micro-expressions) and "
+        f"{m.clips[1]} plain clips ({m.plain_minutes:.2f} min) from {len(m.videos)} videos"
+    )
+
+
+def all_tables(m: Measured) -> str:
+    parts = [
+        suite_line(m),
+        "### Detection curve (FROC): micro recall on injected real video; in brackets MEGC "
+        "localisation (IoU ≥ 0.5)",
+        froc_table(m),
+        "### Recall by apex amplitude (px at 90 px between the eye centres)",
+        amplitude_table(m),
+        "### Recall by context",
+        context_table(m),
+        "### Detectability (AUC) per stage: an expression's peak against equal-length windows "
+        "of the same video with nothing injected",
+        stage_table(m),
+        "### The front end: signal and noise of the region shift (own group, aligned-face px "
+        "with 52 px between the eyes; medians)",
+        front_end_table(m),
+        "### Detectability (AUC) per stage by region group",
+        group_table(m),
+        "### The lab condition: calm, ≥ 2 px",
+        calm_large_table(m),
+        "### False alarms by distractor",
+        distractor_table(m),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def plot(m: Measured, path: str | Path) -> None:
+    """Top: FROC curves (recall vs false micro events per minute). Bottom: AUC per stage ×
+    amplitude bin, one line per context."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = (*STAGES, LOCALISED_STAGES[0])
+    fig = plt.figure(figsize=(4 * len(stages), 8.2), constrained_layout=True)
+    grid = fig.add_gridspec(2, len(stages))
+    ax = fig.add_subplot(grid[0, :])
+    styles = {"learned": "C0-o", "classic": "C1-s", ORACLE: "k--"}
+    for name, points in _curves(m).items():
+        pts = sorted(points, key=lambda p: p.false_per_min)
+        x = np.array([max(p.false_per_min, 0.05) for p in pts])
+        y = np.array([p.recall() for p in pts])
+        label = "oracle (a bound, not a result)" if name == ORACLE else f"{name} spotter"
+        ax.plot(x, np.maximum.accumulate(y), styles[name], ms=3, label=label)
+    for target in (0.5, 1, 2, 5):
+        ax.axvline(target, color="0.85", lw=0.8, zorder=0)
+    ax.set_xscale("log")
+    ax.set_xlim(0.05, 60)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("false micro events per minute of plain real video (log)")
+    ax.set_ylabel("micro recall, injected real video")
+    ax.set_title(f"Detection curve ({suite_line(m)})", fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    centres = [0.75, 1.5, 2.5, 3.5]
+    bins = [name for name, _, _ in AMPLITUDE_BINS]
+    for k, stage in enumerate(stages):
+        ax = fig.add_subplot(grid[1, k])
+        for c, context in enumerate(CONTEXTS):
+            y = [m.stage_auc(stage, m.mask(amplitude_bin=b, context=context)) for b in bins]
+            n = int(m.mask(context=context).sum())
+            ax.plot(centres, y, f"C{c + 2}-o", ms=4, label=f"{context} (n={n})")
+        ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+        ax.set_ylim(0.0, 1.0)
+        ax.set_xticks(centres, [f"{b}" for b in bins])
+        ax.set_xlabel("apex amplitude, px at 90 px eye distance")
+        ax.set_title(stage, fontsize=9)
+        if k == 0:
+            ax.set_ylabel("AUC vs plain windows (0.5 = chance)")
+            ax.legend(fontsize=7, loc="lower right")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,180 @@
+"""The signal of every stage of the spotting chain, frame by frame, for one suite clip.
+
+The chain, in the order the signal passes through it:
+
+1. **raw shift**: each facial region's mean flow against the window baseline (≈ 1 s ago), with
+   the nose-bridge anchor's removed (``mean_dx_win``/``mean_dy_win`` of the feature row,
+   aligned-face px); the stage's signal is the strongest single region;
+2. **normalised motion**: the same shift z-scored against the region's own trailing 3 s
+   (``engines/motion.py``, ``z_shift_win``); the strongest region;
+3. **classic score** (``engines/classic.py``) and 4. **learned apex score**: each spotter's
+   per-frame decoder input, recorded from the live stage itself (``SpottingStage``: baseline
+   calibration, step, the same frames) as a ``ScoreTrace`` that the detection curve decodes
+   again at each threshold multiplier.
+
+Per region group (``labels.GROUPS``) the raw and normalised stages also keep the group's
+strongest region: the signal a perfectly localised detector would read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.suite.labels import GROUPS, roi_group
+from engines.eval.detection import ScoreTrace
+from engines.motion import ROI_CHANNELS, normalise_clip, roi_names
+
+SPOTTERS = ("learned", "classic")
+STAGES = ("raw shift", "normalised motion", "classic score", "learned apex score")
+
+
+def video_stem(path: Path) -> str:
+    """The source video's stem of ``<stem>_plain.npz`` or ``<stem>_s<seed>.npz``."""
+    stem = Path(path).stem
+    if stem.endswith("_plain"):
+        return stem.removesuffix("_plain")
+    head, _, seed = stem.rpartition("_s")
+    return head if head and seed.isdigit() else stem
+
+
+@dataclass
+class SuiteClip:
+    """One feature file of the suite, with what the labels need."""
+
+    path: Path
+    video: str  # the source video's stem: an injected clip's plain partner has the same
+    fps: float
+    values: np.ndarray  # (L, F) raw feature rows
+    valid: np.ndarray  # (L,) bool
+    names: tuple[str, ...]  # (F,)
+    landmarks_px: np.ndarray  # (L, 68, 2) frame px, NaN without a face
+    onset: np.ndarray  # (K,) truth, frames
+    apex: np.ndarray  # (K,)
+    offset: np.ndarray  # (K,)
+    kind: np.ndarray  # (K,) str
+    peak_px: np.ndarray  # (K,) frame px
+    aus: list[tuple[int, ...]] = field(default_factory=list)
+
+    @property
+    def length(self) -> int:
+        return len(self.valid)
+
+    @property
+    def minutes(self) -> float:
+        return self.length / self.fps / 60.0
+
+    @classmethod
+    def load(cls, path: str | Path) -> SuiteClip:
+        from engines.errors import DataError
+
+        path = Path(path)
+        with np.load(path, allow_pickle=False) as data:
+            if "landmarks_px" not in data.files:
+                raise DataError(f"{path}: no landmarks (made before the suite kept them)")
+            arrays = {key: data[key] for key in data.files}
+        aus = [tuple(int(a) for a in s.split("+") if a) for s in arrays["truth_aus"].tolist()]
+        return cls(
+            path=path,
+            video=video_stem(path),
+            fps=float(arrays["fps"]),
+            values=arrays["values"],
+            valid=arrays["valid"].astype(bool),
+            names=tuple(str(n) for n in arrays["names"].tolist()),
+            landmarks_px=arrays["landmarks_px"].astype(np.float64),
+            onset=arrays["truth_onset"],
+            apex=arrays["truth_apex"],
+            offset=arrays["truth_offset"],
+            kind=arrays["truth_kind"],
+            peak_px=arrays["truth_peak_px"],
+            aus=aus,
+        )
+
+
+@dataclass
+class ClipSignals:
+    """Every stage's signal over one clip, (L,) each unless said otherwise."""
+
+    raw: np.ndarray  # strongest region's raw window shift, aligned px
+    raw_groups: np.ndarray  # (L, G) per group
+    motion: np.ndarray  # strongest region's window-shift z
+    motion_groups: np.ndarray  # (L, G)
+    traces: dict[str, ScoreTrace]  # per spotter: the decoder's input
+
+    def stage(self, name: str) -> np.ndarray:
+        """The (L,) signal of a stage of ``STAGES``."""
+        if name == "raw shift":
+            return self.raw
+        if name == "normalised motion":
+            return self.motion
+        return self.traces[name.split()[0]].score
+
+
+def region_vectors(clip: SuiteClip, baseline: str = "win") -> np.ndarray:
+    """(L, R, 2) each region's mean shift (dx, dy) over the window ("win", ≈ 1 s) or onset
+    ("on", ≈ 133 ms) baseline, anchor removed (aligned px)."""
+    names = list(clip.names)
+    rois = roi_names(names)
+    dx = clip.values[:, [names.index(f"{r}.mean_dx_{baseline}") for r in rois]]  # (L, R)
+    dy = clip.values[:, [names.index(f"{r}.mean_dy_{baseline}") for r in rois]]  # (L, R)
+    return np.stack([dx, dy], axis=-1).astype(np.float64)
+
+
+def region_shifts(clip: SuiteClip) -> np.ndarray:
+    """(L, R) each region's |mean window shift| (aligned px)."""
+    return np.linalg.norm(region_vectors(clip), axis=-1)
+
+
+def group_max(per_region: np.ndarray, rois: tuple[str, ...]) -> np.ndarray:
+    """(L, R) → (L, G): the strongest region of each group."""
+    out = np.zeros((per_region.shape[0], len(GROUPS)), np.float64)  # (L, G)
+    for g, group in enumerate(GROUPS):
+        cols = [i for i, r in enumerate(rois) if roi_group(r) == group]
+        out[:, g] = per_region[:, cols].max(axis=1)
+    return out
+
+
+def clip_signals(clip: SuiteClip, weights: str | None = None) -> ClipSignals:
+    """Every stage over one clip (the spotters through the live stage, in this process)."""
+    rois = roi_names(clip.names)
+    raw = np.where(clip.valid[:, None], region_shifts(clip), 0.0)  # (L, R)
+    t_s = np.arange(clip.length) / clip.fps
+    motion = normalise_clip(clip.values, clip.valid, t_s, clip.names)  # (L, D)
+    z_win = motion[:, : len(ROI_CHANNELS) * len(rois)].reshape(-1, len(rois), len(ROI_CHANNELS))
+    z_win = z_win[:, :, ROI_CHANNELS.index("z_shift_win")].astype(np.float64)  # (L, R)
+    traces = {name: record_trace(clip, name, weights) for name in SPOTTERS}
+    return ClipSignals(
+        raw=raw.max(axis=1),
+        raw_groups=group_max(raw, rois),
+        motion=z_win.max(axis=1),
+        motion_groups=group_max(z_win, rois),
+        traces=traces,
+    )
+
+
+def record_trace(clip: SuiteClip, spotter: str, weights: str | None = None) -> ScoreTrace:
+    """The live spotting stage over the clip's rows, recording the decoder's input."""
+    from stream.contracts import FeatureRow, Frame, FrameResults
+    from stream.live.spotting import SpottingStage
+
+    stage = SpottingStage(lambda event: None, weights=weights, backend="torch", spotter=spotter)
+    score = np.zeros(clip.length)  # (L,)
+    probs = np.zeros((clip.length, 3))  # (L, 3)
+    seen = np.zeros(clip.length, bool)  # (L,)
+    floor_from, floor = -1, 0.0
+    image = np.zeros((2, 2, 3), np.uint8)
+    rows = clip.values.astype(np.float32)
+    for i in range(clip.length):
+        frame = Frame(i, round(i / clip.fps * 1e9), i / clip.fps, image)
+        results = FrameResults(
+            features=FeatureRow(i, frame.t_mono_ns, rows[i], bool(clip.valid[i]))
+        )
+        calibrated = stage.baseline is not None
+        stage(frame, results)
+        if results.apex_score is not None and np.isfinite(results.apex_score):
+            score[i], probs[i], seen[i] = results.apex_score, results.emotion, True
+        if not calibrated and stage.baseline is not None and spotter == "learned":
+            floor_from, floor = i, stage.decoder.baseline_floor
+    return ScoreTrace(score, probs, seen, clip.fps, floor_from, floor)
