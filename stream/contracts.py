@@ -115,6 +115,10 @@ class FrameResults:
         calibrating: the spotter is still measuring the person's baseline; None without one.
         privacy: the sticker's placement drawn on this frame (``stream.privacy.stickers.
             Placement``), None when none was drawn or there is no privacy stage.
+        context: blink, speaking and head speed of this frame (``engines.context.
+            FrameContext``, the ``context`` stage); None without a face or that stage.
+        spottable: the face is calm enough for a micro-expression to be seen (a face, no
+            blink, no speaking, no fast head motion); None without the ``context`` stage.
     """
 
     gap: bool = False
@@ -126,6 +130,8 @@ class FrameResults:
     emotion: np.ndarray | None = None
     calibrating: bool | None = None
     privacy: Any = None
+    context: Any = None
+    spottable: bool | None = None
 
 
 @dataclass

@@ -34,8 +34,15 @@ from benchmarks.suite.labels import (
     primary_group,
     roi_group,
 )
-from benchmarks.suite.stages import SPOTTERS, STAGES, ClipSignals, SuiteClip, clip_signals
-from engines.context import ClipContext
+from benchmarks.suite.stages import (
+    NODE_STAGE,
+    SPOTTERS,
+    STAGES,
+    ClipSignals,
+    SuiteClip,
+    clip_signals,
+)
+from engines.context import ClipContext, clip_context
 from engines.eval.detection import (
     SweepPoint,
     ThresholdPoint,
@@ -51,8 +58,10 @@ from engines.eval.detection import (
 # Threshold multipliers of the sweep: 1/8 … 16 geometric, and 1 (the default) exactly.
 SCALES = tuple(sorted({1.0, *np.round(np.geomspace(0.125, 16.0, 29), 4).tolist()}))
 LOCALISED_STAGES = ("raw shift, own group", "normalised motion, own group")
+NODE_OWN = f"{NODE_STAGE}, own group"
 ALIGNED_IOD_PX = 0.325 * 160  # eye distance in the aligned face (stream/face/rois.py)
 DISTRACTOR_RATE = 2.0  # false alarms per minute at which each stage's distractors are counted
+GATED = " + context gate"  # the same spotter with the live stage's ContextGate
 
 
 @dataclass
@@ -69,6 +78,7 @@ class Measured:
     clips: tuple[int, int] = (0, 0)  # injected, plain
     videos: list[str] = field(default_factory=list)
     front_end: dict[str, np.ndarray] = field(default_factory=dict)  # see ``_front_end``
+    node_oracle: list[ThresholdPoint] | None = None  # the same bound on the node residual
 
     def mask(self, **where: str) -> np.ndarray:
         """(K,) expressions whose label fields equal ``where`` (e.g. context="calm")."""
@@ -96,25 +106,33 @@ def measure(
         if k % 5 == 0:
             say(f"curve: {k}/{len(injected)} injected clips")
     labels, truths = _labels(injected, [plain_ctx[partner[c.video]] for c in injected])
-    sweeps = {
-        name: sweep(
-            [(sig.traces[name], truth) for sig, truth in zip(inj_sig, truths, strict=True)],
-            [sig.traces[name] for sig in plain_sig],
-            _decoder(name, weights),
-            SCALES,
-        )
-        for name in SPOTTERS
-    }
+    gate = _gate(injected, plain)
+    sweeps = {}
+    for name in SPOTTERS:
+        for suffix, keep in (("", None), (GATED, gate)):
+            sweeps[name + suffix] = sweep(
+                [(sig.traces[name], truth) for sig, truth in zip(inj_sig, truths, strict=True)],
+                [sig.traces[name] for sig in plain_sig],
+                _decoder(name, weights),
+                SCALES,
+                keep=keep,
+            )
     raw_peaks = np.array([_peak(inj_sig[e.clip].raw, injected[e.clip], e) for e in labels])
     plain_raw = [
         (sig.raw, clip.valid, clip.fps) for sig, clip in zip(plain_sig, plain, strict=True)
     ]
     rank = _ranks(labels, injected, inj_sig, [partner[c.video] for c in injected], plain, plain_sig)
+    node_oracle = None
+    if all(sig.node is not None for sig in (*inj_sig, *plain_sig)):
+        node_peaks = np.array([_peak(inj_sig[e.clip].node, injected[e.clip], e) for e in labels])
+        plain_node = [(sig.node, c.valid, c.fps) for sig, c in zip(plain_sig, plain, strict=True)]
+        node_oracle = threshold_curve(node_peaks, plain_node)
     measured = Measured(
         labels=labels,
         plain_minutes=sum(clip.minutes for clip in plain),
         sweeps=sweeps,
         oracle=threshold_curve(raw_peaks, plain_raw),
+        node_oracle=node_oracle,
         rank=rank,
         distractors={},
         plain_share=_plain_share(plain_ctx),
@@ -143,6 +161,7 @@ def _front_end(labels: list[EventLabel], pairs: list[tuple[SuiteClip, SuiteClip]
     from engines.motion import roi_names
 
     keys = ("injected", "signal_win", "noise_win", "floor_win", "signal_on", "noise_on")
+    keys += ("signal_node", "noise_node")
     out = {k: np.full(len(labels), np.nan) for k in keys}
     cache: dict[int, dict] = {}
     for k, e in enumerate(labels):
@@ -165,6 +184,8 @@ def _front_end(labels: list[EventLabel], pairs: list[tuple[SuiteClip, SuiteClip]
             plain_own = np.linalg.norm(pla[:, cols], axis=-1).max(axis=1)  # (L,)
             peaks = window_peaks(plain_own, plain.valid, length, max(length // 2, 1))
             out[f"noise_{b}"][k] = float(np.median(peaks)) if peaks.size else np.nan
+            if b == "win" and clip.node_residual is not None and plain.node_residual is not None:
+                _node_front_end(out, k, e, clip, plain, span, length)
             if b == "win":  # the same difference away from every expression: the codec's part
                 far = _far_from_events(clip, round(0.5 * clip.fps))
                 diff = np.linalg.norm(inj[:, cols] - pla[:, cols], axis=-1).max(axis=1)  # (L,)
@@ -173,12 +194,62 @@ def _front_end(labels: list[EventLabel], pairs: list[tuple[SuiteClip, SuiteClip]
     return out
 
 
+def _node_front_end(out, k, e, clip, plain, span, length) -> None:
+    """``_front_end``'s signal and noise for the node residual of the expression's group."""
+    from stream.face.nodes import NODE_GROUPS, STABLE_NODES
+
+    cols = [i for i, g in enumerate(NODE_GROUPS) if g == e.group and i not in STABLE_NODES]
+    inj = clip.node_residual[span][:, :, cols].astype(np.float64)  # (T, O, C, 2)
+    pla = plain.node_residual[span][:, :, cols].astype(np.float64)
+    both = (clip.node_valid[span] & plain.node_valid[span])[:, :, None]  # (T, O, 1)
+    out["signal_node"][k] = (np.linalg.norm(inj - pla, axis=-1) * both).max()
+    whole = np.linalg.norm(plain.node_residual[:, :, cols].astype(np.float64), axis=-1)
+    own = (whole * plain.node_valid[:, :, None]).max(axis=(1, 2))  # (L,)
+    peaks = window_peaks(own, plain.valid, length, max(length // 2, 1))
+    out["noise_node"][k] = float(np.median(peaks)) if peaks.size else np.nan
+
+
 def _far_from_events(clip: SuiteClip, margin: int) -> np.ndarray:
     """(L,) frames at least ``margin`` frames from every true interval of the clip."""
     far = np.ones(clip.length, bool)
     for onset, offset in zip(clip.onset, clip.offset, strict=True):
         far[max(int(onset) - margin, 0) : int(offset) + margin + 1] = False
     return far
+
+
+def _gate(injected: list[SuiteClip], plain: list[SuiteClip]):
+    """The live stage's ``ContextGate`` on decided events: the context of each clip from its
+    own landmarks with the live detectors' settings, the moving regions at the apex as the
+    live stage names them (top 3 by onset flow magnitude)."""
+    from stream.face.features import FACE_ROIS
+    from stream.live.context import ContextGate
+    from stream.live.spotting import MAG_ON
+
+    gate = ContextGate()
+    clips = {False: injected, True: plain}
+    contexts = {
+        key: [clip_context(c.landmarks_px, np.arange(c.length) / c.fps, _seen(c)) for c in group]
+        for key, group in clips.items()
+    }
+
+    def keep(is_plain: bool, k: int, event) -> bool:
+        clip, context = clips[is_plain][k], contexts[is_plain][k]
+        inside = slice(event.onset_seq, event.offset_seq + 1)
+        margin = round(gate.blink_margin_s * clip.fps)
+        near = slice(max(event.onset_seq - margin, 0), event.offset_seq + margin + 1)
+        summary = {
+            "speaking": bool(context.speaking[inside].any()),
+            "blink": bool(context.blink[near].any()),
+        }
+        mags = clip.values[event.apex_seq, MAG_ON]
+        rois = [FACE_ROIS[i] for i in np.argsort(mags)[::-1][:3]]
+        return gate.reason(event.kind, summary, rois) is None
+
+    return keep
+
+
+def _seen(clip: SuiteClip) -> np.ndarray:
+    return clip.valid & np.isfinite(clip.landmarks_px).all(axis=(1, 2))
 
 
 def _decoder(spotter: str, weights: str | None):
@@ -229,6 +300,8 @@ def _peak(signal: np.ndarray, clip: SuiteClip, event: EventLabel) -> float:
 
 
 def _signal(sig: ClipSignals, stage: str, group: str) -> np.ndarray:
+    if stage == NODE_OWN:
+        return sig.node_groups[:, GROUPS.index(group)]
     if stage == LOCALISED_STAGES[0]:
         return sig.raw_groups[:, GROUPS.index(group)]
     if stage == LOCALISED_STAGES[1]:
@@ -240,7 +313,8 @@ def _ranks(labels, injected, inj_sig, partner_of, plain, plain_sig) -> dict[str,
     """Per stage, (K,) the share of the plain partner's equal-length windows each expression's
     peak beats (NaN when the expression has no valid frame)."""
     out = {}
-    for stage in (*STAGES, *LOCALISED_STAGES):
+    with_nodes = all(sig.node is not None for sig in (*inj_sig, *plain_sig))
+    for stage in (*STAGES, *LOCALISED_STAGES, *((NODE_STAGE, NODE_OWN) if with_nodes else ())):
         shares = []
         for e in labels:
             clip, p = injected[e.clip], partner_of[e.clip]
@@ -268,7 +342,7 @@ def _distractors(measured: Measured, plain, plain_sig, plain_ctx) -> dict[str, d
     """False alarms on plain video by distractor: the spotters at their default threshold, and
     each stage signal at the threshold of ``DISTRACTOR_RATE`` per minute."""
     rows: dict[str, dict[str, int]] = {}
-    for name in SPOTTERS:
+    for name in measured.sweeps:
         default = next(p for p in measured.sweeps[name] if p.scale == 1.0)
         counts = dict.fromkeys(DISTRACTORS, 0)
         for k, event in default.false_events:

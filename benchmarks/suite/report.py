@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.suite.curve import LOCALISED_STAGES, Measured
+from benchmarks.suite.curve import GATED, LOCALISED_STAGES, Measured
 from benchmarks.suite.labels import AMPLITUDE_BINS, CONTEXTS, DISTRACTORS, GROUPS
-from benchmarks.suite.stages import SPOTTERS, STAGES
+from benchmarks.suite.stages import STAGES
 from engines.eval.detection import FA_TARGETS, best_at
 
 ORACLE = "oracle (BOUND: best threshold on the strongest region's raw shift, chosen on the suite)"
@@ -32,8 +32,18 @@ def _head(cells) -> str:
     return _row(cells) + "\n|" + "|".join("---" for _ in cells) + "|"
 
 
+NODE_ORACLE = "oracle on the node residual (BOUND, the next front end; chosen on the suite)"
+
+
 def _curves(m: Measured) -> dict[str, list]:
-    return {**{name: m.sweeps[name] for name in SPOTTERS}, ORACLE: m.oracle}
+    curves = {**m.sweeps, ORACLE: m.oracle}
+    if m.node_oracle is not None:
+        curves[NODE_ORACLE] = m.node_oracle
+    return curves
+
+
+def _stages(m: Measured) -> list[str]:
+    return list(m.rank)
 
 
 def froc_table(m: Measured) -> str:
@@ -55,11 +65,11 @@ def froc_table(m: Measured) -> str:
             point = best_at(points, target)
             if point is None:
                 cells.append("0 (never that quiet)")
-            elif name == ORACLE:
+            elif name in (ORACLE, NODE_ORACLE):
                 cells.append(_f(point.recall()))
             else:
                 cells.append(f"{_f(point.recall())} ({_f(point.recall(localise=True))})")
-        if name == ORACLE:
+        if name in (ORACLE, NODE_ORACLE):
             cells += ["–", "–"]
         else:
             default = next(p for p in points if p.scale == 1.0)
@@ -81,7 +91,7 @@ def _sliced_table(m: Measured, field: str, values: tuple[str, ...]) -> str:
     lines = [_head(head)]
     for name, points in _curves(m).items():
         choices = [("≤ 1 FA/min", best_at(points, 1.0)), ("≤ 5 FA/min", best_at(points, 5.0))]
-        if name != ORACLE:
+        if name not in (ORACLE, NODE_ORACLE):
             choices.insert(0, ("default", next(p for p in points if p.scale == 1.0)))
         for label, point in choices:
             cells = [name, label]
@@ -103,8 +113,8 @@ def stage_table(m: Measured) -> str:
     """AUC per stage: all, by amplitude bin, by context."""
     bins = tuple(name for name, _, _ in AMPLITUDE_BINS)
     lines = [_head(("stage", "all", *(f"{b} px" for b in bins), *CONTEXTS))]
-    for stage in (*STAGES, *LOCALISED_STAGES):
-        label = stage if stage in STAGES else f"{stage} (localisation bound)"
+    for stage in _stages(m):
+        label = f"{stage} (localisation bound)" if stage.endswith("own group") else stage
         cells = [label, _f(m.stage_auc(stage))]
         cells += [_f(m.stage_auc(stage, m.mask(amplitude_bin=b))) for b in bins]
         cells += [_f(m.stage_auc(stage, m.mask(context=c))) for c in CONTEXTS]
@@ -116,7 +126,7 @@ def group_table(m: Measured) -> str:
     """AUC per stage by the expression's region group, with the calm expressions ≥ 2 px."""
     counts = [int(m.mask(group=g).sum()) for g in GROUPS]
     lines = [_head(("stage", *(f"{g} (n={n})" for g, n in zip(GROUPS, counts, strict=True))))]
-    for stage in (*STAGES, *LOCALISED_STAGES):
+    for stage in _stages(m):
         lines.append(_row((stage, *(_f(m.stage_auc(stage, m.mask(group=g))) for g in GROUPS))))
     return "\n".join(lines)
 
@@ -126,7 +136,7 @@ def calm_large_table(m: Measured) -> str:
     mask = m.mask(context="calm") & np.array([e.amplitude_90 >= 2.0 for e in m.labels])
     lines = [f"calm expressions ≥ 2 px: n = {int(mask.sum())}", ""]
     lines.append(_head(("stage", "AUC")))
-    for stage in (*STAGES, *LOCALISED_STAGES):
+    for stage in _stages(m):
         lines.append(_row((stage, _f(m.stage_auc(stage, mask)))))
     lines += ["", _head(("spotter", *(f"recall @ ≤ {t:g} FA/min" for t in FA_TARGETS)))]
     for name, points in _curves(m).items():
@@ -156,6 +166,9 @@ def front_end_table(m: Measured) -> str:
                 "measured (133 ms)",
                 "plain windows (133 ms)",
                 "SNR (133 ms)",
+                "nodes: measured",
+                "nodes: plain windows",
+                "nodes: SNR",
             )
         )
     ]
@@ -165,7 +178,7 @@ def front_end_table(m: Measured) -> str:
     for name, mask in slices:
         if not mask.any():
             continue
-        med = {k: float(np.nanmedian(v[mask])) for k, v in fe.items()}
+        med = {k: _median(v[mask]) for k, v in fe.items()}
         lines.append(
             _row(
                 (
@@ -180,10 +193,18 @@ def front_end_table(m: Measured) -> str:
                     _f(med["signal_on"]),
                     _f(med["noise_on"]),
                     _f(med["signal_on"] / med["noise_on"]),
+                    _f(med["signal_node"]),
+                    _f(med["noise_node"]),
+                    _f(med["signal_node"] / med["noise_node"]),
                 )
             )
         )
     return "\n".join(lines)
+
+
+def _median(values: np.ndarray) -> float:
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else float("nan")
 
 
 def distractor_table(m: Measured) -> str:
@@ -238,16 +259,25 @@ def plot(m: Measured, path: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    stages = (*STAGES, LOCALISED_STAGES[0])
+    stages = (*STAGES, LOCALISED_STAGES[0], *[s for s in m.rank if s.startswith("node")])
     fig = plt.figure(figsize=(4 * len(stages), 8.2), constrained_layout=True)
     grid = fig.add_gridspec(2, len(stages))
     ax = fig.add_subplot(grid[0, :])
-    styles = {"learned": "C0-o", "classic": "C1-s", ORACLE: "k--"}
+    styles = {
+        "learned": "C0-o",
+        "classic": "C1-s",
+        f"learned{GATED}": "C0:",
+        f"classic{GATED}": "C1:",
+        ORACLE: "k--",
+        NODE_ORACLE: "C2--",
+    }
     for name, points in _curves(m).items():
         pts = sorted(points, key=lambda p: p.false_per_min)
         x = np.array([max(p.false_per_min, 0.05) for p in pts])
         y = np.array([p.recall() for p in pts])
-        label = "oracle (a bound, not a result)" if name == ORACLE else f"{name} spotter"
+        label = f"{name} spotter"
+        if name in (ORACLE, NODE_ORACLE):
+            label = "oracle on the " + ("node residual" if name == NODE_ORACLE else "region shift")
         ax.plot(x, np.maximum.accumulate(y), styles[name], ms=3, label=label)
     for target in (0.5, 1, 2, 5):
         ax.axvline(target, color="0.85", lw=0.8, zorder=0)

@@ -14,6 +14,11 @@ The chain, in the order the signal passes through it:
 
 Per region group (``labels.GROUPS``) the raw and normalised stages also keep the group's
 strongest region: the signal a perfectly localised detector would read.
+
+Beside the chain, the front end that would replace its first stage (``NODE_STAGE``): flow at
+58 landmark-local nodes at 40, 80 and 160 ms with the rigid motion removed by a robust affine
+fit over stable skin (``stream/face/nodes.py``); its signal is the strongest non-stable node
+over the three offsets (aligned-face px), and per group the group's strongest node.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from engines.motion import ROI_CHANNELS, normalise_clip, roi_names
 
 SPOTTERS = ("learned", "classic")
 STAGES = ("raw shift", "normalised motion", "classic score", "learned apex score")
+# the next front end (stream/face/nodes.py), measured beside the chain it would replace
+NODE_STAGE = "node residual"
 
 
 def video_stem(path: Path) -> str:
@@ -57,6 +64,8 @@ class SuiteClip:
     kind: np.ndarray  # (K,) str
     peak_px: np.ndarray  # (K,) frame px
     aus: list[tuple[int, ...]] = field(default_factory=list)
+    node_residual: np.ndarray | None = None  # (L, O, N, 2) aligned px; None: not measured
+    node_valid: np.ndarray | None = None  # (L, O)
 
     @property
     def length(self) -> int:
@@ -90,6 +99,8 @@ class SuiteClip:
             kind=arrays["truth_kind"],
             peak_px=arrays["truth_peak_px"],
             aus=aus,
+            node_residual=arrays.get("node_residual"),
+            node_valid=arrays.get("node_valid"),
         )
 
 
@@ -102,9 +113,13 @@ class ClipSignals:
     motion: np.ndarray  # strongest region's window-shift z
     motion_groups: np.ndarray  # (L, G)
     traces: dict[str, ScoreTrace]  # per spotter: the decoder's input
+    node: np.ndarray | None = None  # strongest non-stable node's residual, aligned px
+    node_groups: np.ndarray | None = None  # (L, G)
 
     def stage(self, name: str) -> np.ndarray:
-        """The (L,) signal of a stage of ``STAGES``."""
+        """The (L,) signal of a stage of ``STAGES`` or ``NODE_STAGE``."""
+        if name == NODE_STAGE:
+            return self.node
         if name == "raw shift":
             return self.raw
         if name == "normalised motion":
@@ -145,13 +160,39 @@ def clip_signals(clip: SuiteClip, weights: str | None = None) -> ClipSignals:
     z_win = motion[:, : len(ROI_CHANNELS) * len(rois)].reshape(-1, len(rois), len(ROI_CHANNELS))
     z_win = z_win[:, :, ROI_CHANNELS.index("z_shift_win")].astype(np.float64)  # (L, R)
     traces = {name: record_trace(clip, name, weights) for name in SPOTTERS}
+    node, node_groups = node_signals(clip)
     return ClipSignals(
         raw=raw.max(axis=1),
         raw_groups=group_max(raw, rois),
         motion=z_win.max(axis=1),
         motion_groups=group_max(z_win, rois),
         traces=traces,
+        node=node,
+        node_groups=node_groups,
     )
+
+
+def node_magnitudes(clip: SuiteClip) -> np.ndarray:
+    """(L, N) each node's largest residual over the offsets (aligned px; 0 where invalid)."""
+    residual = clip.node_residual.astype(np.float64)  # (L, O, N, 2)
+    magnitude = np.linalg.norm(residual, axis=-1) * clip.node_valid[:, :, None]  # (L, O, N)
+    return magnitude.max(axis=1)
+
+
+def node_signals(clip: SuiteClip) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(L,) the strongest non-stable node, (L, G) per group (``labels.GROUPS``); None, None
+    for a file made without nodes."""
+    from stream.face.nodes import NODE_GROUPS, STABLE_NODES
+
+    if clip.node_residual is None:
+        return None, None
+    per_node = node_magnitudes(clip)  # (L, N)
+    moving = [i for i in range(per_node.shape[1]) if i not in STABLE_NODES]
+    groups = np.zeros((clip.length, len(GROUPS)))  # (L, G)
+    for g, group in enumerate(GROUPS):
+        cols = [i for i in moving if NODE_GROUPS[i] == group]
+        groups[:, g] = per_node[:, cols].max(axis=1) if cols else 0.0
+    return per_node[:, moving].max(axis=1), groups
 
 
 def record_trace(clip: SuiteClip, spotter: str, weights: str | None = None) -> ScoreTrace:

@@ -20,7 +20,7 @@ stage of the chain as a ranking:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -140,27 +140,34 @@ class SweepPoint:
         return float(hits.mean()) if hits.size else float("nan")
 
 
+Keep = Callable[[bool, int, Spotted], bool]  # (plain?, clip index, event) -> reported?
+
+
 def sweep(
     injected: Sequence[tuple[ScoreTrace, Sequence[Truth]]],
     plain: Sequence[ScoreTrace],
     config: DecoderConfig,
     scales: Sequence[float],
     kind: str = "micro",
+    keep: Keep | None = None,
 ) -> list[SweepPoint]:
-    """Each multiplier over every injected and plain trace (see the module docstring)."""
+    """Each multiplier over every injected and plain trace (see the module docstring);
+    ``keep`` filters the decided events as a gate after the decoder would (the live stage's
+    ``ContextGate``)."""
     minutes = sum(trace.minutes for trace in plain)
+    keep = keep or (lambda plain, k, event: True)
     points = []
     for scale in scales:
         det, loc = [], []
-        for trace, truth in injected:
-            spotted = decode_scaled(trace, config, scale)
+        for k, (trace, truth) in enumerate(injected):
+            spotted = [s for s in decode_scaled(trace, config, scale) if keep(False, k, s)]
             det.append(detected(spotted, truth, kind))
             loc.append(localised(spotted, truth, kind))
         false = [
             (k, s)
             for k, trace in enumerate(plain)
             for s in decode_scaled(trace, config, scale)
-            if s.kind == kind
+            if s.kind == kind and keep(True, k, s)
         ]
         rate = len(false) / minutes if minutes else float("nan")
         points.append(SweepPoint(scale, _cat(det), _cat(loc), rate, false))

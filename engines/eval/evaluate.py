@@ -104,6 +104,8 @@ def read_pred(path: Path, fps: float | None = None) -> list[Interval]:
                 if isinstance(line.get("fps"), int | float) and line.get("status") == "started":
                     log_fps = float(line["fps"])
                 continue
+            if line.get("type") == "blink":  # a blink is never an expression
+                continue
             if line.get("type") != "expression":
                 raise ValueError(f"unknown type {line.get('type')!r}")
             interval = _parse_expression(line, fps if fps is not None else log_fps)

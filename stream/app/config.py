@@ -177,6 +177,7 @@ def _live(args: argparse.Namespace, source: str, privacy: PrivacyOptions) -> Liv
             weights=args.weights,
             backend=args.backend,
             kind=args.spotter,
+            context_gate=not args.no_context_gate,
         ),
         recognizer=RecognizerOptions(
             enabled=not args.no_recognizer,

@@ -148,6 +148,13 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
         "video to compare, or see both with 'mexlive inspect'",
     )
     out.add_argument(
+        "--no-context-gate",
+        action="store_true",
+        help="report every decided expression: by default a micro-expression on a blink is "
+        "the blink (logged as a blink line) and an expression while speaking is reported only "
+        "when the brows or eyes moved",
+    )
+    out.add_argument(
         "--no-spotter",
         action="store_true",
         help="align and extract features only (no expression events)",

@@ -36,7 +36,8 @@ def draw(
 
     t = features.t_s  # (L,)
     frame_s = 1.0 / features.fps
-    heights = [3.0] * len(traces) + [2.6]
+    nodes = features.node_groups is not None
+    heights = [3.0] * len(traces) + [2.6] + ([1.8] if nodes else [])
     fig, axes = plt.subplots(
         len(heights),
         1,
@@ -46,7 +47,7 @@ def draw(
         constrained_layout=True,
     )
     targets = [e for e in truth if e.kind in TRUTH_COLOURS and e.onset < features.length]
-    for ax, trace in zip(axes[:-1], traces, strict=True):
+    for ax, trace in zip(axes[: len(traces)], traces, strict=True):
         _gaps(ax, t, features.valid, frame_s)
         for event in targets:
             ax.axvspan(
@@ -80,7 +81,9 @@ def draw(
     # Above the panels, not inside one: a legend in the plot hides the events it explains.
     fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=8)
     axes[0].set_title(f"{features.path.name}: {features.length} frames at {features.fps:g} fps")
-    _motion(fig, axes[-1], features, t, frame_s, targets)
+    _motion(fig, axes[len(traces)], features, t, frame_s, targets)
+    if nodes:
+        _nodes(fig, axes[-1], features, t, frame_s)
     axes[-1].set_xlabel("time (s)")
     axes[-1].set_xlim(t[0], t[-1] + frame_s)
     try:
@@ -89,6 +92,47 @@ def draw(
         raise OutputError(f"cannot write {path}: {exc}") from None
     finally:
         plt.close(fig)
+
+
+def _nodes(fig, ax, features: Featurized, t: np.ndarray, frame_s: float) -> None:
+    """Node motion per group (the next front end: 40/80/160 ms, rigid fit removed), with the
+    speaking stretches shaded and the blinks marked: why a stretch could not be spotted."""
+    from stream.face.nodes import GROUPS
+
+    motion = np.where(features.valid[:, None], features.node_groups, np.nan)  # (L, G)
+    finite = motion[np.isfinite(motion)]
+    top = float(np.percentile(finite, 99)) if finite.size else 1.0
+    extent = (t[0], t[-1] + frame_s, len(GROUPS) - 0.5, -0.5)
+    image = ax.imshow(
+        motion.T,
+        aspect="auto",
+        interpolation="nearest",
+        cmap="viridis",
+        vmin=0.0,
+        vmax=max(top, 1e-6),
+        extent=extent,
+    )
+    ax.set_yticks(range(len(GROUPS)), GROUPS, fontsize=7)
+    ax.set_ylabel("node motion")
+    for name, mask, colour, y in (
+        ("speaking", features.speaking, "#00e5ff", len(GROUPS) - 0.55),
+        ("blink", features.blink, "#ff1744", -0.45),
+    ):
+        for start, stop in _runs(mask):
+            ax.plot(_span(t, start, stop, frame_s), [y, y], color=colour, lw=3, label=name)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    if unique:
+        ax.legend(unique.values(), unique.keys(), loc="upper right", fontsize=7)
+    fig.colorbar(image, ax=ax, label="node px", pad=0.01)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    return list(zip(idx[np.r_[0, breaks + 1]], idx[np.r_[breaks, idx.size - 1]], strict=True))
 
 
 def _span(t: np.ndarray, first: int, last: int, frame_s: float) -> tuple[float, float]:

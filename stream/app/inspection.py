@@ -39,6 +39,9 @@ class Featurized:
     values: np.ndarray  # (L, F) float32 feature rows
     valid: np.ndarray  # (L,) bool: a face was aligned and the flow window was warm
     names: tuple[str, ...]
+    node_groups: np.ndarray | None = None  # (L, G) strongest node residual per node group, px
+    speaking: np.ndarray | None = None  # (L,) bool, engines/context.py
+    blink: np.ndarray | None = None  # (L,) bool
 
     @property
     def length(self) -> int:
@@ -64,12 +67,19 @@ def featurize(path: Path, progress: bool = True) -> Featurized:
     """
     from tqdm import tqdm
 
+    from engines.context import ContextTracker
     from stream.face.align import FaceTracker
     from stream.face.features import FeatureExtractor
+    from stream.face.nodes import NodeFlow
     from stream.synthetic.decode import VideoReader
 
-    tracker, extractor = FaceTracker(), FeatureExtractor()
-    values, valid, seq, t_s = [], [], [], []
+    tracker, extractor, nodes, context = (
+        FaceTracker(),
+        FeatureExtractor(),
+        NodeFlow(),
+        ContextTracker(),
+    )
+    values, valid, seq, t_s, node_rows, speaking, blink = [], [], [], [], [], [], []
     with VideoReader(path) as video:
         fps = video.fps or 30.0
         bar = tqdm(
@@ -86,6 +96,10 @@ def featurize(path: Path, progress: bool = True) -> Featurized:
                 t = source.pts_s if source.pts_s is not None else source.index / fps
                 aligned = tracker.update(source.image, source.index, round(t * 1e9), t)
                 row = extractor.update(aligned)
+                node_rows.append(node_group_motion(nodes.update(aligned)))
+                state = context.update(aligned.landmarks_px, t, aligned.ok)
+                speaking.append(state.speaking)
+                blink.append(state.blink)
                 values.append(row.values.copy())  # the extractor reuses its buffer
                 valid.append(row.valid)
                 seq.append(source.index)
@@ -104,7 +118,25 @@ def featurize(path: Path, progress: bool = True) -> Featurized:
         values=np.stack(values),
         valid=valid_rows,
         names=tuple(extractor.names),
+        node_groups=np.stack(node_rows),
+        speaking=np.array(speaking, bool),
+        blink=np.array(blink, bool),
     )
+
+
+def node_group_motion(row) -> np.ndarray:
+    """(G,) the strongest non-stable node's residual per node group (``stream.face.nodes.
+    GROUPS``) over the offsets of one ``NodeRow``, px in the aligned face."""
+    from stream.face.nodes import GROUPS, NODE_GROUPS, STABLE_NODES
+
+    magnitude = np.linalg.norm(row.residual, axis=-1) * row.valid[:, None]  # (O, N)
+    per_node = magnitude.max(axis=0)  # (N,)
+    out = np.zeros(len(GROUPS), np.float32)  # (G,)
+    for i, group in enumerate(NODE_GROUPS):
+        if i not in STABLE_NODES:
+            g = GROUPS.index(group)
+            out[g] = max(out[g], per_node[i])
+    return out
 
 
 def make_stage(spotter: str, weights: str | None = None) -> SpottingStage:

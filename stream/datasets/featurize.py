@@ -59,9 +59,11 @@ def featurize(frames: Iterable[tuple[int, float, np.ndarray]], fps: float) -> di
     """
     from stream.face.align import FaceTracker
     from stream.face.features import FeatureExtractor
+    from stream.face.nodes import NodeFlow
 
-    tracker, extractor = FaceTracker(), FeatureExtractor()
+    tracker, extractor, nodes = FaceTracker(), FeatureExtractor(), NodeFlow()
     values, valid, seq, t_mono_ns, pts_s, landmarks = [], [], [], [], [], []
+    node_residual, node_valid = [], []
     no_face = np.full((68, 2), np.nan, np.float32)
     for index, pts, image in frames:
         t_s = index / fps
@@ -69,6 +71,9 @@ def featurize(frames: Iterable[tuple[int, float, np.ndarray]], fps: float) -> di
         face = tracker.update(image, index, t_ns, t_s)
         row = extractor.update(face)
         values.append(row.values.copy())  # the extractor reuses its buffer
+        node = nodes.update(face)
+        node_residual.append(node.residual.astype(np.float16))  # (O, N, 2): ±65 px, 0.01 px
+        node_valid.append(node.valid)
         ok = face.ok and face.landmarks_px is not None
         landmarks.append(face.landmarks_px.astype(np.float32) if ok else no_face)
         valid.append(row.valid)
@@ -85,6 +90,10 @@ def featurize(frames: Iterable[tuple[int, float, np.ndarray]], fps: float) -> di
         # raw dlib landmarks in frame px, NaN without a face: context labels (blinks,
         # speech, head motion) and face size for the detectability suite
         "landmarks_px": np.stack(landmarks) if landmarks else np.zeros((0, 68, 2), np.float32),
+        # landmark-node motion at 40/80/160 ms, rigid fit removed (stream/face/nodes.py):
+        # the next front end, measured by the detectability suite beside the rows
+        "node_residual": np.stack(node_residual) if node_residual else np.zeros(0, np.float16),
+        "node_valid": np.stack(node_valid) if node_valid else np.zeros(0, bool),  # (L, O)
         "names": np.array(extractor.names),  # (F,)
         "fps": np.float64(fps),
     }

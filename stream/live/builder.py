@@ -7,7 +7,7 @@ stage, appends the caller's stages and hands back a ``LiveRun`` whose ``pipeline
 ``start()``. The caller owns the ``EventBus`` (its sinks: event log, console, HUD, page) and
 everything that is not a stage (the window, metrics export, recordings).
 
-Stage order: ``first_stages``, align, features, spot, privacy, ``extra_stages``. With
+Stage order: ``first_stages``, align, features, context, spot, privacy, ``extra_stages``. With
 ``limits.stage_threads == 2`` and the analysis on, ``first_stages`` and align run on the
 pipeline's worker and the rest on its second thread.
 
@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 from stream.capture.sources import Source, open_source
 from stream.live.analysis import FaceAnalysis
+from stream.live.context import ContextGate, ContextStage
 from stream.live.pipeline import Pipeline, RunSummary, Stage
 from stream.live.spotting import SpottingStage
 from stream.output.events import EventBus, StatusEvent
@@ -100,6 +101,8 @@ class SpotterOptions:
     weights: str | None = None  # None: the shipped engines/weights/spotter.pt
     backend: str = "auto"  # engines.runtime.backends.BACKENDS
     kind: str = "learned"  # stream.live.spotting.SPOTTERS: "learned" | "classic"
+    # hold back a micro on a blink and an expression during speech without the upper face
+    context_gate: bool = True
 
 
 @dataclass(frozen=True)
@@ -255,7 +258,7 @@ def _build(
     def emit(status: str, detail: dict[str, Any], seq: int | None) -> None:
         bus.emit(StatusEvent(status, name, seq=seq, detail=detail))
 
-    analysis = spotter = privacy = None
+    analysis = spotter = privacy = context = None
     stages = list(config.first_stages)
     front_stages = 0
     if config.analysis:
@@ -266,6 +269,8 @@ def _build(
         if config.limits.stage_threads == 2 or align_process:
             front_stages = len(stages)  # the front thread waits on the child meanwhile
         stages += rest
+        context = ContextStage(bus.emit, name)
+        stages.append(context.stage())
         if config.spotter.enabled:
             spotter = SpottingStage(
                 bus.emit,
@@ -276,6 +281,8 @@ def _build(
                 shared=shared,
                 recognizer=recognizer,
                 spotter=config.spotter.kind,
+                context=context,
+                gate=ContextGate() if config.spotter.context_gate else None,
             )
             if log is not None and spotter.engine is None:
                 log("mexlive: the classic spotter (training-free: region motion z-scores)")
@@ -315,6 +322,8 @@ def _build(
     )
     if limits.backoff_s is not None:
         pipeline.capture.backoff_s = limits.backoff_s
+    if context is not None:
+        pipeline.end_of_stream.append(context.finish)
     if spotter is not None:
         pipeline.end_of_stream.append(spotter.finish)
     if analysis is not None:

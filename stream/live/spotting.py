@@ -32,6 +32,7 @@ from stream.output.events import ExpressionEvent
 if TYPE_CHECKING:
     from engines.models.spotter import Spotter
     from engines.runtime.batching import SharedSteps
+    from stream.live.context import ContextGate, ContextStage
 
 MAG_ON = np.array([feature_names().index(f"{roi}.mag_on") for roi in FACE_ROIS])
 SPOTTERS = ("learned", "classic")
@@ -57,6 +58,10 @@ class SpottingStage:
             on one engine) instead of an engine of its own; ``close()`` leaves it.
         recognizer: when given, each event's interval is also recognised from its flow stack
             and the two emotion estimates are fused (``stream/live/recognition.py``).
+        context: the stream's context stage: each event carries the context of its interval
+            (speaking, blink, head speed).
+        gate: with ``context``, what is not reported (``stream/live/context.py``: a micro on a
+            blink, an expression during speaking without the upper face); None reports all.
         spotter: "learned" (the weights) or "classic" (training-free; ``weights``, ``backend``
             and ``shared`` do not apply, its decoder settings are its own unless ``decoder``
             is given, and its events carry uniform emotion probabilities unless the recognizer
@@ -76,6 +81,8 @@ class SpottingStage:
         shared: SharedSteps | None = None,
         recognizer: EventRecognizer | None = None,
         spotter: str = "learned",
+        context: ContextStage | None = None,
+        gate: ContextGate | None = None,
     ) -> None:
         if spotter not in SPOTTERS:
             raise ValueError(f"spotter must be one of {SPOTTERS}, not {spotter!r}")
@@ -110,6 +117,8 @@ class SpottingStage:
         }
         self.events: list[ExpressionEvent] = []
         self.recognizer = recognizer
+        self.context, self.gate = context, gate
+        self.suppressed: dict[str, int] = {}  # reason -> events the gate held back
 
     def _load_learned(self, weights, backend: str, cache_dir) -> None:
         from engines.runtime.backends import make_engine
@@ -248,6 +257,14 @@ class SpottingStage:
             self.slot = -1
 
     def _emit(self, spotted: Spotted) -> None:
+        rois = self._active_rois(spotted.apex_seq)
+        context = None
+        if self.context is not None:
+            context = self.context.summary(spotted.onset_seq, spotted.offset_seq)
+            reason = self.gate.reason(spotted.kind, context, rois) if self.gate else None
+            if reason is not None:
+                self.suppressed[reason] = self.suppressed.get(reason, 0) + 1
+                return
         emotion, probs, sources = spotted.emotion, spotted.emotion_probs, None
         latency = {"lookahead": round(self.decoder.config.lookahead_s * 1e3, 1)}
         if self.recognizer is not None:
@@ -269,10 +286,11 @@ class SpottingStage:
             emotion=emotion,
             emotion_probs=probs,
             confidence=round(spotted.apex_score, 3),
-            rois=self._active_rois(spotted.apex_seq),
+            rois=rois,
             latency_ms=latency,
             model=self.model_info,
             emotion_sources=sources,
+            context=context,
         )
         self.events.append(event)
         self.emit(event)

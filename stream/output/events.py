@@ -7,7 +7,12 @@ and a killed process leaves only whole lines behind. Two types:
   window), source_stalled, reconnected, source_error, face_lost, face_found, calibrated (the
   person's baseline is measured and floors the decoder; ``floor_capped`` and ``measured_floor``
   when the face moved during it).
-- ``"expression"``: a spotted micro- or macro-expression with its emotion. With the recognizer
+- ``"blink"``: a blink (eye aperture from the landmarks, ``engines/context.py``), one line when
+  it ends: ``onset_frame``, ``offset_frame``, ``onset_s``, ``offset_s``, ``duration_ms``. A
+  blink is never logged as a micro-expression; readers of expression lines skip these.
+- ``"expression"``: a spotted micro- or macro-expression with its emotion. Its optional
+  ``context`` says what the face did over the interval: ``{"speaking": bool, "blink": bool,
+  "head_speed": px/s at 90 px between the eyes}``. With the recognizer
   on, ``emotion_probs`` fuses the spotter's emotion head and the recognizer's, and the optional
   ``emotion_sources`` holds both: ``{"spotter": {..}, "recognizer": {..} | null, "fusion":
   "mean" | "spotter_only", "recognizer_weight": w,
@@ -69,6 +74,8 @@ EXPRESSION_FIELDS = (
     "model",
 )
 FUSIONS = ("mean", "spotter_only")
+BLINK_FIELDS = ("seq", "onset_frame", "offset_frame", "onset_s", "offset_s", "duration_ms")
+CONTEXT_FIELDS = ("speaking", "blink", "head_speed")
 
 
 def wall_clock_iso() -> str:
@@ -120,15 +127,36 @@ class ExpressionEvent:
     latency_ms: dict[str, float]
     model: dict[str, str]
     emotion_sources: dict[str, Any] | None = None  # spotter and recognizer inputs of the fusion
+    context: dict[str, Any] | None = None  # speaking / blink / head_speed over the interval
     t_mono_ns: int = field(default_factory=time.monotonic_ns)
     t_wall: str = field(default_factory=wall_clock_iso)
 
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
-        if body["emotion_sources"] is None:
-            del body["emotion_sources"]
+        for optional in ("emotion_sources", "context"):
+            if body[optional] is None:
+                del body[optional]
         body["duration_ms"] = round((self.offset_s - self.onset_s) * 1e3, 1)
         return {"schema": SCHEMA, "type": "expression", **body}
+
+
+@dataclass
+class BlinkEvent:
+    """A blink, written when it ends (``seq`` is the frame that decided it)."""
+
+    seq: int
+    stream: str
+    onset_frame: int
+    offset_frame: int
+    onset_s: float
+    offset_s: float
+    t_mono_ns: int = field(default_factory=time.monotonic_ns)
+    t_wall: str = field(default_factory=wall_clock_iso)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["duration_ms"] = round((self.offset_s - self.onset_s) * 1e3, 1)
+        return {"schema": SCHEMA, "type": "blink", **body}
 
 
 def validate_event(line: dict[str, Any]) -> list[str]:
@@ -150,6 +178,12 @@ def validate_event(line: dict[str, Any]) -> list[str]:
             problems.append(f"emotion {line.get('emotion')!r} not in {EMOTIONS}")
         if "emotion_sources" in line:
             problems += _source_problems(line["emotion_sources"])
+        if "context" in line:
+            context = line["context"]
+            if not isinstance(context, dict) or set(context) != set(CONTEXT_FIELDS):
+                problems.append(f"context must hold exactly {CONTEXT_FIELDS}")
+    elif line.get("type") == "blink":
+        problems += [f"missing {key!r}" for key in BLINK_FIELDS if key not in line]
     else:
         problems.append(f"unknown type {line.get('type')!r}")
     return problems
@@ -172,7 +206,7 @@ def _source_problems(sources: Any) -> list[str]:
 
 
 class EventSink(Protocol):
-    def write(self, event: StatusEvent | ExpressionEvent) -> None: ...
+    def write(self, event: StatusEvent | ExpressionEvent | BlinkEvent) -> None: ...
 
     def close(self) -> None: ...
 
@@ -239,7 +273,7 @@ class JsonlEventLog:
         self._size = os.path.getsize(self.path)
         return file
 
-    def write(self, event: StatusEvent | ExpressionEvent) -> None:
+    def write(self, event: StatusEvent | ExpressionEvent | BlinkEvent) -> None:
         body = event.to_dict()
         body["session"] = self.session
         line = json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n"
@@ -304,8 +338,13 @@ class EventBus:
         self.counts: dict[str, int] = {}
         self._expressions_by_stream: dict[str, int] = {}
 
-    def emit(self, event: StatusEvent | ExpressionEvent) -> None:
-        key = event.status if isinstance(event, StatusEvent) else f"expression:{event.kind}"
+    def emit(self, event: StatusEvent | ExpressionEvent | BlinkEvent) -> None:
+        if isinstance(event, StatusEvent):
+            key = event.status
+        elif isinstance(event, BlinkEvent):
+            key = "blink"
+        else:
+            key = f"expression:{event.kind}"
         with self._lock:
             self.counts[key] = self.counts.get(key, 0) + 1
             if isinstance(event, ExpressionEvent):

@@ -189,5 +189,5 @@ class MetricsExporter:
             latency_ms = event.latency_ms.get("capture_to_event")
             if latency_ms is not None:
                 self.event_latency.labels(event.kind).observe(latency_ms / 1e3)
-        else:
+        elif isinstance(event, StatusEvent):  # blink lines are counted by the bus, not here
             self.status.labels(event.status).inc()

@@ -81,6 +81,7 @@ class HudSnapshot:
     face: str  # "ok" or why not
     calibrating: bool | None  # None: no spotter
     events: list[HudEvent] = field(default_factory=list)
+    state: str = ""  # "spottable", or what hides a micro-expression now; "": no context stage
 
 
 class HudState:
@@ -101,6 +102,7 @@ class HudState:
         self._latency_ms: dict[str, float] = {}
         self._face = "no face"
         self._calibrating: bool | None = None
+        self._state = ""
         self._events: deque[HudEvent] = deque(maxlen=events_shown)
 
     def observe(self, frame: Frame, results: FrameResults) -> None:
@@ -120,6 +122,8 @@ class HudState:
                 self._face = "ok" if aligned.ok else (aligned.reason or "no face")
             if results.calibrating is not None:
                 self._calibrating = results.calibrating
+            if results.spottable is not None:
+                self._state = face_state(results)
 
     def write(self, event: StatusEvent | ExpressionEvent) -> None:
         """EventBus sink: keeps the last expression events."""
@@ -144,7 +148,25 @@ class HudState:
                 face=self._face,
                 calibrating=self._calibrating,
                 events=list(self._events),
+                state=self._state,
             )
+
+
+def face_state(results: FrameResults) -> str:
+    """ "spottable", or what keeps a micro-expression from being seen on this frame."""
+    context = results.context
+    if results.spottable or context is None:
+        return "spottable" if results.spottable else "no face"
+    hidden = [
+        name
+        for name, on in (
+            ("blink", context.blink),
+            ("speaking", context.speaking),
+            ("head moving", context.head_moving),
+        )
+        if on
+    ]
+    return "not spottable: " + ", ".join(hidden)
 
 
 def draw_hud(
@@ -204,6 +226,8 @@ def _draw_stats(image: np.ndarray, state: HudSnapshot, privacy: str) -> None:
     else:
         baseline = "calibrating baseline" if state.calibrating else "baseline set"
     lines.append(f"face {state.face}   {baseline}")
+    if state.state:
+        lines.append(state.state)
     lines.append(f"privacy sticker: {privacy}")
     height = 8 + 16 * len(lines)
     _panel(image, 0, 0, 262, height)

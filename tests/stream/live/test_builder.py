@@ -35,7 +35,7 @@ def test_stages_in_order_and_the_handles():
     )
     run = build_live(config, EventBus())
     names = [stage.name for stage in run.pipeline.stages]
-    assert names == ["first", "align", "features", "spot", "privacy", "after_door0"]
+    assert names == ["first", "align", "features", "context", "spot", "privacy", "after_door0"]
     assert run.spotter is not None and run.analysis is not None and run.privacy is not None
     assert run.spotter.recognizer is None and run.name == "door0"
     summary = run.pipeline.run()
@@ -76,7 +76,7 @@ def test_the_end_of_a_file_decides_what_the_spotter_holds():
         recognizer=RecognizerOptions(enabled=False),
     )
     run = build_live(config, EventBus())
-    assert run.pipeline.end_of_stream == [run.spotter.finish]
+    assert run.pipeline.end_of_stream[-1] == run.spotter.finish  # after the blink still open
     calls = []
     run.pipeline.end_of_stream.append(lambda: calls.append(run.pipeline.processed))
     summary = run.pipeline.run()

@@ -9,7 +9,13 @@ import time
 import numpy as np
 import pytest
 
-from stream.live.builder import LiveConfig, RecognizerOptions, RunLimits, build_live
+from stream.live.builder import (
+    LiveConfig,
+    RecognizerOptions,
+    RunLimits,
+    SpotterOptions,
+    build_live,
+)
 from stream.live.pipeline import Pipeline, Stage
 from stream.output.events import EventBus
 from tests.helpers import Collect, ScriptedSource, fixtures_root
@@ -20,6 +26,8 @@ def _analyse(video: str, stage_threads: int, align: str = "inline"):
         source=video,
         limits=RunLimits(stage_threads=stage_threads, align=align),
         recognizer=RecognizerOptions(backend="onnxruntime"),
+        # every decided event, so the talking clip has events to compare between the modes
+        spotter=SpotterOptions(context_gate=False),
         keep_rows=True,
     )
     run = build_live(config, EventBus([]))

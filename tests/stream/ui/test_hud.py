@@ -131,3 +131,17 @@ def test_face_box_contains_the_landmarks():
 def test_privacy_state_is_checked():
     with pytest.raises(ValueError, match="privacy"):
         HudOptions(privacy="maybe")
+
+
+def test_the_hud_says_what_keeps_a_micro_expression_from_being_seen():
+    from engines.context import FrameContext
+    from stream.contracts import FrameResults
+    from stream.ui.hud import face_state
+
+    calm = FrameContext(0.3, False, 0.0, False, 10.0, False)
+    talking = FrameContext(0.3, True, 0.2, True, 80.0, True)
+    assert face_state(FrameResults(context=calm, spottable=True)) == "spottable"
+    assert face_state(FrameResults(context=talking, spottable=False)) == (
+        "not spottable: blink, speaking, head moving"
+    )
+    assert face_state(FrameResults(context=None, spottable=False)) == "no face"

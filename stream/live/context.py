@@ -1,0 +1,139 @@
+"""The context stage: blinks, speaking and head speed per frame, blink lines, ``spottable``.
+
+On real video a blink, a word or a nod moves the face more than a micro-expression does
+(``docs/benchmarks.md``, "Where the signal is lost": blinks are the largest group of false
+alarms at every stage). So every frame gets its context from the raw landmarks
+(``engines.context.ContextTracker``: causal, by timestamp), each blink is logged as its own
+``"type": "blink"`` line when it ends, and a frame is *spottable* when a micro-expression could
+be seen on it: a face, no blink, no speaking, no fast head motion.
+
+``ContextGate`` decides, from the context over an expression's interval, whether the spotting
+stage may report it (``SpottingStage(gate=...)``):
+- a micro-expression that coincides with a blink (within ``blink_margin_s``) is the blink:
+  never reported as a micro-expression (blink rate is what the blink lines are for);
+- an expression during speaking is reported only when the upper face (brows, eyes) is among
+  its moving regions: talking moves the mouth and jaw, and alone must not make events.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engines.context import ContextConfig, ContextTracker, FrameContext
+from stream.contracts import Frame, FrameResults, Stage
+from stream.output.events import BlinkEvent
+
+UPPER_FACE = ("brow", "eye")  # region name prefixes (stream/face/rois.py)
+
+
+@dataclass(frozen=True)
+class ContextGate:
+    """When an expression is not reported (see the module docstring)."""
+
+    blink_margin_s: float = 0.2
+    speech_needs_upper_face: bool = True
+
+    def reason(self, kind: str, context: dict, rois: list[str]) -> str | None:
+        """Why an expression with this ``context`` (``ContextStage.summary``) and these moving
+        regions is not reported; None when it is."""
+        if kind == "micro" and context.get("blink"):
+            return "blink"
+        upper = any(roi.startswith(UPPER_FACE) for roi in rois)
+        if self.speech_needs_upper_face and context.get("speaking") and not upper:
+            return "speaking"
+        return None
+
+
+class ContextStage:
+    """Per frame: ``results.context`` and ``results.spottable``; a blink line per blink.
+
+    Args:
+        emit: called with each ``BlinkEvent``.
+        stream_name: the ``stream`` field.
+        config: the detectors' thresholds.
+        history_s: how long per-frame context is kept for ``summary`` (the decoder decides an
+            expression a look-ahead after its offset, so its frames must still be here).
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[BlinkEvent], None],
+        stream_name: str = "cam0",
+        config: ContextConfig | None = None,
+        history_s: float = 4.0,
+    ) -> None:
+        self.emit = emit
+        self.stream_name = stream_name
+        self.tracker = ContextTracker(config)
+        self.history_s = history_s
+        # (seq, t_s, blink, speaking, head_speed) of recent frames with a face
+        self._history: deque[tuple[int, float, bool, bool, float]] = deque()
+        self._blink_start: tuple[int, float] | None = None
+        self._last: tuple[int, float] | None = None
+        self.blinks = 0
+
+    def stage(self) -> Stage:
+        return Stage("context", self)
+
+    def __call__(self, frame: Frame, results: FrameResults) -> None:
+        aligned = results.aligned
+        ok = aligned is not None and aligned.ok and aligned.landmarks_px is not None
+        if results.gap or not ok:
+            self._end_blink()
+            self.tracker.reset()
+            results.context, results.spottable = None, False if aligned is not None else None
+            return
+        context = self.tracker.update(aligned.landmarks_px, frame.t_s, True)
+        results.context = context
+        results.spottable = not (context.blink or context.speaking or context.head_moving)
+        self._remember(frame, context)
+        if context.blink and self._blink_start is None:
+            self._blink_start = (frame.seq, frame.t_s)
+        elif not context.blink:
+            self._end_blink()
+        self._last = (frame.seq, frame.t_s)
+
+    def _remember(self, frame: Frame, context: FrameContext) -> None:
+        speed = context.head_speed if context.head_speed == context.head_speed else 0.0
+        self._history.append((frame.seq, frame.t_s, context.blink, context.speaking, speed))
+        while frame.t_s - self._history[0][1] > self.history_s:
+            self._history.popleft()
+
+    def _end_blink(self) -> None:
+        if self._blink_start is None or self._last is None:
+            self._blink_start = None
+            return
+        (onset, onset_s), (offset, offset_s) = self._blink_start, self._last
+        self._blink_start = None
+        self.blinks += 1
+        self.emit(
+            BlinkEvent(
+                seq=offset,
+                stream=self.stream_name,
+                onset_frame=onset,
+                offset_frame=offset,
+                onset_s=round(onset_s, 3),
+                offset_s=round(offset_s, 3),
+            )
+        )
+
+    def finish(self) -> None:
+        """The stream ended: a blink still open is logged."""
+        self._end_blink()
+
+    def summary(self, onset_seq: int, offset_seq: int, margin_s: float = 0.2) -> dict:
+        """Context over frames ``onset_seq``..``offset_seq`` (blinks within ``margin_s``):
+        ``{"speaking", "blink", "head_speed"}`` (head speed: the most, px/s at 90 px between
+        the eyes)."""
+        inside = [h for h in self._history if onset_seq <= h[0] <= offset_seq]
+        if not inside:
+            return {"speaking": False, "blink": False, "head_speed": 0.0}
+        t0, t1 = inside[0][1] - margin_s, inside[-1][1] + margin_s
+        near = [h for h in self._history if t0 <= h[1] <= t1]
+        return {
+            "speaking": any(h[3] for h in inside),
+            "blink": any(h[2] for h in near),
+            "head_speed": round(max(h[4] for h in inside), 1),
+        }
