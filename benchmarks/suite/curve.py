@@ -79,13 +79,15 @@ class Measured:
     videos: list[str] = field(default_factory=list)
     front_end: dict[str, np.ndarray] = field(default_factory=dict)  # see ``_front_end``
     node_oracle: list[ThresholdPoint] | None = None  # the same bound on the node residual
+    rank_matched: dict[str, np.ndarray] = field(default_factory=dict)  # same-context windows
 
     def mask(self, **where: str) -> np.ndarray:
         """(K,) expressions whose label fields equal ``where`` (e.g. context="calm")."""
         return np.array([all(getattr(e, k) == v for k, v in where.items()) for e in self.labels])
 
-    def stage_auc(self, stage: str, mask: np.ndarray | None = None) -> float:
-        values = self.rank[stage] if mask is None else self.rank[stage][mask]
+    def stage_auc(self, stage: str, mask: np.ndarray | None = None, matched: bool = False) -> float:
+        rank = self.rank_matched if matched else self.rank
+        values = rank[stage] if mask is None else rank[stage][mask]
         values = values[np.isfinite(values)]
         return float(values.mean()) if values.size else float("nan")
 
@@ -121,7 +123,9 @@ def measure(
     plain_raw = [
         (sig.raw, clip.valid, clip.fps) for sig, clip in zip(plain_sig, plain, strict=True)
     ]
-    rank = _ranks(labels, injected, inj_sig, [partner[c.video] for c in injected], plain, plain_sig)
+    partners = [partner[c.video] for c in injected]
+    rank = _ranks(labels, injected, inj_sig, partners, plain, plain_sig, plain_ctx)
+    rank_matched = _ranks(labels, injected, inj_sig, partners, plain, plain_sig, plain_ctx, True)
     node_oracle = None
     if all(sig.node is not None for sig in (*inj_sig, *plain_sig)):
         node_peaks = np.array([_peak(inj_sig[e.clip].node, injected[e.clip], e) for e in labels])
@@ -134,6 +138,7 @@ def measure(
         oracle=threshold_curve(raw_peaks, plain_raw),
         node_oracle=node_oracle,
         rank=rank,
+        rank_matched=rank_matched,
         distractors={},
         plain_share=_plain_share(plain_ctx),
         clips=(len(injected), len(plain)),
@@ -309,9 +314,13 @@ def _signal(sig: ClipSignals, stage: str, group: str) -> np.ndarray:
     return sig.stage(stage)
 
 
-def _ranks(labels, injected, inj_sig, partner_of, plain, plain_sig) -> dict[str, np.ndarray]:
+def _ranks(
+    labels, injected, inj_sig, partner_of, plain, plain_sig, plain_ctx, matched: bool = False
+) -> dict[str, np.ndarray]:
     """Per stage, (K,) the share of the plain partner's equal-length windows each expression's
-    peak beats (NaN when the expression has no valid frame)."""
+    peak beats (NaN when the expression has no valid frame). ``matched``: only the windows
+    whose own context (``context_of`` on the window) is the expression's: a calm expression
+    against calm stretches, what a spotter that knows the context would face."""
     out = {}
     with_nodes = all(sig.node is not None for sig in (*inj_sig, *plain_sig))
     for stage in (*STAGES, *LOCALISED_STAGES, *((NODE_STAGE, NODE_OWN) if with_nodes else ())):
@@ -320,12 +329,26 @@ def _ranks(labels, injected, inj_sig, partner_of, plain, plain_sig) -> dict[str,
             clip, p = injected[e.clip], partner_of[e.clip]
             peak = _peak(_signal(inj_sig[e.clip], stage, e.group), clip, e)
             length = e.offset - e.onset + 1
-            negatives = window_peaks(
-                _signal(plain_sig[p], stage, e.group), plain[p].valid, length, max(length // 2, 1)
-            )
+            signal = _signal(plain_sig[p], stage, e.group)
+            starts, negatives = _windows(signal, plain[p].valid, length)
+            if matched:
+                same = [
+                    context_of(s, s + length - 1, plain[p].fps, plain_ctx[p]) == e.context
+                    for s in starts
+                ]
+                negatives = negatives[np.array(same, bool)] if same else negatives
             shares.append(auc([peak], negatives) if np.isfinite(peak) else float("nan"))
         out[stage] = np.array(shares)
     return out
+
+
+def _windows(signal: np.ndarray, valid: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, peaks) of the windows ``window_peaks`` keeps (stride half a window)."""
+    stride = max(length // 2, 1)
+    starts = np.arange(0, len(signal) - length + 1, stride)  # (W,)
+    whole = np.array([valid[s : s + length].all() for s in starts], bool)  # (W,)
+    peaks = window_peaks(signal, valid, length, stride)
+    return starts[whole], peaks
 
 
 def _plain_share(contexts: list[ClipContext]) -> dict[str, float]:

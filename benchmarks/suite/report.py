@@ -122,6 +122,18 @@ def stage_table(m: Measured) -> str:
     return "\n".join(lines)
 
 
+def matched_table(m: Measured) -> str:
+    """AUC per stage and context against windows of the SAME context only."""
+    calm_large = m.mask(context="calm") & np.array([e.amplitude_90 >= 2.0 for e in m.labels])
+    head = ("stage", *CONTEXTS, f"calm, ≥ 2 px (n={int(calm_large.sum())})")
+    lines = [_head(head)]
+    for stage in _stages(m):
+        cells = [stage, *(_f(m.stage_auc(stage, m.mask(context=c), True)) for c in CONTEXTS)]
+        cells.append(_f(m.stage_auc(stage, calm_large, True)))
+        lines.append(_row(cells))
+    return "\n".join(lines)
+
+
 def group_table(m: Measured) -> str:
     """AUC per stage by the expression's region group, with the calm expressions ≥ 2 px."""
     counts = [int(m.mask(group=g).sum()) for g in GROUPS]
@@ -238,6 +250,9 @@ def all_tables(m: Measured) -> str:
         "### Detectability (AUC) per stage: an expression's peak against equal-length windows "
         "of the same video with nothing injected",
         stage_table(m),
+        "### Detectability (AUC) per stage and context, against windows of the same context "
+        "only (a calm expression against calm stretches of the same video)",
+        matched_table(m),
         "### The front end: signal and noise of the region shift (own group, aligned-face px "
         "with 52 px between the eyes; medians)",
         front_end_table(m),
