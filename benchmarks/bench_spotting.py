@@ -73,7 +73,7 @@ def replay(
         t0 = time.perf_counter()
         stage(frame, results)
         step_s += time.perf_counter() - t0
-    decided += stage.decoder.reset()  # the clip ended: decide what is still open
+    stage.finish()  # the clip ended: decide what is still open, as the live stage does
     return decided, 1e3 * step_s / max(int(clip.valid.sum()), 1)
 
 

@@ -42,7 +42,7 @@ def stream_check(
         aligned = tracker.update(image, i, t_ns, t_s)
         row = extractor.update(aligned)
         stage(Frame(i, t_ns, t_s, image), FrameResults(aligned=aligned, features=row))
-    decided += stage.decoder.reset()
+    stage.finish()  # the clip ended: decide what is still open, as the live stage does
     micro_truth = [e for e in truth if e.kind == "micro"]
     micro = [s for s in decided if s.kind == "micro"]
     spans = [(s.onset_seq, s.offset_seq) for s in micro]

@@ -218,4 +218,5 @@ def record_trace(clip: SuiteClip, spotter: str, weights: str | None = None) -> S
             score[i], probs[i], seen[i] = results.apex_score, results.emotion, True
         if not calibrated and stage.baseline is not None and spotter == "learned":
             floor_from, floor = i, stage.decoder.baseline_floor
-    return ScoreTrace(score, probs, seen, clip.fps, floor_from, floor)
+    ready = clip.length if stage.ready_seq is None else stage.ready_seq
+    return ScoreTrace(score, probs, seen, clip.fps, floor_from, floor, ready)

@@ -66,6 +66,8 @@ class ScoreTrace:
         fps: frame i is at i / fps s.
         floor_from: first frame whose decoding used the person's baseline floor (-1: never).
         floor: that floor (``EventDecoder.baseline_floor``).
+        ready_from: the frame the spotter knew the person from: an interval that starts
+            before it is not reported (as the live stage; past the end: never ready).
     """
 
     score: np.ndarray
@@ -74,6 +76,7 @@ class ScoreTrace:
     fps: float
     floor_from: int = -1
     floor: float = 0.0
+    ready_from: int = 0
 
     @property
     def minutes(self) -> float:
@@ -83,7 +86,7 @@ class ScoreTrace:
 def decode_scaled(trace: ScoreTrace, config: DecoderConfig, scale: float = 1.0) -> list[Spotted]:
     """The streaming decoder over a recorded trace with its threshold times ``scale``; at
     ``scale`` 1 the live stage's own intervals (the floor applies from ``floor_from`` as the
-    stage applied it)."""
+    stage applied it, and nothing that starts before ``ready_from`` is kept)."""
     decoder = EventDecoder(replace(config, threshold_scale=scale))
     decided: list[Spotted] = []
     for i in range(len(trace.score)):
@@ -94,7 +97,7 @@ def decode_scaled(trace: ScoreTrace, config: DecoderConfig, scale: float = 1.0) 
         score = float(trace.score[i]) if ok else 0.0
         probs = trace.emotion_probs[i] if ok else None
         decided += decoder.update(i, t_s, round(t_s * 1e9), score, probs, ok)
-    return decided + decoder.reset()
+    return [s for s in decided + decoder.reset() if s.onset_seq >= trace.ready_from]
 
 
 @dataclass(frozen=True)

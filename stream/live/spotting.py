@@ -51,7 +51,9 @@ class SpottingStage:
             the choice and its reason are in ``engine.name`` / ``engine.reason``.
         cache_dir: where the exported ONNX step graph is cached (default: user cache).
         baseline_s: seconds of face at the start (and after ``recalibrate``) from which the
-            person's baseline floors the decoder threshold (``calibration/baseline.py``).
+            person's baseline floors the decoder threshold (``calibration/baseline.py``); an
+            expression that starts before the first baseline is not reported (the spotter is
+            silent until it knows the person: ``baseline_s`` of face, 2 s by default).
         on_status: ``(status, detail, seq)`` for the ``calibrated`` line.
         shared: step in this batch of streams (`engines.runtime.batching.SharedSteps`, several
         sources
@@ -119,6 +121,12 @@ class SpottingStage:
         self.recognizer = recognizer
         self.context, self.gate = context, gate
         self.suppressed: dict[str, int] = {}  # reason -> events the gate held back
+        # Silent until the person is known: an event that starts before the first baseline is
+        # not reported (half the learned spotter's events on short real clips did).
+        self.ready_seq: int | None = None
+        # every decided interval with why it was not reported (None: it was), the latest few
+        # thousand: what `inspect` and the tests compare
+        self.decided: deque[tuple[Spotted, str | None]] = deque(maxlen=4096)
 
     def _load_learned(self, weights, backend: str, cache_dir) -> None:
         from engines.runtime.backends import make_engine
@@ -187,7 +195,7 @@ class SpottingStage:
             results.apex_threshold = self.decoder.threshold
         results.calibrating = self.baseline is None
         for spotted in decided:
-            self._emit(spotted)
+            self._report(spotted)
 
     def _step(self, row: FeatureRow, t_s: float) -> tuple[float, np.ndarray]:
         if self.classic is not None:
@@ -212,6 +220,8 @@ class SpottingStage:
         mags = np.stack([m for _, m, _ in self._calibration])  # (N, R-1)
         scores = np.array([s for _, _, s in self._calibration])  # (N,)
         self.baseline = Baseline.from_neutral(mags, scores, min_frames=min(10, len(scores)))
+        if self.ready_seq is None:
+            self.ready_seq = frame.seq
         if self.classic is None:  # the classic's z-scores are already the person's own
             self.decoder.baseline_floor = self.baseline.score_floor
         self._calibration = []
@@ -247,7 +257,7 @@ class SpottingStage:
         events emitted now (an expression cut by the end of a file is still one)."""
         before = len(self.events)
         for spotted in self.decoder.reset():
-            self._emit(spotted)
+            self._report(spotted)
         return self.events[before:]
 
     def close(self) -> None:
@@ -256,15 +266,26 @@ class SpottingStage:
             self.shared.leave(self.slot)
             self.slot = -1
 
+    def _report(self, spotted: Spotted) -> None:
+        """A decided interval is emitted unless it started before the person was known or
+        the context gate holds it back (counted in ``suppressed`` by reason)."""
+        reason = None
+        if self.ready_seq is None or spotted.onset_seq < self.ready_seq:
+            reason = "calibrating"
+        elif self.context is not None and self.gate is not None:
+            context = self.context.summary(spotted.onset_seq, spotted.offset_seq)
+            reason = self.gate.reason(spotted.kind, context, self._active_rois(spotted.apex_seq))
+        self.decided.append((spotted, reason))
+        if reason is not None:
+            self.suppressed[reason] = self.suppressed.get(reason, 0) + 1
+            return
+        self._emit(spotted)
+
     def _emit(self, spotted: Spotted) -> None:
         rois = self._active_rois(spotted.apex_seq)
         context = None
         if self.context is not None:
             context = self.context.summary(spotted.onset_seq, spotted.offset_seq)
-            reason = self.gate.reason(spotted.kind, context, rois) if self.gate else None
-            if reason is not None:
-                self.suppressed[reason] = self.suppressed.get(reason, 0) + 1
-                return
         emotion, probs, sources = spotted.emotion, spotted.emotion_probs, None
         latency = {"lookahead": round(self.decoder.config.lookahead_s * 1e3, 1)}
         if self.recognizer is not None:
