@@ -275,8 +275,10 @@ def plot(m: Measured, path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     stages = (*STAGES, LOCALISED_STAGES[0], *[s for s in m.rank if s.startswith("node")])
-    fig = plt.figure(figsize=(4 * len(stages), 8.2), constrained_layout=True)
-    grid = fig.add_gridspec(2, len(stages))
+    columns = 4
+    rows = -(-len(stages) // columns)  # ceil
+    fig = plt.figure(figsize=(4.2 * columns, 4.2 + 3.4 * rows), constrained_layout=True)
+    grid = fig.add_gridspec(1 + rows, columns, height_ratios=[1.25] + [1.0] * rows)
     ax = fig.add_subplot(grid[0, :])
     styles = {
         "learned": "C0-o",
@@ -306,7 +308,7 @@ def plot(m: Measured, path: str | Path) -> None:
     centres = [0.75, 1.5, 2.5, 3.5]
     bins = [name for name, _, _ in AMPLITUDE_BINS]
     for k, stage in enumerate(stages):
-        ax = fig.add_subplot(grid[1, k])
+        ax = fig.add_subplot(grid[1 + k // columns, k % columns])
         for c, context in enumerate(CONTEXTS):
             y = [m.stage_auc(stage, m.mask(amplitude_bin=b, context=context)) for b in bins]
             n = int(m.mask(context=context).sum())
@@ -316,7 +318,7 @@ def plot(m: Measured, path: str | Path) -> None:
         ax.set_xticks(centres, [f"{b}" for b in bins])
         ax.set_xlabel("apex amplitude, px at 90 px eye distance")
         ax.set_title(stage, fontsize=9)
-        if k == 0:
+        if k % columns == 0:
             ax.set_ylabel("AUC vs plain windows (0.5 = chance)")
             ax.legend(fontsize=7, loc="lower right")
     fig.savefig(path, dpi=110)
