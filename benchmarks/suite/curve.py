@@ -49,10 +49,9 @@ from engines.eval.detection import (
     Truth,
     alarm_spans,
     auc,
-    best_at,
     sweep,
     threshold_curve,
-    window_peaks,
+    windows,
 )
 
 # Threshold multipliers of the sweep: 1/8 … 16 geometric, and 1 (the default) exactly.
@@ -257,7 +256,7 @@ def _ranks(
             peak = _peak(_signal(inj_sig[e.clip], stage, e.group), clip, e)
             length = e.offset - e.onset + 1
             signal = _signal(plain_sig[p], stage, e.group)
-            starts, negatives = _windows(signal, plain[p].valid, length)
+            starts, negatives = windows(signal, plain[p].valid, length, max(length // 2, 1))
             if matched:
                 same = [
                     context_of(s, s + length - 1, plain[p].fps, plain_ctx[p]) == e.context
@@ -267,15 +266,6 @@ def _ranks(
             shares.append(auc([peak], negatives) if np.isfinite(peak) else float("nan"))
         out[stage] = np.array(shares)
     return out
-
-
-def _windows(signal: np.ndarray, valid: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """(starts, peaks) of the windows ``window_peaks`` keeps (stride half a window)."""
-    stride = max(length // 2, 1)
-    starts = np.arange(0, len(signal) - length + 1, stride)  # (W,)
-    whole = np.array([valid[s : s + length].all() for s in starts], bool)  # (W,)
-    peaks = window_peaks(signal, valid, length, stride)
-    return starts[whole], peaks
 
 
 def _plain_share(contexts: list[ClipContext]) -> dict[str, float]:
@@ -332,8 +322,3 @@ def _threshold_for_rate(signals, plain, rate: float) -> float:
 def _runs(above: np.ndarray, valid: np.ndarray, fps: float) -> list[tuple[int, int]]:
     """The alarms of a threshold on one clip, as the oracle counts them (``alarm_spans``)."""
     return alarm_spans(above, valid, max(round(0.25 * fps), 1), max(round(0.5 * fps), 1))
-
-
-def operating_point(points, max_false_per_min: float):
-    """``best_at`` re-exported for the report."""
-    return best_at(points, max_false_per_min)

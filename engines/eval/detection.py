@@ -46,13 +46,20 @@ def auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
 def window_peaks(signal: np.ndarray, valid: np.ndarray, length: int, stride: int) -> np.ndarray:
     """Peaks of ``signal`` (L,) over windows of ``length`` frames every ``stride`` frames;
     a window with an invalid frame is left out (an expression's interval has a face)."""
+    return windows(signal, valid, length, stride)[1]
+
+
+def windows(
+    signal: np.ndarray, valid: np.ndarray, length: int, stride: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, peaks) of the windows ``window_peaks`` keeps, (W,) each."""
     signal = np.where(np.asarray(valid, bool), signal, np.nan)  # (L,)
     starts = np.arange(0, len(signal) - length + 1, max(stride, 1))  # (W,)
     if length < 1 or starts.size == 0:
-        return np.zeros(0)
-    windows = signal[starts[:, None] + np.arange(length)[None, :]]  # (W, length)
-    whole = np.isfinite(windows).all(axis=1)  # (W,)
-    return windows[whole].max(axis=1)
+        return np.zeros(0, np.int64), np.zeros(0)
+    spans = signal[starts[:, None] + np.arange(length)[None, :]]  # (W, length)
+    whole = np.isfinite(spans).all(axis=1)  # (W,)
+    return starts[whole], spans[whole].max(axis=1)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.context import runs
 from stream.app.inspection import Featurized, SpotterTrace, emotion_label
 from stream.errors import OutputError
 from stream.face.features import FACE_ROIS
@@ -99,40 +100,20 @@ def _nodes(fig, ax, features: Featurized, t: np.ndarray, frame_s: float) -> None
     speaking stretches shaded and the blinks marked: why a stretch could not be spotted."""
     from stream.face.nodes import GROUPS
 
-    motion = np.where(features.valid[:, None], features.node_groups, np.nan)  # (L, G)
-    finite = motion[np.isfinite(motion)]
-    top = float(np.percentile(finite, 99)) if finite.size else 1.0
-    extent = (t[0], t[-1] + frame_s, len(GROUPS) - 0.5, -0.5)
-    image = ax.imshow(
-        motion.T,
-        aspect="auto",
-        interpolation="nearest",
-        cmap="viridis",
-        vmin=0.0,
-        vmax=max(top, 1e-6),
-        extent=extent,
-    )
+    image = _heat_map(ax, features, features.node_groups, t, frame_s, "viridis")
     ax.set_yticks(range(len(GROUPS)), GROUPS, fontsize=7)
     ax.set_ylabel("node motion")
     for name, mask, colour, y in (
         ("speaking", features.speaking, "#00e5ff", len(GROUPS) - 0.55),
         ("blink", features.blink, "#ff1744", -0.45),
     ):
-        for start, stop in _runs(mask):
+        for start, stop in runs(mask):
             ax.plot(_span(t, start, stop, frame_s), [y, y], color=colour, lw=3, label=name)
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     if unique:
         ax.legend(unique.values(), unique.keys(), loc="upper right", fontsize=7)
     fig.colorbar(image, ax=ax, label="node px", pad=0.01)
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    idx = np.flatnonzero(mask)
-    if idx.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(idx) > 1)
-    return list(zip(idx[np.r_[0, breaks + 1]], idx[np.r_[breaks, idx.size - 1]], strict=True))
 
 
 def _span(t: np.ndarray, first: int, last: int, frame_s: float) -> tuple[float, float]:
@@ -175,22 +156,27 @@ def _event(ax, t: np.ndarray, event, matched: bool, frame_s: float, y: float) ->
     )
 
 
-def _motion(fig, ax, features: Featurized, t: np.ndarray, frame_s: float, targets) -> None:
-    """Per-region onset flow magnitude over time; the colour scale stops at the 99th
-    percentile so one jerk of the head does not wash the rest out."""
-    columns = [features.names.index(f"{roi}.mag_on") for roi in FACE_ROIS]
-    mags = np.where(features.valid[:, None], features.values[:, columns], np.nan)  # (L, R)
-    finite = mags[np.isfinite(mags)]
+def _heat_map(ax, features: Featurized, values: np.ndarray, t, frame_s: float, cmap: str):
+    """(L, K) per-frame values as rows over time (invalid frames blank); the colour scale stops
+    at the 99th percentile so one jerk of the head does not wash the rest out."""
+    shown = np.where(features.valid[:, None], values, np.nan)  # (L, K)
+    finite = shown[np.isfinite(shown)]
     top = float(np.percentile(finite, 99)) if finite.size else 1.0
-    image = ax.imshow(
-        mags.T,
+    return ax.imshow(
+        shown.T,
         aspect="auto",
         interpolation="nearest",
-        cmap="magma",
+        cmap=cmap,
         vmin=0.0,
         vmax=max(top, 1e-6),
-        extent=(t[0], t[-1] + frame_s, len(columns) - 0.5, -0.5),
+        extent=(t[0], t[-1] + frame_s, values.shape[1] - 0.5, -0.5),
     )
+
+
+def _motion(fig, ax, features: Featurized, t: np.ndarray, frame_s: float, targets) -> None:
+    """Per-region onset flow magnitude over time."""
+    columns = [features.names.index(f"{roi}.mag_on") for roi in FACE_ROIS]
+    image = _heat_map(ax, features, features.values[:, columns], t, frame_s, "magma")
     ax.set_yticks(range(len(columns)), [roi.replace("_", " ") for roi in FACE_ROIS], fontsize=7)
     ax.set_ylabel("region motion")
     for event in targets:  # the truth's edges, so the motion lines up with the panels above
