@@ -255,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _inputs(args: argparse.Namespace) -> tuple[Spotter, list[Clip], list[Clip]]:
     """(model, calibration clips, comparison clips) from the flags; MexliveError if unusable."""
-    from engines.inputs import takes_motion
-    from engines.train.data import as_motion_input, load_clips
+    from engines.inputs import takes_motion, takes_nodes
+    from engines.train.data import as_motion_input, as_node_input, load_clips
     from engines.weights import load_spotter
 
     if args.max_frames < 1:
@@ -271,6 +271,8 @@ def _inputs(args: argparse.Namespace) -> tuple[Spotter, list[Clip], list[Clip]]:
     model, manifest = load_spotter(args.weights, feature_names=raw[0].names)
     # The model's own input: the normalised motion rows when its manifest says so.
     prepare = as_motion_input if takes_motion(manifest) else (lambda clip: clip)
+    if takes_nodes(manifest):
+        prepare = as_node_input
     clips = [prepare(c) for c in raw]
     if not args.eval_features:
         print("warning: comparing on the calibration clips (give --eval-features)", file=sys.stderr)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,6 +52,15 @@ class DecoderConfig:
     # multiplies the whole threshold (running level, baseline floor and min_threshold): the
     # one knob a detection curve sweeps (benchmarks.bench_spotting --curve); 1 live
     threshold_scale: float = 1.0
+    # False: no running level at all, the threshold is min_threshold (the node spotter's
+    # operating point, engines/train/operating.py) and any baseline floor
+    adaptive: bool = True
+
+
+def fixed_decoder(threshold: float, base: DecoderConfig | None = None) -> DecoderConfig:
+    """The decoder with one fixed threshold: no running level (the live stage applies no
+    baseline floor to a node spotter either)."""
+    return replace(base or DecoderConfig(), min_threshold=float(threshold), adaptive=False)
 
 
 @dataclass
@@ -169,7 +178,10 @@ class EventDecoder:
         while history and t_s - history[0][0] > self.config.history_s:
             history.popleft()
         self._frames_since_threshold += 1
-        if self._frames_since_threshold >= 15:  # a quantile every 15 frames is plenty
+        if not self.config.adaptive:
+            level = max(self.baseline_floor, self.config.min_threshold)
+            self._threshold = level * self.config.threshold_scale
+        elif self._frames_since_threshold >= 15:  # a quantile every 15 frames is plenty
             self._frames_since_threshold = 0
             scores = np.fromiter((s for _, s in history), np.float64, len(history))
             median = float(np.median(scores))

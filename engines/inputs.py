@@ -78,9 +78,25 @@ def takes_motion(manifest: dict[str, Any]) -> bool:
     return manifest.get("input") == MOTION_INPUT
 
 
+def takes_nodes(manifest: dict[str, Any]) -> bool:
+    """Do these weights read the landmark-node rows (``engines/node_inputs.py``)?"""
+    from engines.node_inputs import NODE_INPUT
+
+    return manifest.get("input") == NODE_INPUT
+
+
+def model_input_names(manifest: dict[str, Any], feature_names: Sequence[str]) -> tuple[str, ...]:
+    """The input channels a model with this manifest reads, given this raw feature layout."""
+    if takes_nodes(manifest):
+        from engines.node_inputs import node_input_names
+
+        return node_input_names()
+    return input_names(feature_names) if takes_motion(manifest) else tuple(feature_names)
+
+
 def model_width(manifest: dict[str, Any], feature_names: Sequence[str]) -> int:
     """The input width a model with this manifest takes on this raw feature layout."""
-    return len(input_names(feature_names)) if takes_motion(manifest) else len(feature_names)
+    return len(model_input_names(manifest, feature_names))
 
 
 def spotter_inputs(

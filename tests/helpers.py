@@ -83,8 +83,10 @@ CLIP_FRAMES = 160
 CLIP_NAMES = np.array([f"roi{i // 2}.ch{i % 2}" for i in range(CLIP_FEATURES)])
 
 
-def write_clip(path, identity, seed, names=CLIP_NAMES, width=CLIP_FEATURES):
-    """A fake clip: noise plus a bump in every channel at each micro/macro; one blink."""
+def write_clip(path, identity, seed, names=CLIP_NAMES, width=CLIP_FEATURES, nodes=False):
+    """A fake clip: noise plus a bump in every channel at each micro/macro; one blink.
+    ``nodes``: also the node front end's arrays (residual noise with the same bumps on the
+    brows, and a still face's landmarks), so the node spotter's input can be made."""
     rng = np.random.default_rng(seed)
     values = rng.normal(0, 0.1, (CLIP_FRAMES, width)).astype(np.float32)
     truth = [
@@ -99,8 +101,10 @@ def write_clip(path, identity, seed, names=CLIP_NAMES, width=CLIP_FEATURES):
     valid[:2] = False  # no reference face yet
     valid[140:143] = False  # face lost for a moment
     values[~valid] = 0.0
+    extra = _node_arrays(rng, truth, valid) if nodes else {}
     np.savez_compressed(
         path,
+        **extra,
         values=values,
         valid=valid,
         seq=np.arange(CLIP_FRAMES),
@@ -116,6 +120,24 @@ def write_clip(path, identity, seed, names=CLIP_NAMES, width=CLIP_FEATURES):
         identity=np.array(identity),
         seed=np.int64(seed),
     )
+
+
+def _node_arrays(rng, truth, valid) -> dict[str, np.ndarray]:
+    residual = rng.normal(0, 0.15, (CLIP_FRAMES, 3, 58, 2)).astype(np.float32)
+    for onset, _apex, offset, kind, _ in truth:
+        if kind != "blink":
+            bump = np.hanning(offset - onset + 1).astype("f4")[:, None, None]
+            residual[onset : offset + 1, :, :13, 1] -= 2.0 * bump  # brows move up
+    residual[~valid] = 0.0
+    face = np.stack(np.meshgrid(np.linspace(100, 200, 17), [150.0]), -1).reshape(-1, 2)
+    landmarks = np.resize(face, (68, 2)) + np.linspace(0, 60, 68)[:, None] * [0.0, 1.0]
+    landmarks_px = np.repeat(landmarks[None], CLIP_FRAMES, 0).astype(np.float32)
+    landmarks_px[~valid] = np.nan
+    return {
+        "node_residual": residual.astype(np.float16),
+        "node_valid": np.repeat(valid[:, None], 3, 1),
+        "landmarks_px": landmarks_px,
+    }
 
 
 def free_port() -> int:

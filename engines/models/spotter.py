@@ -6,13 +6,14 @@ frame, a Gaussian-shaped "apex score" that peaks at each expression's apex; the 
 also classify the expression (micro / macro) and its emotion, so spotting and recognition
 share one model.
 
-    features (B, L, F) ─ (x - mean) / std ─ zero invalid rows ─ Linear stem ─ N × SelectiveSSM
+    features (B, L, F) ─ (x - mean) / std ─ zero invalid rows ─ stem ─ N × SelectiveSSM
         ─ RMSNorm ─┬─ apex    Linear → sigmoid   (B, L)      regressed to the Gaussian target
                    ├─ kind    Linear             (B, L, 2)   micro / macro logits
                    └─ emotion Linear             (B, L, 3)   negative / positive / surprise
 
-Streaming state (the SSM layout of `engines/models/ssm.py`, stacked over layers; the stem is linear
-and keeps no state):
+The stem is a Linear over region rows, or for the node spotter the spatial encoder of
+`engines/models/encoder.py` (per-node MLP, facial-group pooling); either is per frame and keeps
+no state. Streaming state (the SSM layout of `engines/models/ssm.py`, stacked over layers):
 
     SpotterState.conv  (n_layers, B, d_inner, d_conv - 1)
     SpotterState.ssm   (n_layers, B, d_inner, d_state)
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engines.labels import EMOTIONS, KINDS
+from engines.models.encoder import NodeEncoder
 from engines.models.ssm import RMSNorm, SelectiveSSM, SSMConfig, SSMState
 
 IGNORE = -100  # label of frames outside every interval: no kind / emotion loss there
@@ -51,6 +53,12 @@ class SpotterConfig:
     expand: int = 2
     d_conv: int = 4
     chunk_size: int = 32
+    # The node spotter (engines/node_inputs.py): the first sum(group_sizes) × node_width
+    # inputs are per-node rows read by a spatial encoder (engines/models/encoder.py); empty
+    # group_sizes keeps the plain Linear stem of the region-row spotter.
+    group_sizes: tuple[int, ...] = ()
+    node_width: int = 0
+    d_node: int = 16
     ssm: SSMConfig = field(init=False)
 
     def __post_init__(self) -> None:
@@ -113,7 +121,11 @@ class Spotter(nn.Module):
         # Buffers, not parameters: the training set's statistics travel with the weights.
         self.register_buffer("feature_mean", torch.zeros(c.n_features))
         self.register_buffer("feature_std", torch.ones(c.n_features))
-        self.stem = nn.Linear(c.n_features, c.d_model)
+        if c.group_sizes:
+            n_extra = c.n_features - sum(c.group_sizes) * c.node_width
+            self.stem = NodeEncoder(c.group_sizes, c.node_width, n_extra, c.d_node, c.d_model)
+        else:
+            self.stem = nn.Linear(c.n_features, c.d_model)
         self.layers = nn.ModuleList(SelectiveSSM(c.ssm) for _ in range(c.n_layers))
         self.norm = RMSNorm(c.d_model)
         # One Linear for the three heads (apex | kind | emotion): fewer ops per frame.
@@ -129,7 +141,7 @@ class Spotter(nn.Module):
 
     def init_state(self, batch: int) -> SpotterState:
         """Zeros for `batch` streams, on the model's device and dtype."""
-        c, p = self.config.ssm, self.stem.weight
+        c, p = self.config.ssm, self.head.weight
         n = self.config.n_layers
         return SpotterState(
             conv=p.new_zeros(n, batch, c.d_inner, c.d_conv - 1),
@@ -246,6 +258,7 @@ def loss_terms(
     apex_weight: float = 0.9,
     emotion_weight: float = 0.1,
     kind_weight: float = 0.05,
+    pos_weight: float = 1.0,
 ) -> LossTerms:
     """ME-TST loss ≈ 0.9·MSE(apex) + 0.1·CE(emotion), plus a small CE for micro/macro.
 
@@ -253,9 +266,12 @@ def loss_terms(
         out: `Spotter` output over (B, L). target_apex (B, L) float; target_kind and
             target_emotion (B, L) long with IGNORE where undefined; mask (B, L) bool, False on
             invalid rows, which contribute nothing (their targets may hold anything, even NaN).
+        pos_weight: weight of the apex error on frames inside a bump (target > 0.05).
     """
     mask = mask.to(torch.bool)  # (B, L)
-    sq = torch.where(mask, (out.apex - target_apex) ** 2, 0.0)  # (B, L)
+    target_apex = torch.where(mask, target_apex, 0.0)  # NaN-safe below
+    weight = torch.where(target_apex > 0.05, pos_weight, 1.0)  # (B, L)
+    sq = torch.where(mask, weight * (out.apex - target_apex) ** 2, 0.0)  # (B, L)
     apex = sq.sum() / mask.sum().clamp_min(1)
     kind = _masked_ce(out.kind_logits, target_kind, mask)
     emotion = _masked_ce(out.emotion_logits, target_emotion, mask)

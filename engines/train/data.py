@@ -44,6 +44,8 @@ REQUIRED = (
     "truth_emotion",
 )
 
+NODE_ARRAYS = ("node_residual", "node_valid", "landmarks_px")
+
 
 @dataclass(frozen=True)
 class TruthInterval:
@@ -78,6 +80,9 @@ class Clip:
     truth: list[TruthInterval]
     blinks: int
     source: dict = dataclasses.field(default_factory=dict)  # the file's "synthetic" JSON
+    # the node front end's arrays when the file has them (node_residual (L, O, N, 2),
+    # node_valid (L, O), landmarks_px (L, 68, 2)): what the node spotter's input is made of
+    nodes: dict[str, np.ndarray] | None = None
 
     @property
     def family(self) -> str:
@@ -173,6 +178,9 @@ def load_clip(path: str | Path, expected_names: Sequence[str] | None = None) -> 
         truth=truth,
         blinks=blinks,
         source=_source(arrays),
+        nodes={k: arrays[k] for k in NODE_ARRAYS}
+        if all(k in arrays for k in NODE_ARRAYS)
+        else None,
     )
 
 
@@ -200,6 +208,25 @@ def as_motion_input(clip: Clip) -> Clip:
     except ValueError as exc:
         raise DataError(f"{clip.path}: {exc} (regenerate the feature files)") from None
     return dataclasses.replace(clip, x=torch.from_numpy(rows), names=input_names(clip.names))
+
+
+def as_node_input(clip: Clip) -> Clip:
+    """The clip with its rows turned into the node spotter's input (``engines/node_inputs.py``),
+    frame by frame as live, frame i at i / fps s. Raises DataError for a file made before the
+    node front end (no node arrays: regenerate it)."""
+    from engines.node_inputs import node_input_names, node_inputs
+
+    if clip.nodes is None:
+        raise DataError(
+            f"{clip.path}: no node arrays (node_residual, node_valid, landmarks_px): made "
+            "before the node front end; regenerate it (python -m stream.datasets.recipe)"
+        )
+    t_s = np.arange(clip.length) / clip.fps
+    residual = clip.nodes["node_residual"].astype(np.float32)
+    rows, _ = node_inputs(
+        residual, clip.nodes["node_valid"], clip.nodes["landmarks_px"], clip.valid.numpy(), t_s
+    )
+    return dataclasses.replace(clip, x=torch.from_numpy(rows), names=node_input_names())
 
 
 def load_clips(folder: str | Path, expected_names: Sequence[str] | None = None) -> list[Clip]:

@@ -52,6 +52,12 @@ class TrainConfig:
     n_layers: int = 2
     hard_share: float = 0.25  # share of each epoch's crops centred on mined hard negatives
     hard_score: float = 0.3  # apex score at which a frame without truth is a hard negative
+    # the node spotter's spatial encoder (engines/node_inputs.py); () for region rows
+    group_sizes: tuple[int, ...] = ()
+    node_width: int = 0
+    # weight of the apex error on frames inside an expression's bump (target > 0.05): they
+    # are ~5 % of real frames, so an unweighted MSE is content with a flat zero
+    pos_weight: float = 1.0
 
 
 # ---- batches ------------------------------------------------------------------------------
@@ -157,7 +163,14 @@ def _train(
 ) -> tuple[Spotter, dict[str, Any]]:
     rng = np.random.default_rng(cfg.seed)
     n_features = train_clips[0].x.shape[1]
-    model = Spotter(SpotterConfig(n_features, d_model=cfg.d_model, n_layers=cfg.n_layers))
+    config = SpotterConfig(
+        n_features,
+        d_model=cfg.d_model,
+        n_layers=cfg.n_layers,
+        group_sizes=tuple(cfg.group_sizes),
+        node_width=cfg.node_width,
+    )
+    model = Spotter(config)
     mean, std = feature_stats(train_clips)
     model.set_normalization(mean, std)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -171,7 +184,7 @@ def _train(
         losses = []
         for x, apex, kind, emotion, mask in _crops(train_clips, cfg, rng, hard):
             out, _ = model(x)
-            loss = loss_terms(out, apex, kind, emotion, mask).total
+            loss = loss_terms(out, apex, kind, emotion, mask, pos_weight=cfg.pos_weight).total
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)

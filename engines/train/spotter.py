@@ -32,11 +32,21 @@ import torch
 
 from engines.errors import BadInputError, DataError, MexliveError, report_error
 from engines.inputs import MOTION_INPUT
+from engines.node_inputs import GROUP_SIZES, NODE_INPUT, NODE_WIDTH
 from engines.train.composition import check_held_out, composition
-from engines.train.data import Clip, as_motion_input, load_clips, names_hash, split_by_identity
+from engines.train.data import (
+    Clip,
+    as_motion_input,
+    as_node_input,
+    load_clips,
+    names_hash,
+    split_by_identity,
+)
 from engines.train.loop import TrainConfig, train
 from engines.train.loso import loso, table, write_json
 from engines.weights import MANIFEST_NAME, config_dict, save_spotter
+
+NODE_MODEL = {"group_sizes": GROUP_SIZES, "node_width": NODE_WIDTH}  # the node spotter's encoder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,10 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--input",
-        choices=("motion", "raw"),
-        default="motion",
-        help="what the model reads: the rows normalised by the person's running noise plus "
-        "the classic's score (engines/inputs.py), or the raw feature rows",
+        choices=("nodes", "motion", "raw"),
+        default="nodes",
+        help="what the model reads: landmark-node motion against the person's calm noise "
+        "plus blink, speech and head speed through a spatial encoder (engines/node_inputs.py); "
+        "or the region rows normalised by the person's running noise plus the classic's "
+        "score (engines/inputs.py); or the raw region rows",
+    )
+    parser.add_argument(
+        "--pos-weight",
+        type=float,
+        default=TrainConfig.pos_weight,
+        help="weight of the apex error on frames inside an expression (they are few)",
+    )
+    parser.add_argument(
+        "--target-fa",
+        type=float,
+        default=0.5,
+        help="node spotter: false micro events per minute of validation video at which its "
+        "fixed threshold is chosen (engines/train/operating.py)",
     )
     parser.add_argument(
         "--held-out",
@@ -110,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         d_model=args.d_model,
         hard_share=args.hard_share,
+        pos_weight=args.pos_weight,
+        **(NODE_MODEL if args.input == "nodes" else {}),
     )
     val_ids = [v.strip() for v in args.val_identities.split(",") if v.strip()]
     t0 = time.perf_counter()
@@ -124,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         check_held_out(clips, held_out)
         if args.input == "motion":
             clips = [as_motion_input(c) for c in clips]
+        elif args.input == "nodes":
+            clips = [as_node_input(c) for c in clips]
         train_clips, val_clips = split_by_identity(clips, val_ids)
     except MexliveError as exc:
         return report_error(exc)
@@ -142,6 +171,17 @@ def main(argv: list[str] | None = None) -> int:
         model, summary = train(train_clips, val_clips, cfg, log=lambda s: print(s, flush=True))
     except MexliveError as exc:
         return report_error(exc)
+    operating = None
+    if args.input == "nodes" and val_clips:
+        from engines.train.operating import choose_operating_point
+
+        operating = choose_operating_point(model, val_clips, args.target_fa)
+        print(
+            f"operating point: threshold {operating['threshold']:.3f}, "
+            f"{operating['fa_per_min']:.2f} false micro/min and recall {operating['recall']} "
+            f"on {operating['validation_minutes']:.2f} min of validation video",
+            flush=True,
+        )
     seconds = time.perf_counter() - t0
     out = Path(args.out)
     sha = save_spotter(model, out, names)
@@ -150,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "sha256": sha,
         "size_bytes": out.stat().st_size,
         "command": "python -m engines.train.spotter " + shlex.join(argv),
-        "input": MOTION_INPUT if args.input == "motion" else "raw",
+        "input": {"nodes": NODE_INPUT, "motion": MOTION_INPUT}.get(args.input, "raw"),
         "data": {
             "features": str(Path(args.features)),
             "composition": composition(train_clips, val_clips),
@@ -164,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             "val_frames": sum(c.length for c in val_clips),
             "fps": sorted({c.fps for c in clips}),
         },
+        **({"operating_point": operating} if operating else {}),
         "n_features": len(names),
         "feature_names_sha256": names_hash(names),
         "model": config_dict(model.config),

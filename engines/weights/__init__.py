@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # torch is imported by the functions that load or save a mode
     from engines.models.spotter import Spotter, SpotterConfig
 
 FORMAT = "mexlive-spotter/v1"
+# the manifest's "input": raw region rows, region rows against the person's noise
+# (engines/inputs.py), landmark-node rows (engines/node_inputs.py)
+KNOWN_INPUTS = ("raw", "motion", "nodes/v1")
 WEIGHTS_DIR = Path(__file__).resolve().parent
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "spotter.pt"
 MANIFEST_NAME = "manifest.json"
@@ -202,15 +205,38 @@ def _check_width(
     expected_features: int | None,
     feature_names: Sequence[str] | None,
 ) -> None:
+    """Refuse weights whose input layout is not what the caller feeds: by the manifest's
+    ``input`` (a layout this version does not know), its layout hash, then the width."""
+    layout = manifest.get("input", "raw")
+    if layout not in KNOWN_INPUTS:
+        raise WeightsError(
+            f"spotter weights {path} read the input layout {layout!r}, which this version "
+            f"does not know ({', '.join(KNOWN_INPUTS)}); retrain with "
+            "python -m engines.train.spotter"
+        )
     if feature_names is not None:
-        from engines.inputs import model_width
+        from engines.inputs import model_input_names
 
-        expected_features = model_width(manifest, feature_names)
+        names = model_input_names(manifest, feature_names)
+        expected_features = len(names)
+        recorded = manifest.get("feature_names_sha256")
+        if recorded and recorded != names_sha256(names):
+            raise WeightsError(
+                f"spotter weights {path} were trained on another {layout!r} layout "
+                f"(feature_names_sha256 {str(recorded)[:12]}, this version's "
+                f"{names_sha256(names)[:12]}): they would be misread; retrain on the current "
+                "layout"
+            )
     if expected_features is not None and n_features != expected_features:
         raise WeightsError(
             f"spotter weights {path} take {n_features} features, "
             f"the features here have {expected_features} (retrain on the current layout)"
         )
+
+
+def names_sha256(names: Sequence[str]) -> str:
+    """sha256 of the input names joined by newlines (as engines.train.data.names_hash)."""
+    return sha256_bytes("\n".join(names).encode())
 
 
 def save_recognizer(model: Recognizer, path: str | Path) -> str:

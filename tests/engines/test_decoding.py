@@ -154,3 +154,18 @@ def test_a_decision_is_not_a_gap_for_the_next_event():
     first, second = decode_trace(score, probs, fps=fps)
     assert second.apex_seq == 125
     assert second.onset_seq <= first.decided_seq
+
+
+def test_a_fixed_decoder_keeps_its_threshold_whatever_the_face_does():
+    from engines.decoding import fixed_decoder
+
+    decoder = EventDecoder(fixed_decoder(0.4), baseline_floor=0.0)
+    rng = np.random.default_rng(0)
+    probs = np.full(3, 1 / 3)
+    for i in range(900):  # 30 s of a face whose score hovers high (a talker)
+        decoder.update(i, i / 30, i, 0.3 + 0.05 * rng.random(), probs)
+        assert decoder.threshold == 0.4
+    adaptive = EventDecoder(DecoderConfig(min_threshold=0.05), baseline_floor=0.0)
+    for i in range(900):
+        adaptive.update(i, i / 30, i, 0.3 + 0.05 * rng.random(), probs)
+    assert adaptive.threshold > 0.3  # the running level follows the face

@@ -61,6 +61,42 @@ def test_step_equals_forward():
     assert ((out.apex >= 0) & (out.apex <= 1)).all()
 
 
+def test_node_spotter_step_equals_forward():
+    # the spatial encoder is per frame: streaming stays exactly the SSM's
+    sizes, width, extra = (3, 2, 4), 5, 3
+    n = sum(sizes) * width + extra
+    model = _model(n, seed=1, group_sizes=sizes, node_width=width, d_node=8, d_model=16)
+    model.set_normalization(torch.randn(n), torch.rand(n) + 0.5)
+    x = torch.randn(2, 150, n)
+    valid = torch.rand(2, 150) > 0.1
+    with torch.no_grad():
+        out, state = model(x, valid=valid)
+        out_steps, state_steps = _step_all(model, x, valid)
+    for fast, slow in zip(out, out_steps, strict=True):
+        torch.testing.assert_close(slow, fast, atol=ATOL, rtol=1e-5)
+    torch.testing.assert_close(state_steps.ssm, state.ssm, atol=ATOL, rtol=1e-5)
+
+
+def test_node_encoder_pools_within_each_group():
+    # a node's motion reaches the model only through its own group's mean and max
+    from engines.models.encoder import NodeEncoder
+
+    torch.manual_seed(0)
+    encoder = NodeEncoder((2, 3), node_width=4, n_extra=1, d_node=6, d_model=8)
+    x = torch.zeros(1, 5 * 4 + 1)
+    base = encoder(x)
+    moved = x.clone()
+    moved[0, 2 * 4 : 3 * 4] = 5.0  # node 2: the first of group 1
+    swapped = x.clone()
+    swapped[0, 4 * 4 : 5 * 4] = 5.0  # node 4: the same group, another node
+    assert not torch.allclose(encoder(moved), base)
+    h_moved = encoder.node_mlp(moved[0, :20].view(5, 4)) + encoder.node_embed  # (5, 6)
+    pooled_group0 = torch.cat([h_moved[:2].mean(0), h_moved[:2].amax(0)])
+    h_base = encoder.node_mlp(x[0, :20].view(5, 4)) + encoder.node_embed
+    torch.testing.assert_close(pooled_group0, torch.cat([h_base[:2].mean(0), h_base[:2].amax(0)]))
+    assert encoder(swapped).shape == (1, 8)
+
+
 def test_step_equals_forward_with_invalid_rows_and_carried_state():
     model = _model()
     x = torch.randn(2, 90, 12)

@@ -11,6 +11,7 @@ import torch
 
 from engines.labels import EMOTIONS, KINDS
 from engines.models.spotter import IGNORE
+from engines.node_inputs import node_input_names
 from engines.train.data import DataError, load_clips, split_by_identity, valid_runs
 from engines.train.spotter import main as train_main
 from engines.weights import WeightsError, load_spotter, sha256_file
@@ -145,6 +146,30 @@ def test_training_is_deterministic(layout_dir, tmp_path):
     names = [str(n) for n in np.load(layout_dir / "clip_0000.npz")["names"]]
     model, _ = load_spotter(out, feature_names=names)
     assert model.config.n_features == manifest["n_features"]
+
+
+def test_node_spotter_training_is_deterministic_with_an_operating_point(tmp_path):
+    folder = tmp_path / "nodes"
+    folder.mkdir()
+    for i, identity in enumerate(["a.jpg", "a.jpg", "b.jpg", "c.jpg"]):
+        write_clip(folder / f"clip_{i:04d}.npz", identity, i, nodes=True)
+    shas = []
+    for run in ("one", "two"):
+        out = tmp_path / run / "spotter.pt"
+        assert train_main(train_args(folder, out, epochs=1, input_kind="nodes")) == 0
+        shas.append(sha256_file(out))
+    assert shas[0] == shas[1]
+    manifest = json.loads((out.parent / "manifest.json").read_text())
+    assert manifest["input"] == "nodes/v1" and manifest["model"]["group_sizes"]
+    point = manifest["operating_point"]
+    assert 0 < point["threshold"] < 1 and point["validation_clips"] == ["clip_0003.npz"]
+    model, _ = load_spotter(out, feature_names=[])
+    assert model.config.n_features == manifest["n_features"] == len(node_input_names())
+
+
+def test_region_files_are_refused_by_the_node_spotter(feature_dir, tmp_path, capsys):
+    assert train_main(train_args(feature_dir, tmp_path / "w.pt", input_kind="nodes")) == 2
+    assert "no node arrays" in capsys.readouterr().err
 
 
 def test_held_out_identity_is_refused(layout_dir, tmp_path, capsys):
