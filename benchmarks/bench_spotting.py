@@ -43,11 +43,13 @@ from benchmarks.machine_info import cpu_name
 from engines.decoding import Spotted
 from engines.errors import BadInputError, DataError, MexliveError, report_error
 from engines.eval.metrics import VideoIntervals, spotting_matches, spotting_report, strs, uar, uf1
+from engines.inputs import takes_nodes
 from engines.labels import EMOTIONS, KINDS
 from engines.runtime.backends import OnnxRuntimeEngine
-from engines.train.data import Clip, load_clips, names_hash
+from engines.train.data import Clip, load_clips
 from engines.weights import load_spotter
-from stream.contracts import FeatureRow, Frame, FrameResults
+from stream.face.features import feature_names
+from stream.live.replay import replay_frames
 from stream.live.spotting import SpottingStage
 
 
@@ -63,13 +65,17 @@ def replay(
         stage.engine = OnnxRuntimeEngine(onnx)
         stage.state = stage.engine.init_state(1)
     stage._emit = decided.append  # keep the decoder's intervals (frame indices) as they are
-    rows = clip.x.numpy()
-    image = np.zeros((2, 2, 3), np.uint8)
     step_s = 0.0
-    for i in range(clip.length):
-        frame = Frame(i, round(i / clip.fps * 1e9), i / clip.fps, image)
-        row = FeatureRow(i, frame.t_mono_ns, rows[i], bool(clip.valid[i]))
-        results = FrameResults(features=row)
+    nodes = clip.nodes or {}
+    frames = replay_frames(
+        clip.x.numpy(),
+        clip.valid.numpy(),
+        clip.fps,
+        nodes.get("node_residual"),
+        nodes.get("node_valid"),
+        nodes.get("landmarks_px"),
+    )
+    for frame, results in frames:
         t0 = time.perf_counter()
         stage(frame, results)
         step_s += time.perf_counter() - t0
@@ -194,12 +200,20 @@ def main(argv: list[str] | None = None) -> int:
 def _check_weights(weights: str | None, clips: Sequence[Clip]) -> dict:
     """The manifest of the weights, after checking they fit the clips' layout; warns when a
     test identity was seen in training or validation."""
+    # load_spotter refuses weights whose input layout (and its hash) these rows cannot feed
     _, manifest = load_spotter(weights, feature_names=clips[0].names)
-    if manifest.get("input") != "motion" and manifest.get("feature_names_sha256") not in (
-        None,
-        names_hash(clips[0].names),
-    ):
-        raise DataError("the test features' layout differs from the training one")
+    if takes_nodes(manifest):  # the node spotter also needs the live stage's region rows
+        for clip in clips:
+            if clip.nodes is None:
+                raise DataError(
+                    f"{clip.path}: no node arrays (node_residual, node_valid, landmarks_px): "
+                    "the node spotter cannot be replayed on it; regenerate the features"
+                )
+        if tuple(clips[0].names) != tuple(feature_names()):
+            raise DataError(
+                f"{clips[0].path}: {len(clips[0].names)} region columns, the live stage reads "
+                f"{len(feature_names())} (another feature layout: regenerate the features)"
+            )
     data = manifest.get("data", {})
     trained_on = set(data.get("train_identities", [])) | set(data.get("val_identities", []))
     overlap = sorted(trained_on & {c.identity for c in clips})

@@ -86,12 +86,17 @@ class FeatureRow:
         seq, t_mono_ns: from the frame.
         values: (F,) float32; zeros when not valid (never invented: check ``valid``).
         valid: the face was tracked here and over the whole reference span, with no gap.
+        nodes: (O, N, 2) float32 landmark-node residual motion in aligned-face px at each
+            time offset (stream/face/nodes.py), when the node front end runs; else None.
+        nodes_valid: (O,) bool, the offsets that had a reference of the right age.
     """
 
     seq: int
     t_mono_ns: int
     values: np.ndarray
     valid: bool
+    nodes: np.ndarray | None = None
+    nodes_valid: np.ndarray | None = None
 
 
 @dataclass(slots=True)

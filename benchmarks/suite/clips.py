@@ -23,12 +23,10 @@ one ``warning:`` line, and the rest of the suite is made.
 
 from __future__ import annotations
 
-import csv
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from stream.datasets.corpus import CORPUS, corpus_manifest, stderr_warning
 from stream.datasets.featurize import fixtures_dir
 from stream.datasets.real import make_real_set
 from stream.datasets.recipe import HELD_OUT_VIDEOS
@@ -37,45 +35,13 @@ from stream.errors import MexliveError
 SUITE_SEEDS = (900, 901, 902)  # injection seeds of the suite; training uses < 900
 CALM_SEEDS = (903, 904, 905, 906)  # the same, placed in the calm stretches of each video
 AMPLITUDE_200 = (0.45, 3.6)  # px at a 200 px face box ≈ 0.5–4 px at 90 px inter-ocular
-CORPUS = "corpus"
-
 Warn = Callable[[str], None]
-
-
-def _stderr_warning(line: str) -> None:
-    print(f"warning: {line}", file=sys.stderr, flush=True)
-
-
-@dataclass(frozen=True)
-class CorpusClip:
-    """One row of the corpus manifest."""
-
-    file: str
-    split: str  # "train" | "validation"
-    seconds: float
-    content: str
-
-
-def corpus_manifest(fixtures: Path | None = None, warn: Warn | None = None) -> list[CorpusClip]:
-    """The rows of ``corpus/manifest.csv``; [] (and one warning) when the corpus is missing."""
-    warn = warn or _stderr_warning
-    folder = (fixtures or fixtures_dir()) / CORPUS
-    manifest = folder / "manifest.csv"
-    if not manifest.is_file():
-        warn(f"no corpus at {folder} (manifest.csv missing): the suite uses the fixture videos")
-        return []
-    with manifest.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    return [
-        CorpusClip(r["file"], r["split"], float(r.get("seconds") or 0), r.get("content", ""))
-        for r in rows
-    ]
 
 
 def suite_videos(fixtures: Path | None = None, warn: Warn | None = None) -> list[str]:
     """Paths of the suite's real videos: the held-out fixture videos, then the corpus's
     validation clips (a listed file that is missing is a warning, not an error)."""
-    warn = warn or _stderr_warning
+    warn = warn or stderr_warning
     root = fixtures or fixtures_dir()
     videos = []
     for name in HELD_OUT_VIDEOS:
@@ -108,7 +74,7 @@ def build_real_sets(
     Returns (injected .npz paths, plain .npz paths) that exist. Raises MexliveError only when
     nothing usable is left.
     """
-    warn = warn or _stderr_warning
+    warn = warn or stderr_warning
     videos = suite_videos(fixtures, warn)
     if not videos:
         raise MexliveError("no real video for the suite: neither held-out fixtures nor corpus")

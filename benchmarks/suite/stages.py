@@ -197,7 +197,7 @@ def node_signals(clip: SuiteClip) -> tuple[np.ndarray | None, np.ndarray | None]
 
 def record_trace(clip: SuiteClip, spotter: str, weights: str | None = None) -> ScoreTrace:
     """The live spotting stage over the clip's rows, recording the decoder's input."""
-    from stream.contracts import FeatureRow, Frame, FrameResults
+    from stream.live.replay import replay_frames
     from stream.live.spotting import SpottingStage
 
     stage = SpottingStage(lambda event: None, weights=weights, backend="torch", spotter=spotter)
@@ -205,13 +205,10 @@ def record_trace(clip: SuiteClip, spotter: str, weights: str | None = None) -> S
     probs = np.zeros((clip.length, 3))  # (L, 3)
     seen = np.zeros(clip.length, bool)  # (L,)
     floor_from, floor = -1, 0.0
-    image = np.zeros((2, 2, 3), np.uint8)
-    rows = clip.values.astype(np.float32)
-    for i in range(clip.length):
-        frame = Frame(i, round(i / clip.fps * 1e9), i / clip.fps, image)
-        results = FrameResults(
-            features=FeatureRow(i, frame.t_mono_ns, rows[i], bool(clip.valid[i]))
-        )
+    frames = replay_frames(
+        clip.values, clip.valid, clip.fps, clip.node_residual, clip.node_valid, clip.landmarks_px
+    )
+    for i, (frame, results) in enumerate(frames):
         calibrated = stage.baseline is not None
         stage(frame, results)
         if results.apex_score is not None and np.isfinite(results.apex_score):

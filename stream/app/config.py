@@ -132,6 +132,7 @@ def _check_limits(args: argparse.Namespace) -> None:
         ("--stall-timeout", args.stall_timeout),
         ("--open-timeout", args.open_timeout),
         ("--read-timeout", args.read_timeout),
+        ("--threshold-scale", args.threshold_scale),
     )
     for name, value in checked:
         if value is not None and value <= 0:
@@ -178,6 +179,7 @@ def _live(args: argparse.Namespace, source: str, privacy: PrivacyOptions) -> Liv
             backend=args.backend,
             kind=args.spotter,
             context_gate=not args.no_context_gate,
+            threshold_scale=args.threshold_scale,
         ),
         recognizer=RecognizerOptions(
             enabled=not args.no_recognizer,

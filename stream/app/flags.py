@@ -148,6 +148,15 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
         "video to compare, or see both with 'mexlive inspect'",
     )
     out.add_argument(
+        "--threshold-scale",
+        type=float,
+        default=SpotterOptions.threshold_scale,
+        metavar="X",
+        help="multiply the spotter's threshold: below 1 reports more (and more false events), "
+        "above 1 fewer; the default operating point and its false-alarm rate are in "
+        "docs/benchmarks.md",
+    )
+    out.add_argument(
         "--no-context-gate",
         action="store_true",
         help="report every decided expression: by default a micro-expression on a blink is "

@@ -42,6 +42,9 @@ class Featurized:
     node_groups: np.ndarray | None = None  # (L, G) strongest node residual per node group, px
     speaking: np.ndarray | None = None  # (L,) bool, engines/context.py
     blink: np.ndarray | None = None  # (L,) bool
+    nodes: np.ndarray | None = None  # (L, O, N, 2) node residual, aligned px (the node spotter)
+    nodes_valid: np.ndarray | None = None  # (L, O) bool
+    contexts: list | None = None  # (L,) engines.context.FrameContext per frame
 
     @property
     def length(self) -> int:
@@ -80,6 +83,7 @@ def featurize(path: Path, progress: bool = True) -> Featurized:
         ContextTracker(),
     )
     values, valid, seq, t_s, node_rows, speaking, blink = [], [], [], [], [], [], []
+    residuals, residual_ok, contexts = [], [], []
     with VideoReader(path) as video:
         fps = video.fps or 30.0
         bar = tqdm(
@@ -96,8 +100,12 @@ def featurize(path: Path, progress: bool = True) -> Featurized:
                 t = source.pts_s if source.pts_s is not None else source.index / fps
                 aligned = tracker.update(source.image, source.index, round(t * 1e9), t)
                 row = extractor.update(aligned)
-                node_rows.append(node_group_motion(nodes.update(aligned)))
+                node = nodes.update(aligned)
+                node_rows.append(node_group_motion(node))
+                residuals.append(node.residual)
+                residual_ok.append(node.valid)
                 state = context.update(aligned.landmarks_px, t, aligned.ok)
+                contexts.append(state)
                 speaking.append(state.speaking)
                 blink.append(state.blink)
                 values.append(row.values.copy())  # the extractor reuses its buffer
@@ -121,6 +129,9 @@ def featurize(path: Path, progress: bool = True) -> Featurized:
         node_groups=np.stack(node_rows),
         speaking=np.array(speaking, bool),
         blink=np.array(blink, bool),
+        nodes=np.stack(residuals),
+        nodes_valid=np.stack(residual_ok),
+        contexts=contexts,
     )
 
 
@@ -157,7 +168,11 @@ def run_spotter(features: Featurized, stage: SpottingStage) -> SpotterTrace:
         seq, t_ns = int(features.seq[i]), round(features.t_s[i] * 1e9)
         frame = Frame(seq, t_ns, float(features.t_s[i]), image)
         row = FeatureRow(seq, t_ns, features.values[i], bool(features.valid[i]))
+        if features.nodes is not None and features.nodes_valid is not None:
+            row.nodes, row.nodes_valid = features.nodes[i], features.nodes_valid[i]
         results = FrameResults(features=row)
+        if features.contexts is not None:  # what the live context stage sets
+            results.context = features.contexts[i]
         stage(frame, results)
         if results.apex_score is not None:
             score[i] = results.apex_score

@@ -8,16 +8,21 @@ and its subfolders), each set made by ``stream.datasets.features`` (synthetic fa
 ``stream.datasets.real`` (real video, injected or plain). Everything is a pure function of
 the names and seeds below, so the same command gives the same files.
 
-- **Training**: synthetic faces from two deformation families (thin-plate splines and a
-  piecewise-affine mesh) on the training photos and frames of every training video, at 25 to
-  200 fps, with micro-expressions of 0.5–5 px, left/right asymmetry, varied onset/apex/offset
-  profiles, head drift and jerks, lighting drift, sensor noise and several H.264 qualities;
-  plus micro- (and some macro-) expressions injected into the training videos, and the same
-  videos with nothing injected (real talking, blinks and head motion as negatives).
-- **Validation** (epoch choice only): a photo and a video of people in neither training nor
-  the suite.
-- **Held out of both**: ``HELD_OUT_VIDEOS`` and ``HELD_OUT_PHOTOS`` and the third deformation
-  family (Gaussian kernels): the cross-domain suite (``benchmarks/cross_suite.py``).
+- **Training**: synthetic faces from two deformation families (thin-plate splines at 25 to
+  200 fps, a piecewise-affine mesh at 25 and 30) on the training photos and frames of the
+  training videos, with micro-expressions of 0.5–5 px, left/right asymmetry, varied
+  onset/apex/offset profiles, head drift and jerks, lighting drift, sensor noise and several
+  H.264 qualities; plus micro- (and some macro-) expressions of 0.5–4 px at 90 px between the
+  eyes injected into the training fixture videos and every corpus clip marked ``train``
+  (``stream/datasets/corpus.py``), ten seeds each, and the same videos with nothing injected
+  (real talking, blinks, laughter and head motion as negatives). The main positive source is
+  real video.
+- **Validation** (epoch and operating point): a photo and a video of people in neither
+  training nor the suite (the trainer's ``--val-identities`` may move corpus ``train`` clips
+  there too).
+- **Held out of both**: ``HELD_OUT_VIDEOS``, ``HELD_OUT_PHOTOS``, the corpus ``validation``
+  clips and the third deformation family (Gaussian kernels): the cross-domain suite
+  (``benchmarks/cross_suite.py``). ``make`` refuses a training list that names one.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from stream.datasets.corpus import check_training_videos, corpus_paths
 from stream.errors import MexliveError, report_error
 
 TRAIN_PHOTOS = ("astronaut", "lp_d30.jpg", "lp_s1.jpg", "tpsmm_source.png")
@@ -49,6 +55,7 @@ VAL_VIDEOS = ("lp_d11.mp4",)
 HELD_OUT_VIDEOS = ("st_rd34.mp4", "st_wda_em.mp4", "vr_2.mp4", "lp_d9.mp4", "lp_d5.mp4")
 HELD_OUT_PHOTOS = ("lp_d9.jpg",)  # a still of lp_d9.mp4's person: held out with the video
 TRAIN_FAMILIES = ("tps", "mesh")
+ALL_RATE_FAMILIES = ("tps",)  # the families made at every rate; the others at 25 and 30 fps
 HELD_OUT_FAMILY = "kernel"
 # (fps, clips per family, seconds, H.264 crf, face height px): the world's cameras.
 RATES = (
@@ -65,7 +72,10 @@ EXPRESSIONS = {
     "asymmetry": 0.5,
     "profile_jitter": 0.5,
 }
-REAL_SEEDS = (100, 101, 102, 103)
+REAL_SEEDS = tuple(range(100, 110))  # ten placements of each injected real video
+# px at a 200 px face box ≈ 0.5–4 px at 90 px between the eyes (the suite's range)
+REAL_AMPLITUDE_PX = (0.45, 3.6)
+LARGE_PIXELS = 1_000_000  # frames above this many pixels (1080p) get fewer injection seeds
 VAL_SEEDS = (200, 201)
 MACRO_FRACTION = 0.2
 
@@ -84,6 +94,7 @@ class Part:
     seconds: float = 0.0
     crf: int = 16
     face_px: float = 200.0
+    seeds: tuple[int, ...] = ()  # real parts: the injection seeds (default REAL_SEEDS)
 
 
 def parts() -> list[Part]:
@@ -92,6 +103,8 @@ def parts() -> list[Part]:
     out = []
     for f, family in enumerate(TRAIN_FAMILIES):
         for r, (fps, count, seconds, crf, face_px) in enumerate(RATES):
+            if family not in ALL_RATE_FAMILIES and fps > 30:
+                continue  # the mesh renders ~6 frames/s here: its 60-200 fps sets cost 20 min
             folder = f"train/{family}_{fps:g}fps"
             seed = 10 * f + r
             out.append(
@@ -99,6 +112,16 @@ def parts() -> list[Part]:
             )
     out.append(Part("train/real_injected", "real", INJECT_VIDEOS))
     out.append(Part("train/real_plain", "plain", TRAIN_VIDEOS))
+    # every corpus clip marked train (about 30 people); a 1080p clip costs ~10× a 256-px one
+    # to inject into, align and featurize, so those get REAL_SEEDS[:2]
+    small = tuple(corpus_paths("train", max_pixels=LARGE_PIXELS))
+    large = tuple(corpus_paths("train", min_pixels=LARGE_PIXELS + 1, warn=lambda _: None))
+    if small:
+        out.append(Part("train/corpus_injected", "real", small))
+    if large:
+        out.append(Part("train/corpus_injected_large", "real", large, seeds=REAL_SEEDS[:2]))
+    if small or large:
+        out.append(Part("train/corpus_plain", "plain", small + large))
     for f, family in enumerate(TRAIN_FAMILIES):
         folder = f"validation/{family}"
         out.append(Part(folder, "synthetic", VAL_PHOTOS, 50 + f, family, 30.0, 2, 20.0))
@@ -113,7 +136,10 @@ def make(out_dir: str | Path, workers: int = 2, progress: bool = True) -> Path:
     from stream.datasets.real import make_real_set
 
     root = Path(out_dir)
-    for part in parts():
+    todo = parts()
+    trained = [v for p in todo if p.folder.startswith("train/") for v in p.names]
+    check_training_videos(trained, (*HELD_OUT_VIDEOS, *HELD_OUT_PHOTOS, *VAL_VIDEOS))
+    for part in todo:
         folder = root / part.folder
         if (folder / ".done").is_file():
             continue
@@ -138,6 +164,7 @@ def make(out_dir: str | Path, workers: int = 2, progress: bool = True) -> Path:
             )
         else:
             seeds = list(VAL_SEEDS if part.folder.startswith("validation") else REAL_SEEDS)
+            seeds = list(part.seeds) or seeds
             make_real_set(
                 folder,
                 list(part.names),
@@ -146,6 +173,8 @@ def make(out_dir: str | Path, workers: int = 2, progress: bool = True) -> Path:
                 macro_fraction=MACRO_FRACTION,
                 workers=workers,
                 progress=progress,
+                amplitude_px=REAL_AMPLITUDE_PX,
+                keep_going=True,  # a corpus clip too short or without a face: one warning
             )
         (folder / ".done").write_text("complete\n")
     return root

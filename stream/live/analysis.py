@@ -32,6 +32,8 @@ class FaceAnalysis:
         keep_rows: keep every FeatureRow (and frame timing) for ``save_features``.
         align_process: run the tracker in a child process (``stream.face.remote``), so that
             dlib works on the second core; ``ready()`` waits for it, ``close()`` ends it.
+        nodes: also run the landmark-node front end (``stream/face/nodes.py``) and put its
+            residual on each FeatureRow (the node spotter reads it; ~3 ms a frame).
     """
 
     def __init__(
@@ -41,14 +43,17 @@ class FaceAnalysis:
         features: FeatureConfig | None = None,
         keep_rows: bool = False,
         align_process: bool = False,
+        nodes: bool = False,
     ) -> None:
         from stream.face.flow import warm_up
+        from stream.face.nodes import NodeFlow
 
         # The child loads dlib's models while this process compiles the kernels.
         self.tracker = AlignProcess(tracker) if align_process else FaceTracker(tracker)
         warm_up()  # compile the Numba kernels now, not on the first face
         self.emit = emit
         self.extractor = FeatureExtractor(features)
+        self.nodes = NodeFlow() if nodes else None
         self.keep_rows = keep_rows
         self.rows: list[FeatureRow] = []
         self.pts_s: list[float] = []
@@ -79,6 +84,9 @@ class FaceAnalysis:
 
     def _features(self, frame: Frame, results: FrameResults) -> None:
         row = self.extractor.update(results.aligned, gap=results.gap)
+        if self.nodes is not None:
+            node = self.nodes.update(results.aligned, gap=results.gap)
+            row.nodes, row.nodes_valid = node.residual, node.valid
         results.features = row
         if self.keep_rows:
             self.rows.append(row)

@@ -103,6 +103,7 @@ class SpotterOptions:
     kind: str = "learned"  # stream.live.spotting.SPOTTERS: "learned" | "classic"
     # hold back a micro on a blink and an expression during speech without the upper face
     context_gate: bool = True
+    threshold_scale: float = 1.0  # multiplies the decoder's threshold (--threshold-scale)
 
 
 @dataclass(frozen=True)
@@ -263,7 +264,10 @@ def _build(
     front_stages = 0
     if config.analysis:
         align_process = config.limits.align == "process"
-        analysis = FaceAnalysis(emit, keep_rows=config.keep_rows, align_process=align_process)
+        learned = config.spotter.enabled and config.spotter.kind == "learned"
+        analysis = FaceAnalysis(
+            emit, keep_rows=config.keep_rows, align_process=align_process, nodes=learned
+        )
         align, *rest = analysis.stages()
         stages.append(align)
         if config.limits.stage_threads == 2 or align_process:
@@ -283,12 +287,15 @@ def _build(
                 spotter=config.spotter.kind,
                 context=context,
                 gate=ContextGate() if config.spotter.context_gate else None,
+                threshold_scale=config.spotter.threshold_scale,
             )
             if log is not None and spotter.engine is None:
                 log("mexlive: the classic spotter (training-free: region motion z-scores)")
             elif log is not None and shared is None:
                 log(f"mexlive: spotter on {spotter.engine.name} ({spotter.engine.reason})")
             stages.append(spotter.stage())
+            if not spotter.needs_nodes:  # weights of the region rows: skip the node front end
+                analysis.nodes = None
     if config.privacy is not None:
         privacy = config.privacy(emit, source.fps)
         if privacy is not None:  # after the analysis (of clean frames), before record / window

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,11 +21,13 @@ import numpy as np
 
 from calibration.baseline import Baseline
 from engines.classic import UNIFORM, ClassicSpotter
-from engines.decoding import DecoderConfig, EventDecoder, Spotted
-from engines.inputs import SpotterInput, takes_motion
+from engines.decoding import DecoderConfig, EventDecoder, Spotted, fixed_decoder
+from engines.inputs import SpotterInput, takes_motion, takes_nodes
+from engines.node_inputs import NodeInput
 from engines.runtime.cache import default_cache_dir
 from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.face.features import FACE_ROIS, feature_names
+from stream.live.node_rows import NodeRowFiller
 from stream.live.pipeline import Stage
 from stream.live.recognition import EventRecognizer
 from stream.output.events import ExpressionEvent
@@ -62,6 +65,7 @@ class SpottingStage:
             and the two emotion estimates are fused (``stream/live/recognition.py``).
         context: the stream's context stage: each event carries the context of its interval
             (speaking, blink, head speed).
+        threshold_scale: multiplies the decoder's whole threshold (``--threshold-scale``).
         gate: with ``context``, what is not reported (``stream/live/context.py``: a micro on a
             blink, an expression during speaking without the upper face); None reports all.
         spotter: "learned" (the weights) or "classic" (training-free; ``weights``, ``backend``
@@ -85,6 +89,7 @@ class SpottingStage:
         spotter: str = "learned",
         context: ContextStage | None = None,
         gate: ContextGate | None = None,
+        threshold_scale: float = 1.0,
     ) -> None:
         if spotter not in SPOTTERS:
             raise ValueError(f"spotter must be one of {SPOTTERS}, not {spotter!r}")
@@ -92,6 +97,8 @@ class SpottingStage:
         self._model: Spotter | None = None
         self.classic: ClassicSpotter | None = None
         self.inputs: SpotterInput | None = None
+        self.node_inputs: NodeInput | None = None
+        self._filler: NodeRowFiller | None = None
         self.shared = shared if spotter == "learned" else None
         self.slot = -1
         self.state = None
@@ -101,6 +108,11 @@ class SpottingStage:
             decoder = decoder or self.classic.config.decoder
         else:
             self._load_learned(weights, backend, cache_dir)
+        if decoder is None and self.node_inputs is not None and "operating_point" in self.manifest:
+            # one threshold for every face, chosen on validation (engines/train/operating.py)
+            decoder = fixed_decoder(self.manifest["operating_point"]["threshold"])
+        if threshold_scale != 1.0:
+            decoder = replace(decoder or DecoderConfig(), threshold_scale=threshold_scale)
         self._fresh = True
         self.emit = emit
         self.stream_name = stream_name
@@ -137,6 +149,8 @@ class SpottingStage:
         self._weights, self.manifest = verify_spotter(weights, feature_names=feature_names())
         if takes_motion(self.manifest):
             self.inputs = SpotterInput(feature_names())
+        elif takes_nodes(self.manifest):
+            self.node_inputs = NodeInput()
         shared = self.shared
         self.slot = shared.join() if shared is not None else -1
         if shared is not None:
@@ -180,13 +194,16 @@ class SpottingStage:
         assert row is not None, "the spot stage runs after the features stage"
         if self.recognizer is not None:
             self.recognizer.observe(results)
+        if self.node_inputs is not None and (row.nodes is None or results.context is None):
+            self._filler = self._filler or NodeRowFiller()  # driven without the front end
+            self._filler.fill(results)
         if not row.valid:
             self._reset()
             if self.classic is not None:
                 self.classic.step(row.values, frame.t_s, False)
             decided = self.decoder.update(frame.seq, frame.t_s, frame.t_mono_ns, 0.0, None, False)
         else:
-            score, emotion = self._step(row, frame.t_s)
+            score, emotion = self._step(row, frame.t_s, results.context)
             results.apex_score, results.emotion = score, emotion
             self._mags.append((frame.seq, row.values[MAG_ON]))
             if self.baseline is None:
@@ -197,10 +214,20 @@ class SpottingStage:
         for spotted in decided:
             self._report(spotted)
 
-    def _step(self, row: FeatureRow, t_s: float) -> tuple[float, np.ndarray]:
+    @property
+    def needs_nodes(self) -> bool:
+        """Does this spotter read the node front end's rows (FeatureRow.nodes)?"""
+        return self.node_inputs is not None
+
+    def _step(self, row: FeatureRow, t_s: float, context) -> tuple[float, np.ndarray]:
         if self.classic is not None:
             return self.classic.step(row.values, t_s, True), UNIFORM
-        values = row.values if self.inputs is None else self.inputs.update(row.values, t_s, True)
+        if self.node_inputs is not None:
+            values = self.node_inputs.update(row.nodes, row.nodes_valid, context, t_s, True)
+        elif self.inputs is not None:
+            values = self.inputs.update(row.values, t_s, True)
+        else:
+            values = row.values
         if self.shared is not None:
             self._fresh = False
             return self.shared.step(self.slot, values)
@@ -222,7 +249,8 @@ class SpottingStage:
         self.baseline = Baseline.from_neutral(mags, scores, min_frames=min(10, len(scores)))
         if self.ready_seq is None:
             self.ready_seq = frame.seq
-        if self.classic is None:  # the classic's z-scores are already the person's own
+        if self.classic is None and self.node_inputs is None:  # the classic's z-scores and the
+            # node rows are already the person's own: no floor from the first seconds' score
             self.decoder.baseline_floor = self.baseline.score_floor
         self._calibration = []
         capped = {
@@ -243,6 +271,8 @@ class SpottingStage:
         )
 
     def _reset(self) -> None:
+        if self.node_inputs is not None:
+            self.node_inputs.reset()
         if self.engine is None:
             return
         if not self._fresh:

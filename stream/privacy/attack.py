@@ -37,7 +37,8 @@ class ClipAnalysis:
 
     values (T, F) float32 and valid (T,) bool: the feature rows (the spotters' input);
     faces (T, S, S) uint8, landmarks (T, 68, 2) float32 and faces_ok (T,) bool: the aligned
-    faces (the MPFNet recognizer's input).
+    faces (the MPFNet recognizer's input); nodes (T, O, N, 2), nodes_valid (T, O) and
+    landmarks_px (T, 68, 2, NaN without a face): the node spotter's input.
     """
 
     values: np.ndarray
@@ -45,6 +46,9 @@ class ClipAnalysis:
     faces: np.ndarray
     landmarks: np.ndarray
     faces_ok: np.ndarray
+    nodes: np.ndarray
+    nodes_valid: np.ndarray
+    landmarks_px: np.ndarray
 
 
 @dataclass
@@ -101,8 +105,11 @@ class Clip:
         return self._analysis
 
     def _analyse(self) -> ClipAnalysis:
-        tracker, extractor = FaceTracker(), FeatureExtractor()
+        from stream.face.nodes import NodeFlow
+
+        tracker, extractor, node_flow = FaceTracker(), FeatureExtractor(), NodeFlow()
         values, valid, faces, landmarks, faces_ok = [], [], [], [], []
+        nodes, nodes_valid, landmarks_px = [], [], []
         for i, image in enumerate(self.frames):
             t_s = i / self.fps
             aligned = tracker.update(image, i, round(t_s * 1e9), t_s)
@@ -113,6 +120,11 @@ class Clip:
             row = extractor.update(aligned)
             values.append(row.values.copy())
             valid.append(row.valid)
+            node = node_flow.update(aligned)
+            nodes.append(node.residual)
+            nodes_valid.append(node.valid)
+            seen = aligned.ok and aligned.landmarks_px is not None
+            landmarks_px.append(aligned.landmarks_px.copy() if seen else np.full((68, 2), np.nan))
         shape = next((f.shape for f in faces if f is not None), (1, 1))
         blank = np.zeros(shape, np.uint8)
         return ClipAnalysis(
@@ -121,6 +133,9 @@ class Clip:
             np.stack([blank if f is None else f for f in faces]),  # (T, S, S)
             np.stack(landmarks).astype(np.float32),  # (T, 68, 2)
             np.array(faces_ok, bool),
+            np.stack(nodes),  # (T, O, N, 2)
+            np.stack(nodes_valid),  # (T, O)
+            np.stack(landmarks_px).astype(np.float32),  # (T, 68, 2)
         )
 
 

@@ -53,11 +53,15 @@ class SpotterRecognizer:
 
     def scores(self, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
         """(apex score (T,), emotion probabilities (T, 3)) of every frame of the clip."""
-        from engines.inputs import spotter_inputs, takes_motion
+        from engines.inputs import spotter_inputs, takes_motion, takes_nodes
+        from engines.node_inputs import node_inputs
 
         values, valid = clip.features()
-        if takes_motion(self.manifest):  # the model reads the person-normalised motion rows
-            t_s = np.arange(len(values)) / clip.fps
+        t_s = np.arange(len(values)) / clip.fps
+        if takes_nodes(self.manifest):  # landmark-node motion and context, as live
+            a = clip.analysis()
+            values, _ = node_inputs(a.nodes, a.nodes_valid, a.landmarks_px, valid, t_s)
+        elif takes_motion(self.manifest):  # the model reads the person-normalised motion rows
             values = spotter_inputs(values, valid, t_s, self._names)
         torch = self._torch
         with torch.inference_mode():

@@ -1,5 +1,6 @@
-"""Feature files whose width is not the shipped spotter's, evaluated or benchmarked: exit 2
-with one line naming both widths, never a traceback from deep inside ONNX Runtime or torch."""
+"""Feature files the shipped spotter cannot read (another width, or no node arrays for the
+node spotter), evaluated or benchmarked: exit 2 with one line naming the file and what is
+missing, never a traceback from deep inside ONNX Runtime or torch."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from benchmarks.bench_spotting import main as bench_main
 from calibration.int8 import main as int8_main
-from engines.inputs import model_width
+from engines.inputs import model_width, takes_nodes
 from engines.weights import load_spotter
 from tests.helpers import CLIP_NAMES, write_clip
 
@@ -38,7 +39,9 @@ def test_features_of_another_width_exit_2(command, narrow_features, tmp_path, ca
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "Traceback" not in err
     model, manifest = load_spotter()
-    # "have": the width the model's input takes from these rows (raw, or motion rows)
-    here = model_width(manifest, [str(n) for n in CLIP_NAMES])
-    assert f"take {model.config.n_features} features" in err and f"have {here}" in err
+    if takes_nodes(manifest):  # the node spotter: region rows without the node arrays
+        assert "no node arrays" in err and "clip_0000.npz" in err
+    else:  # "have": the width the model's input takes from these rows (raw, or motion rows)
+        here = model_width(manifest, [str(n) for n in CLIP_NAMES])
+        assert f"take {model.config.n_features} features" in err and f"have {here}" in err
     assert not (tmp_path / "onnx").exists()  # nothing exported before the check

@@ -80,3 +80,34 @@ def test_altered_weights_are_refused(weights):
     weights.write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="do not match their manifest"):
         SpottingStage(lambda event: None, weights=weights)
+
+
+def _with_manifest(weights, **fields):
+    manifest = json.loads((weights.parent / "manifest.json").read_text())
+    manifest.update(fields)
+    (weights.parent / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_weights_of_an_unknown_layout_are_refused(weights):
+    _with_manifest(weights, input="regions/v0")
+    with pytest.raises(WeightsError, match="input layout 'regions/v0'"):
+        SpottingStage(lambda event: None, weights=weights)
+
+
+def test_weights_of_the_old_layout_are_refused_not_misread(weights):
+    # same width, other channels: only the manifest's layout hash can tell
+    _with_manifest(weights, input="raw", n_features=F, feature_names_sha256="0" * 64)
+    with pytest.raises(WeightsError, match="would be misread"):
+        SpottingStage(lambda event: None, weights=weights)
+
+
+def test_old_layout_weights_exit_2_in_one_line(weights, capsys):
+    from stream.app.cli import main
+
+    _with_manifest(weights, input="raw", n_features=F, feature_names_sha256="0" * 64)
+    code = main(
+        ["--source", "synthetic", "--headless", "--duration", "1", "--weights", str(weights)]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if "misread" in line]  # (progress lines may come first)
+    assert code == 2 and len(errors) == 1 and "Traceback" not in "".join(err), err
