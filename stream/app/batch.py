@@ -27,6 +27,7 @@ import csv
 import io
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -99,8 +100,22 @@ def start_ray(address: str | None, workers: int):
     return ray
 
 
-def run_on_ray(ray, jobs: list[VideoJob], retries: int, progress: bool) -> list[VideoResult]:
-    """Each job as a Ray task on one CPU; results as they come, a bar of videos and frames/s."""
+class Interrupted:
+    """A SIGINT handler that only raises a flag, checked between waits: a KeyboardInterrupt
+    raised inside ``ray.wait`` can be lost there (seen: Ctrl-C ignored, exit 0)."""
+
+    def __init__(self) -> None:
+        self.hit = False
+
+    def __call__(self, signum, frame) -> None:
+        self.hit = True
+
+
+def run_on_ray(
+    ray, jobs: list[VideoJob], retries: int, progress: bool, stop: Interrupted | None = None
+) -> list[VideoResult]:
+    """Each job as a Ray task on one CPU; results as they come, a bar of videos and frames/s.
+    Raises KeyboardInterrupt once ``stop`` has been hit."""
     from tqdm import tqdm
 
     task = ray.remote(analyse_video).options(num_cpus=1, max_retries=retries)
@@ -109,6 +124,8 @@ def run_on_ray(ray, jobs: list[VideoJob], retries: int, progress: bool) -> list[
     frames, started = 0, time.monotonic()
     with tqdm(total=len(jobs), unit="video", disable=not progress, file=sys.stderr) as bar:
         while pending:
+            if stop is not None and stop.hit:
+                raise KeyboardInterrupt
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in ready:
                 job = pending.pop(ref)
@@ -191,11 +208,14 @@ def batch(args: argparse.Namespace) -> int:
     interrupted = False
     if todo:
         ray = start_ray(args.address, args.workers)
+        stop = Interrupted()
+        previous = signal.signal(signal.SIGINT, stop)
         try:
-            results += run_on_ray(ray, todo, args.retries, not args.no_progress)
+            results += run_on_ray(ray, todo, args.retries, not args.no_progress, stop)
         except KeyboardInterrupt:
             interrupted = True
         finally:
+            signal.signal(signal.SIGINT, previous or signal.default_int_handler)
             ray.shutdown()
             sweep_partials(out_dir)
     return finish(out_dir, jobs, results, interrupted)

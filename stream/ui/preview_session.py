@@ -342,4 +342,6 @@ def _engines(run: LiveRun) -> str:
         if recognizer is not None
         else ", no recognizer"
     )
+    if spotter.engine is None:  # --spotter classic: training-free, no model engine
+        return f"classic spotter{fused}"
     return f"spotter on {spotter.engine.name}{fused}"

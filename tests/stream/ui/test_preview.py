@@ -20,6 +20,7 @@ import pytest
 
 from run_live import main
 from stream.contracts import Frame, FrameResults
+from stream.live.builder import LiveConfig, SpotterOptions
 from stream.live.pipeline import Stage
 from stream.output.events import validate_event
 from stream.synthetic.animator import SyntheticConfig
@@ -94,8 +95,12 @@ def browser(clip):
 def preview(tmp_path):
     """The app served in this process on a free port: (url, session, code log)."""
     codes = CodeLog()
+    # the classic spotter: the pushed webcam stream reaches 2-5 frames/s on this machine, where
+    # the node spotter's 40-160 ms offsets find no reference face (it needs >= ~10 frames/s);
+    # these tests check that frames, annotations and events reach the page
+    live = LiveConfig(spotter=SpotterOptions(kind="classic"))
     session = PreviewSession(
-        SessionConfig(log_dir=tmp_path / "logs", extra_stages=[Stage("codes", codes)])
+        SessionConfig(live=live, log_dir=tmp_path / "logs", extra_stages=[Stage("codes", codes)])
     )
     config = PreviewConfig(port=free_port(), session=session.config)
     demo = build_app(session, config)
