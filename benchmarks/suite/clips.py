@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from stream.datasets.corpus import CORPUS, corpus_manifest, stderr_warning
+from stream.datasets.corpus import corpus_paths, stderr_warning
 from stream.datasets.featurize import fixtures_dir
 from stream.datasets.real import make_real_set
 from stream.datasets.recipe import HELD_OUT_VIDEOS
@@ -50,14 +50,7 @@ def suite_videos(fixtures: Path | None = None, warn: Warn | None = None) -> list
             videos.append(str(path))
         else:
             warn(f"held-out video {path} is missing")
-    for clip in corpus_manifest(root, warn):
-        if clip.split != "validation":
-            continue
-        path = root / CORPUS / clip.file
-        if path.is_file():
-            videos.append(str(path))
-        else:
-            warn(f"corpus clip {path} is listed but missing")
+    videos += corpus_paths("validation", root, warn)
     return videos
 
 

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,11 +98,6 @@ class Clip:
     def intervals(self) -> list[Interval]:
         """The truth as `engines.models.spotter.Interval`s (kind and emotion indices)."""
         return [_interval(t) for t in self.truth]
-
-
-def names_hash(names: Sequence[str]) -> str:
-    """sha256 of the feature names joined by newlines: one value per feature layout."""
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
 def _interval(t: TruthInterval) -> Interval:

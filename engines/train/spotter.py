@@ -39,12 +39,11 @@ from engines.train.data import (
     as_motion_input,
     as_node_input,
     load_clips,
-    names_hash,
     split_by_identity,
 )
 from engines.train.loop import TrainConfig, train
 from engines.train.loso import loso, table, write_json
-from engines.weights import MANIFEST_NAME, config_dict, save_spotter
+from engines.weights import MANIFEST_NAME, config_dict, names_sha256, save_spotter
 
 NODE_MODEL = {"group_sizes": GROUP_SIZES, "node_width": NODE_WIDTH}  # the node spotter's encoder
 
@@ -206,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         **({"operating_point": operating} if operating else {}),
         "n_features": len(names),
-        "feature_names_sha256": names_hash(names),
+        "feature_names_sha256": names_sha256(names),
         "model": config_dict(model.config),
         "train": {**cfg.__dict__, "best_epoch": summary["best_epoch"]},
         "training_time_s": round(seconds, 1),

@@ -235,7 +235,8 @@ def _check_width(
 
 
 def names_sha256(names: Sequence[str]) -> str:
-    """sha256 of the input names joined by newlines (as engines.train.data.names_hash)."""
+    """sha256 of the input names joined by newlines: one value per input layout (the
+    manifest's ``feature_names_sha256``)."""
     return sha256_bytes("\n".join(names).encode())
 
 

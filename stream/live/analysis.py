@@ -46,14 +46,17 @@ class FaceAnalysis:
         nodes: bool = False,
     ) -> None:
         from stream.face.flow import warm_up
-        from stream.face.nodes import NodeFlow
 
         # The child loads dlib's models while this process compiles the kernels.
         self.tracker = AlignProcess(tracker) if align_process else FaceTracker(tracker)
         warm_up()  # compile the Numba kernels now, not on the first face
         self.emit = emit
         self.extractor = FeatureExtractor(features)
-        self.nodes = NodeFlow() if nodes else None
+        self.nodes = None
+        if nodes:
+            from stream.face.nodes import NodeFlow
+
+            self.nodes = NodeFlow()
         self.keep_rows = keep_rows
         self.rows: list[FeatureRow] = []
         self.pts_s: list[float] = []

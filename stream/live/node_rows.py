@@ -13,7 +13,8 @@ from stream.contracts import FrameResults
 
 
 class NodeRowFiller:
-    """Per frame: ``row.nodes`` / ``row.nodes_valid`` and ``results.context`` when missing."""
+    """Per frame of a stage driven without the front end: ``row.nodes`` / ``row.nodes_valid``,
+    and ``results.context`` when no context stage set it."""
 
     def __init__(self) -> None:
         from stream.face.nodes import NodeFlow
@@ -25,9 +26,8 @@ class NodeRowFiller:
         row, aligned = results.features, results.aligned
         if row is None or aligned is None:
             return
-        if row.nodes is None:
-            node = self.flow.update(aligned, gap=results.gap)
-            row.nodes, row.nodes_valid = node.residual, node.valid
+        node = self.flow.update(aligned, gap=results.gap)
+        row.nodes, row.nodes_valid = node.residual, node.valid
         if results.context is None:
             seen = aligned.ok and aligned.landmarks_px is not None
             if results.gap or not seen:

@@ -65,9 +65,9 @@ class SpottingStage:
             and the two emotion estimates are fused (``stream/live/recognition.py``).
         context: the stream's context stage: each event carries the context of its interval
             (speaking, blink, head speed).
-        threshold_scale: multiplies the decoder's whole threshold (``--threshold-scale``).
         gate: with ``context``, what is not reported (``stream/live/context.py``: a micro on a
             blink, an expression during speaking without the upper face); None reports all.
+        threshold_scale: multiplies the decoder's whole threshold (``--threshold-scale``).
         spotter: "learned" (the weights) or "classic" (training-free; ``weights``, ``backend``
             and ``shared`` do not apply, its decoder settings are its own unless ``decoder``
             is given, and its events carry uniform emotion probabilities unless the recognizer
@@ -194,7 +194,7 @@ class SpottingStage:
         assert row is not None, "the spot stage runs after the features stage"
         if self.recognizer is not None:
             self.recognizer.observe(results)
-        if self.node_inputs is not None and (row.nodes is None or results.context is None):
+        if self.node_inputs is not None and row.nodes is None:
             self._filler = self._filler or NodeRowFiller()  # driven without the front end
             self._filler.fill(results)
         if not row.valid:

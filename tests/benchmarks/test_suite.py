@@ -14,7 +14,6 @@ from benchmarks.suite.clips import (
     CALM_SEEDS,
     SUITE_SEEDS,
     build_real_sets,
-    corpus_manifest,
     suite_videos,
 )
 from benchmarks.suite.labels import (
@@ -28,6 +27,7 @@ from benchmarks.suite.labels import (
     primary_group,
 )
 from engines.context import ClipContext
+from stream.datasets.corpus import corpus_manifest
 from stream.errors import MexliveError
 from tests.helpers import REPO, fixtures_root
 
