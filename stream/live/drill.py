@@ -2,8 +2,12 @@
 fault schedule, in process, and keeps what the fault tests look at; the fault matrix that
 tests/system/test_faults.py checks and benchmarks/fault_matrix.py tabulates.
 
-The clip (seed 24, 9.5 s) holds two micro-expressions with exact ground truth, one before and
-one after ``AT``, where each fault of ``MATRIX`` starts."""
+The clip (seed 340, 9.5 s) holds two micro-expressions with exact ground truth, one before and
+one after ``AT``, where each fault of ``MATRIX`` starts. The drill runs the classic spotter
+(``engines/classic.py``): it measures fault handling, not accuracy, and the training-free
+spotter's events on this clip do not move when new weights ship (it finds both truth events
+and nothing else, which test_faults.py holds), so a difference between a faulty run and the
+fault-free one is the fault's doing."""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from stream.live.pipeline import RunSummary, Stage
 from stream.output.events import EventBus, ExpressionEvent, StatusEvent
 from stream.synthetic.animator import SyntheticConfig
 
-CLIP = SyntheticConfig(seed=24, micro_per_min=15, macro_per_min=2)
+CLIP = SyntheticConfig(seed=340, micro_per_min=15, macro_per_min=2)
 FPS = CLIP.fps
 N_FRAMES = 285
 AT = 120  # inner frame where a fault starts: 4.0 s, between the two expressions
@@ -114,12 +118,13 @@ def run_drill(
     realtime: bool = False,
     stall_timeout_s: float = 2.0,
     backoff_s: tuple[float, float] = (0.25, 1.0),
+    spotter: str = "classic",
 ) -> Drill:
     """The synthetic clip of ``n_frames`` inner frames through the pipeline, faults injected.
 
     ``ring_policy="block"`` keeps a slow shared CPU from losing frames to the ring, so that a
     difference from the fault-free run is the fault's doing; the faulty source is still live
-    (it reconnects).
+    (it reconnects). ``spotter``: "classic" (see the module docstring) or "learned".
     """
     keep = Keep()
     bus = EventBus([keep])
@@ -153,7 +158,7 @@ def run_drill(
             backoff_s=backoff_s,
         ),
         stream_name="drill",
-        spotter=SpotterOptions(backend="onnxruntime"),
+        spotter=SpotterOptions(backend="onnxruntime", kind=spotter),
         recognizer=RecognizerOptions(enabled=False),
         extra_stages=(Stage("probe", probe),),
     )
