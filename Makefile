@@ -25,20 +25,24 @@ demo: $(STAMP)
 	$(VENV)/bin/mexlive --source synthetic --headless --duration 20 --events events.jsonl
 
 # pytest exits 5 when it collects nothing: that is a failure of the suite, said plainly.
+# `make test` installs nothing system-wide: it says which browser tests will skip and how to
+# enable them; the 15 slowest tests are printed at the end.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@test -x /usr/bin/chromium || echo "make test: /usr/bin/chromium not found: the browser" \
+	  "tests (tests/stream/ui/test_preview.py) will skip; run 'make browser-deps' as root to enable them"
+	@$(PY) -m pytest --durations=15 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-# Debian's Chromium for the browser tests of the preview (tests/stream/ui/test_preview.py), when
-# missing and apt can run; best effort: without it those tests skip and say why.
-test: browser-deps
+# Debian's Chromium for the browser tests of the preview (tests/stream/ui/test_preview.py); run
+# it by name, as root (.ci/run installs the same package). Never a dependency of `test`.
 .PHONY: browser-deps
 browser-deps:
-	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
-	  echo "chromium not installed: the browser tests will skip"
+	@if [ -x /usr/bin/chromium ]; then echo "chromium already installed: /usr/bin/chromium"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "make browser-deps: run as root (apt-get install chromium)" >&2; exit 1; \
+	elif ! command -v apt-get >/dev/null; then echo "make browser-deps: no apt-get here; install Chromium at /usr/bin/chromium" >&2; exit 1; \
+	else apt-get update -qq && apt-get install -y -qq chromium >/dev/null && echo "chromium installed"; fi
 
 lint:
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

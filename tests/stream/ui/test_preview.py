@@ -80,7 +80,7 @@ def clip(tmp_path_factory):
 @pytest.fixture
 def browser(clip):
     if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium (make test tries)")
+        pytest.skip(f"{CHROMIUM} not found: make browser-deps (as root) installs it")
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     args = [*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={clip[0].resolve()}"]
     with sync_api.sync_playwright() as p:
