@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.errors import BadInputError, DataError, MexliveError, report_error
+from engines.eval.eventlog import read_whole_lines
 from engines.eval.metrics import (
     VideoIntervals,
     spotting_matches,
@@ -81,7 +82,8 @@ def _parse_expression(line: dict[str, Any], fps: float | None) -> Interval:
 
 
 def read_pred(path: Path, fps: float | None = None) -> list[Interval]:
-    """Expression intervals of one log; malformed lines are warned about and skipped.
+    """Expression intervals of one log; malformed lines and a torn last line (a writer killed
+    mid-line) are warned about and skipped.
 
     A log that a rerun appended to holds several sessions, each a full pass over the video:
     only the last session is scored, since summing them would count every expression twice.
@@ -89,10 +91,10 @@ def read_pred(path: Path, fps: float | None = None) -> list[Interval]:
     by_session: dict[Any, list[tuple[Interval, str]]] = {}
     log_fps: float | None = None
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_whole_lines(path, warn=_warn)  # a torn last line: one warning, skipped
     except (OSError, UnicodeDecodeError) as e:
         raise EvaluateError(f"cannot read {path}: {e}") from None
-    for number, text in enumerate(lines, start=1):
+    for number, text in lines:
         if not text.strip():
             continue
         try:

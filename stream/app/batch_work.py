@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
+from engines.eval.eventlog import read_whole_lines
 from stream.app.batch_inputs import VideoJob, VideoResult, write_record
 from stream.app.config import RunConfig
 from stream.app.flags import build_parser
@@ -41,18 +43,22 @@ def single_run(video: str, log: Path) -> None:
 
 
 def read_log(log: Path) -> dict:
-    """From an event log: micro / macro counts, the declared fps, the ``stopped`` line."""
+    """From an event log: micro / macro counts, the declared fps, the ``stopped`` line. A torn
+    last line (a run killed mid-line) is skipped with a warning, as every log reader does."""
     read = {"micro": 0, "macro": 0, "fps": None, "stopped": None}
-    with open(log, encoding="utf-8") as lines:
-        for line in lines:
-            event = json.loads(line)
-            if event.get("type") == "expression" and event.get("kind") in ("micro", "macro"):
-                read[event["kind"]] += 1
-            elif event.get("status") == "started":
-                read["fps"] = event.get("fps")
-            elif event.get("status") == "stopped":
-                read["stopped"] = event
+    for _, line in read_whole_lines(log, warn=_warn):
+        event = json.loads(line)
+        if event.get("type") == "expression" and event.get("kind") in ("micro", "macro"):
+            read[event["kind"]] += 1
+        elif event.get("status") == "started":
+            read["fps"] = event.get("fps")
+        elif event.get("status") == "stopped":
+            read["stopped"] = event
     return read
+
+
+def _warn(message: str) -> None:
+    print(f"mexlive batch: warning: {message}", file=sys.stderr, flush=True)
 
 
 def analyse_video(job: VideoJob) -> VideoResult:

@@ -5,6 +5,11 @@ status lines are dim. With ``--follow`` it keeps reading as the log grows and fo
 rotation (``events.jsonl`` renamed to ``events.jsonl.1`` and a fresh file started): the
 rest of the old file is read first, then any file rotated since, then the new one from its
 start, so no line is missed (unless more files rotate between two polls than are kept).
+
+Only whole lines are shown. A torn last line (a writer killed mid-line,
+``engines/eval/eventlog.py``) is skipped with one warning once it is known to be torn: at the
+end of the log without ``--follow``, or when its file is rotated or cut back by the next
+session; while following, a line without its newline yet is one being written.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from engines.eval.eventlog import read_whole_lines, torn_warning
 from stream.errors import BadInputError, DataError, report_error
 
 RESET, DIM, BOLD = "\x1b[0m", "\x1b[2m", "\x1b[1m"
@@ -63,50 +69,82 @@ class LogFollower:
         path: the live log (the name the writer keeps writing to).
         poll_s: how often to look for new lines at the end of the file.
         sleep: the wait between polls (a test may pass its own).
+        warn: where the warning about a torn last line goes (default: stderr).
     """
 
     def __init__(
-        self, path: str | Path, poll_s: float = 0.2, sleep: Callable[[float], None] = time.sleep
+        self,
+        path: str | Path,
+        poll_s: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+        warn: Callable[[str], None] | None = None,
     ):
         self.path = Path(path)
         self.poll_s = poll_s
         self.sleep = sleep
+        self.warn = warn or _warn
 
     def lines(self, follow: bool) -> Iterator[str | None]:
         """Every whole line from the start; with ``follow``, then the new ones forever. Yields
         None once, when the lines already written have all been read (the backlog ends)."""
         file = self._open(wait=follow)
         pending = ""  # a line the writer has begun but not ended yet
+        start = 0  # where ``pending`` begins in the file (bytes: lines start clean in UTF-8)
+        number = 0  # whole lines read from the current file
         caught_up = False
         try:
             while True:
+                if not pending:
+                    start = file.tell()
                 chunk = file.readline()
                 if chunk:
                     pending += chunk
                     if pending.endswith("\n"):
+                        number += 1
                         yield pending.rstrip("\n")
                         pending = ""
                     continue
                 if not caught_up:
                     caught_up = True
+                    if pending and not follow:  # the log ends in a line no one will end
+                        self.warn(torn_warning(self.path, number + 1, pending))
                     yield None
                 if not follow:
                     return
+                if pending and self._cut_back(file, start, pending):
+                    # The next session cut the torn line off before appending (durable.py's
+                    # cut_torn_tail): read on from where it began, in the same file.
+                    self.warn(torn_warning(self.path, number + 1, pending))
+                    file.seek(start)
+                    pending = ""
+                    continue
                 if self._replaced(file):  # rotated: the old file is read to its end
                     # Lines the writer appended after our last read and before the rename
                     # are still in the old file: read them before letting it go.
                     for line in (pending + file.read()).splitlines(keepends=True):
+                        number += 1
                         if line.endswith("\n"):
                             yield line.rstrip("\n")
+                        else:  # rotated or cut back: that line will never be ended
+                            self.warn(torn_warning(self.path, number, line))
                     inode = os.fstat(file.fileno()).st_ino
                     file.close()
                     for newer in self._rotated_after(inode):  # several rotations in one poll
                         yield from self._whole_lines(newer)
-                    file, pending = self._open(wait=True), ""
+                    file, pending, number = self._open(wait=True), "", 0
                     continue
                 self.sleep(self.poll_s)
         finally:
             file.close()
+
+    @staticmethod
+    def _cut_back(file: IO[str], start: int, pending: str) -> bool:
+        """The file we read no longer holds ``pending`` at ``start``: the line was cut off (and
+        maybe written over by the next session). A rotated file keeps its bytes: not cut."""
+        # Read through our own descriptor (the renamed file after a rotation), compared as
+        # text decoded the way we read it; 4 bytes per character cover any UTF-8.
+        raw = os.pread(file.fileno(), 4 * len(pending), start)
+        return not raw.decode("utf-8", errors="replace").startswith(pending)
 
     def _open(self, wait: bool) -> IO[str]:
         while True:
@@ -129,15 +167,13 @@ class LogFollower:
                 return []
         return []
 
-    @staticmethod
-    def _whole_lines(path: Path) -> Iterator[str]:
+    def _whole_lines(self, path: Path) -> Iterator[str]:
         try:
-            with open(path, encoding="utf-8", errors="replace") as file:
-                for line in file:
-                    if line.endswith("\n"):
-                        yield line.rstrip("\n")
+            lines = read_whole_lines(path, self.warn, errors="replace")
         except FileNotFoundError:
             return  # rotated away (past the kept count) before it could be read
+        for _, line in lines:
+            yield line
 
     def _replaced(self, file: IO[str]) -> bool:
         try:
@@ -187,6 +223,10 @@ def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
     except (KeyboardInterrupt, BrokenPipeError):
         pass
     return 0
+
+
+def _warn(message: str) -> None:
+    print(f"mexlive tail: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _skip_to_last(lines: Iterator[str | None], last_n: int | None) -> Iterator[str]:

@@ -102,6 +102,19 @@ def test_malformed_line_reported_and_skipped(clip, capsys):
     assert "| TP | 2 | 1 | 3 |" in out  # the lines after the bad one still count
 
 
+def test_a_torn_last_line_is_skipped_with_one_warning(clip, capsys):
+    # What a writer killed mid-line leaves: the start of an event, no newline, cut inside "é".
+    log, truth = clip
+    whole = run_json(capsys, "--pred", str(log), "--truth", str(truth))
+    with open(log, "ab") as file:
+        file.write(b'{"schema": "me-events/v1", "type": "expression", "emotion": "\xc3')
+    assert main(["--pred", str(log), "--truth", str(truth), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == whole  # every line before the torn one is scored as before
+    # Line 8: seven whole lines (one of them malformed, warned about on its own) come first.
+    assert err.count("torn last line") == 1 and f"{log}:8: skipped a torn last line" in err
+
+
 def test_blinks_are_not_targets(tmp_path, capsys):
     truth = write_truth(tmp_path / "t.csv", [(50, 55, "blink", "")])
     log = write_log(tmp_path / "p.jsonl", [expression("micro", 50, 55, "negative")])

@@ -4,6 +4,7 @@ and mid-run (a real full file system when the test may mount one, /dev/full othe
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from engines.eval.eventlog import read_whole_lines
 from stream.capture.sources import SyntheticSource
 from stream.errors import MexliveError
 from stream.live.builder import bare_pipeline
@@ -43,6 +45,7 @@ threading.Event().wait()
 
 
 def parsed_lines(path: Path) -> list[dict]:
+    """Every line of a log that must end whole (no writer was killed), parsed and valid."""
     text = path.read_text()
     assert text == "" or text.endswith("\n"), "the log ends in the middle of a line"
     lines = [json.loads(line) for line in text.splitlines()]
@@ -50,20 +53,48 @@ def parsed_lines(path: Path) -> list[dict]:
     return lines
 
 
+def what_a_reader_sees(path: Path) -> list[dict]:
+    """The lines every reader reads (``engines.eval.eventlog``) from a log whose writer may
+    have been killed mid-line: each one parses and is valid; a torn last line, if the kill
+    left one, is skipped with exactly one warning."""
+    warnings: list[str] = []
+    lines = [json.loads(text) for _, text in read_whole_lines(path, warnings.append)]
+    assert all(validate_event(line) == [] for line in lines)
+    torn = not path.read_bytes().endswith(b"\n")
+    assert len(warnings) == (1 if torn else 0), warnings
+    return lines
+
+
+def wait_for_growth(path: Path, start: int, more: int, timeout_s: float = 60.0) -> None:
+    """Until the log holds ``more`` bytes beyond ``start`` (the writer is writing)."""
+    deadline = time.monotonic() + timeout_s
+    while (path.stat().st_size if path.exists() else 0) < start + more:
+        assert time.monotonic() < deadline, "the writer wrote nothing"
+        time.sleep(0.01)
+
+
 def test_sigkill_during_fast_writes_leaves_only_whole_lines(tmp_path):
+    # Wherever the kill lands (between lines or inside one), a reader sees whole, valid lines,
+    # and the next session cuts a torn line off before it appends: what is checked holds for
+    # every kill point, so nothing depends on timing. A torn line written on purpose:
+    # test_a_torn_last_line_is_cut_before_the_next_session and the readers' tests.
     log = tmp_path / "events.jsonl"
-    for round_ in range(4):  # each round appends a new session to the same file
+    for _ in range(4):  # each round appends a new session to the same file
+        size = log.stat().st_size if log.exists() else 0
         writer = subprocess.Popen(
             [sys.executable, "-c", STRESS_WRITER.format(repo=str(REPO), path=str(log))],
             stdout=subprocess.PIPE,
             text=True,
         )
         assert writer.stdout.readline().strip() == "ready"
-        time.sleep(0.2 + 0.07 * round_)
+        wait_for_growth(log, size, 100_000)  # a dozen lines or more: kill while it writes
         writer.send_signal(signal.SIGKILL)
         writer.wait(10)
-    lines = parsed_lines(log)
-    assert len({line["session"] for line in lines}) == 4 and len(lines) > 100
+    lines = what_a_reader_sees(log)
+    sessions = [line["session"] for line in lines]
+    assert len(set(sessions)) == 4 and len(lines) >= 4 * 10
+    # Each session's lines in one block: a session never writes after the next one began.
+    assert sum(a != b for a, b in itertools.pairwise(sessions)) == 3
 
 
 @pytest.mark.slow
@@ -85,7 +116,7 @@ def test_sigkill_of_mexlive_then_a_restart_appends_a_new_session(tmp_path):
         time.sleep(0.2)
     run.send_signal(signal.SIGKILL)
     run.wait(10)
-    first = parsed_lines(log)
+    first = what_a_reader_sees(log)
     assert first[0]["status"] == "started" and "stopped" not in [f.get("status") for f in first]
     again = subprocess.run(
         [*args, "--max-frames", "20"], cwd=REPO, capture_output=True, text=True, timeout=120

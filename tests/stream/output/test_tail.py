@@ -147,3 +147,40 @@ def test_lines_written_just_before_a_rotation_are_not_lost(tmp_path):
     path.rename(tmp_path / "events.jsonl.1")
     path.write_text("c\n")
     assert [next(lines), next(lines)] == ["b", "c"]
+
+
+TORN = b'{"schema":"me-events/v1","type":"expression","emotion":"n'  # a writer killed mid-line
+
+
+def test_a_torn_last_line_is_skipped_with_one_warning(tmp_path, capsys):
+    path = tmp_path / "events.jsonl"
+    with JsonlEventLog(path) as log:
+        for seq in range(3):
+            log.write(expression(seq=seq, emotion="surprise"))
+    whole = io.StringIO()
+    assert main([str(path)], out=whole) == 0
+    with open(path, "ab") as raw:
+        raw.write(TORN)
+    out = io.StringIO()
+    assert main([str(path)], out=out) == 0
+    err = capsys.readouterr().err
+    assert out.getvalue() == whole.getvalue()  # the three whole lines, nothing of the torn one
+    assert err.count("warning") == 1 and f"{path}:4: skipped a torn last line" in err
+
+
+def test_following_a_torn_line_that_the_next_session_cuts_off(tmp_path):
+    path = tmp_path / "events.jsonl"
+    with JsonlEventLog(path, session="a") as log:
+        log.write(expression(seq=0))
+    with open(path, "ab") as raw:
+        raw.write(TORN)
+    warnings: list[str] = []
+    lines = LogFollower(path, poll_s=0.01, warn=warnings.append).lines(follow=True)
+    assert json.loads(next(lines))["seq"] == 0
+    assert next(lines) is None and warnings == []  # while following, it may yet be ended
+    with JsonlEventLog(path, session="b") as log:  # cuts the torn line off, then appends
+        log.write(expression(seq=1))
+        log.write(expression(seq=2))
+    later = [json.loads(next(lines)) for _ in range(2)]
+    assert [(x["session"], x["seq"]) for x in later] == [("b", 1), ("b", 2)]  # no line twice
+    assert len(warnings) == 1 and "torn last line" in warnings[0]
