@@ -8,6 +8,18 @@ from typing import Any
 
 import numpy as np
 
+# Why a captured frame was not analysed, as the ring and the pipeline count it (and the
+# ``stopped`` status line reports it). Named here, once, so the metrics exporter can serve each
+# cause at zero from start-up; a stage that raises adds ``stage_error:<stage name>`` beside them.
+DROP_CAUSES = (
+    "ring_overwrite",  # a live source outran the analysis: the oldest unread frame went
+    "stopped_while_waiting",  # waiting for a free slot (a lossless ring) when the run stopped
+    "unprocessed_at_stop",  # in the ring, unread, when the run stopped
+    "corrupt",  # the source could not decode it
+    "malformed",  # not a BGR (H, W, 3) uint8 image
+    "frozen",  # a repeat of the frame before (a stuck camera): never analysed
+)
+
 
 @dataclass(slots=True)
 class Frame:

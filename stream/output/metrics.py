@@ -9,6 +9,13 @@ process-global state), fed three ways:
 - at scrape time, read from the pipeline: frames captured/processed/dropped by cause,
   reconnects (so the counters are exact, never sampled).
 
+Every series whose label values are known up front is served from start-up, at zero, before
+any run (the preview waiting for Start): events for each kind × emotion, event latency for
+each kind, status lines for each status, frames dropped for each cause of
+``stream.contracts.DROP_CAUSES``; a Prometheus client takes a missing series for "no data",
+not for "none yet", and ``rate()`` misses the first increase of a series born at 1. Stage
+latencies are per stage of a run: served from ``attach`` (the run's stages) on.
+
 Example:
     >>> exporter = MetricsExporter(port=0)  # doctest: +SKIP
     >>> exporter.start(); print(exporter.url)  # http://127.0.0.1:PORT/metrics
@@ -24,9 +31,10 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from stream.contracts import Frame, FrameResults, Stage
+from engines.labels import EMOTIONS, KINDS
+from stream.contracts import DROP_CAUSES, Frame, FrameResults, Stage
 from stream.errors import BadInputError, OutputError
-from stream.output.events import ExpressionEvent, StatusEvent
+from stream.output.events import STATUSES, ExpressionEvent, StatusEvent
 from stream.output.rates import FrameRates
 
 STAGE_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -53,6 +61,7 @@ class CountedPipeline(Protocol):
     ring: _Ring
     capture: _Capture
     processed: int
+    stages: list[Stage]
 
 
 class _PipelineCollector(Collector):
@@ -62,24 +71,27 @@ class _PipelineCollector(Collector):
         self.pipeline: CountedPipeline | None = None
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        if self.pipeline is None:
-            return
-        stats = self.pipeline.ring.stats()
+        # No run yet: every counter at zero, so a dashboard sees the series from start-up.
+        captured = processed = reconnects = 0
+        dropped_by_cause: dict[str, int] = {}
+        if self.pipeline is not None:
+            stats = self.pipeline.ring.stats()
+            captured, processed = stats.captured, self.pipeline.processed
+            dropped_by_cause = stats.dropped
+            reconnects = self.pipeline.capture.reconnects
         yield CounterMetricFamily(
-            "mexlive_frames_captured", "Frames the capture thread put in the ring", stats.captured
+            "mexlive_frames_captured", "Frames the capture thread put in the ring", captured
         )
         yield CounterMetricFamily(
-            "mexlive_frames_processed",
-            "Frames that went through every stage",
-            self.pipeline.processed,
+            "mexlive_frames_processed", "Frames that went through every stage", processed
         )
         dropped = CounterMetricFamily(
             "mexlive_frames_dropped", "Frames not analysed, by cause", labels=["cause"]
         )
-        for cause, count in sorted(stats.dropped.items()):
-            dropped.add_metric([cause], count)
+        # The known causes always, then any other (stage_error:<stage>) once it happened.
+        for cause in sorted({*DROP_CAUSES, *dropped_by_cause}):
+            dropped.add_metric([cause], dropped_by_cause.get(cause, 0))
         yield dropped
-        reconnects = self.pipeline.capture.reconnects
         yield CounterMetricFamily("mexlive_reconnects", "Live source reopened", reconnects)
 
 
@@ -122,6 +134,12 @@ class MetricsExporter:
             "mexlive_events", "Expression events", ["kind", "emotion"], registry=reg
         )
         self.status = Counter("mexlive_status_events", "Status lines", ["status"], registry=reg)
+        for kind in KINDS:  # a labelled child is served (at zero) once it exists
+            self.event_latency.labels(kind)
+            for emotion in EMOTIONS:
+                self.events.labels(kind, emotion)
+        for status in STATUSES:
+            self.status.labels(status)
         self.info = Info("mexlive_engine", "Source, backend, precision and model", registry=reg)
         self._rate_window = rate_window
         self.rates = FrameRates(rate_window)
@@ -151,6 +169,8 @@ class MetricsExporter:
         """Read frame accounting from ``pipeline`` at scrape time; ``labels`` go to the info
         metric (source, stream, backend, precision, model sha256)."""
         self._frames.pipeline = pipeline
+        for stage in pipeline.stages:  # this run's stages, each from zero
+            self.stage_latency.labels(stage.name)
         self.info.info({k: str(v) for k, v in labels.items()})
         self.rates = FrameRates(self._rate_window)  # a new run: its rates from its own frames
 

@@ -12,9 +12,15 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from engines.labels import EMOTIONS, KINDS
+from stream.capture.sources import SyntheticSource
+from stream.contracts import DROP_CAUSES
 from stream.errors import MexliveError
-from stream.output.events import StatusEvent
+from stream.live.builder import bare_pipeline
+from stream.live.pipeline import Stage
+from stream.output.events import STATUSES, EventBus, StatusEvent
 from stream.output.metrics import MetricsExporter
+from stream.synthetic.animator import SyntheticConfig
 from tests.helpers import REPO, expression
 
 
@@ -125,3 +131,44 @@ def test_busy_port_is_a_clear_error():
 def test_bad_port_number():
     with pytest.raises(MexliveError, match="0-65535"):
         MetricsExporter(port=70000)
+
+
+def test_every_series_is_served_at_zero_before_any_run():
+    # The preview (--gradio) serves its exporter from start-up, before the first Start.
+    exporter = MetricsExporter(port=0)
+    exporter.start()
+    try:
+        samples = scrape(exporter.url)
+    finally:
+        exporter.shutdown()
+    for name in ("frames_captured", "frames_processed", "reconnects"):
+        assert one(samples, f"mexlive_{name}_total") == 0
+    for cause in DROP_CAUSES:
+        assert one(samples, "mexlive_frames_dropped_total", cause=cause) == 0
+    for kind in KINDS:
+        assert one(samples, "mexlive_event_latency_seconds_count", kind=kind) == 0
+        for emotion in EMOTIONS:
+            assert one(samples, "mexlive_events_total", kind=kind, emotion=emotion) == 0
+    for status in STATUSES:
+        assert one(samples, "mexlive_status_events_total", status=status) == 0
+
+
+def test_a_run_attached_serves_its_stages_and_every_drop_cause_from_zero():
+    exporter = MetricsExporter(port=0)
+    exporter.start()
+    config = SyntheticConfig(seed=1, width=160, height=120, face_height_px=60)
+    source = SyntheticSource(config, realtime=False, max_frames=3)
+    stages = [Stage("count", lambda frame, results: None), Stage("spot", lambda f, r: None)]
+    pipeline = bare_pipeline(source, EventBus(), stages)
+    try:
+        exporter.attach(pipeline, {"source": "synthetic:1"})
+        before = scrape(exporter.url)  # attached, not started
+        summary = pipeline.run()
+        after = scrape(exporter.url)
+    finally:
+        exporter.shutdown()
+    for stage in ("count", "spot"):
+        assert one(before, "mexlive_stage_latency_seconds_count", stage=stage) == 0
+    assert one(after, "mexlive_frames_processed_total") == summary.processed == 3
+    for cause in DROP_CAUSES:  # the causes the run never met, still there at zero
+        assert one(after, "mexlive_frames_dropped_total", cause=cause) == 0

@@ -85,7 +85,7 @@ def test_metrics_follow_each_preview_run(tmp_path):
     try:
         idle = scrape(exporter.url)
         assert idle["mexlive_processed_fps"] == idle["mexlive_camera_fps"] == 0.0
-        assert "mexlive_frames_processed_total" not in idle  # no run yet
+        assert idle["mexlive_frames_processed_total"] == 0.0  # no run yet: served, at zero
         totals = []
         for seed in (3, 4):
             session.start(f"synthetic:{seed}")
@@ -108,7 +108,8 @@ def test_metrics_follow_each_preview_run(tmp_path):
 
 @pytest.mark.slow
 def test_gradio_serves_metrics_from_start_up(tmp_path):
-    """The real CLI: the metrics answer (gauges at zero) as the preview starts, before a run."""
+    """The real CLI: the metrics answer (gauges and counters at zero) as the preview starts,
+    before a run (every labelled series: tests/stream/output/test_metrics.py)."""
     port = free_port()
     page = ["--port", str(free_port())]
     served = subprocess.Popen(
@@ -135,6 +136,9 @@ def test_gradio_serves_metrics_from_start_up(tmp_path):
         served.communicate(timeout=60)
     assert samples["mexlive_processed_fps"] == samples["mexlive_camera_fps"] == 0.0
     assert samples["mexlive_face_present"] == 0.0
+    # The counters too, before any run: a dashboard sees each series from start-up.
+    for name in ("frames_captured", "frames_processed", "reconnects"):
+        assert samples[f"mexlive_{name}_total"] == 0.0
     assert served.returncode == 0
 
 
