@@ -37,6 +37,11 @@ import numpy as np
 
 from engines.labels import EMOTIONS
 
+# The terms the threshold is the largest of (``EventDecoder.threshold_term``): the running
+# level (median + mad_k × MAD of the recent score), the person's baseline floor, the minimum;
+# "fixed" when the decoder keeps no running level (``adaptive=False``).
+THRESHOLD_TERMS = ("running level", "baseline floor", "minimum", "fixed")
+
 
 @dataclass(frozen=True)
 class DecoderConfig:
@@ -100,6 +105,9 @@ class EventDecoder:
         self._history: deque[tuple[float, float]] = deque()  # (t_s, score) of valid frames
         self._sorted_dirty = True
         self._threshold = self.config.min_threshold * self.config.threshold_scale
+        # Which term of the threshold binds now (THRESHOLD_TERMS): what `mexlive inspect`
+        # writes on the plot where the threshold moves.
+        self.threshold_term = "minimum" if self.config.adaptive else "fixed"
         self._frames_since_threshold = 0
         self._candidate: list[_Sample] = []
         self._recent: deque[_Sample] = deque()
@@ -179,6 +187,8 @@ class EventDecoder:
             history.popleft()
         self._frames_since_threshold += 1
         if not self.config.adaptive:
+            floored = self.baseline_floor > self.config.min_threshold
+            self.threshold_term = "baseline floor" if floored else "fixed"
             level = max(self.baseline_floor, self.config.min_threshold)
             self._threshold = level * self.config.threshold_scale
         elif self._frames_since_threshold >= 15:  # a quantile every 15 frames is plenty
@@ -186,9 +196,19 @@ class EventDecoder:
             scores = np.fromiter((s for _, s in history), np.float64, len(history))
             median = float(np.median(scores))
             mad = float(np.median(np.abs(scores - median)))
-            running = median + self.config.mad_k * mad
-            level = max(running, self.baseline_floor, self.config.min_threshold)
-            self._threshold = level * self.config.threshold_scale
+            terms = {
+                "running level": median + self.config.mad_k * mad,
+                "baseline floor": self.baseline_floor,
+                "minimum": self.config.min_threshold,
+            }
+            self.threshold_term = max(terms, key=terms.__getitem__)
+            self._threshold = terms[self.threshold_term] * self.config.threshold_scale
+
+    @property
+    def history_span_s(self) -> float:
+        """Seconds of valid frames the running level is taken over now (at most
+        ``history_s``): short after the start or a long gap, so the level is less steady."""
+        return self._history[-1][0] - self._history[0][0] if self._history else 0.0
 
     def _close(self) -> list[Spotted]:
         samples, cfg = self._candidate, self.config

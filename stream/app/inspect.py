@@ -6,9 +6,10 @@ spotter through the live spotting stage (``stream.live.spotting.SpottingStage``)
 frame: the same running threshold, look-ahead and baseline as a live run, so what it shows is
 what ``mexlive`` would have done (``stream/app/inspection.py``). It prints a table of the
 events per spotter (frames, kind, emotion, score, and the truth row each matches at IoU ≥ 0.5,
-MEGC) and draws one PNG (``stream/app/inspect_plot.py``): per spotter the apex score, the
-running threshold, the truth intervals and the spotted events; under them the per-region
-motion as a heat map.
+MEGC, or "kind mismatch" when it overlaps a truth row of the other kind that well) and draws
+one PNG (``stream/app/inspect_plot.py``): per spotter the apex score, the threshold and why it
+moves, the truth intervals and the spotted events; under them the per-region motion as a heat
+map.
 
 Usage:
     mexlive inspect clip.mp4 --truth clip.csv --plot clip.png
@@ -31,6 +32,7 @@ from stream.app.inspection import (
     SpotterTrace,
     emotion_label,
     featurize,
+    kind_mismatches,
     make_stage,
     match_truth,
     run_spotter,
@@ -48,14 +50,18 @@ def format_table(traces: Sequence[SpotterTrace], truth: Sequence[TruthEvent] | N
     for trace in traces:
         lines.append(f"{trace.name}: {len(trace.events)} event(s)")
         lines.append("  onset  apex offset  kind   emotion   score  truth (IoU >= 0.5)")
-        for event, match in zip(trace.events, trace.matches, strict=True):
+        mismatches = trace.mismatches or [None] * len(trace.events)
+        for event, match, other in zip(trace.events, trace.matches, mismatches, strict=True):
             if truth is None:
                 found = "-"
-            elif match is None:
-                found = "no match"
-            else:
+            elif match is not None:
                 row = truth[match]
                 found = f"{row.onset}-{row.offset} {row.kind} {row.emotion}"
+            elif other is not None:  # found, but called the wrong kind
+                row = truth[other]
+                found = f"kind mismatch: truth {row.onset}-{row.offset} {row.kind} {row.emotion}"
+            else:
+                found = "no match"
             lines.append(
                 f"  {event.onset_frame:5d} {event.apex_frame:5d} {event.offset_frame:6d}  "
                 f"{event.kind:5s}  {emotion_label(event):8s}  {event.confidence:5.2f}  {found}"
@@ -122,6 +128,8 @@ def inspect(args: argparse.Namespace) -> int:
     for trace in traces:
         no_truth = [None] * len(trace.events)
         trace.matches = match_truth(trace.events, truth) if truth is not None else no_truth
+        if truth is not None:
+            trace.mismatches = kind_mismatches(trace.events, truth, trace.matches)
     print(
         f"{args.video}: {features.length} frames at {features.fps:g} fps, "
         f"face in {features.valid.mean():.0%}"
@@ -130,7 +138,7 @@ def inspect(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from stream.app.inspect_plot import draw
 
-        draw(args.plot, features, traces, truth or [])
+        draw(args.plot, features, traces, truth)
         print(f"wrote {args.plot}")
     return 0
 

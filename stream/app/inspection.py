@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engines.eval.metrics import spotting_matches
+from engines.decoding import DecoderConfig
+from engines.eval.metrics import interval_iou, spotting_matches
 from stream.contracts import FeatureRow, Frame, FrameResults
 from stream.errors import DataError
 from stream.output.events import ExpressionEvent
@@ -54,13 +55,21 @@ class Featurized:
 @dataclass
 class SpotterTrace:
     """One spotter over one video: its per-frame score and threshold (NaN on invalid rows),
-    its events and, per event, the index of the truth row it matches (None: no match)."""
+    which term of the threshold bound on each frame (``engines.decoding.THRESHOLD_TERMS``, ""
+    on invalid rows) and the decoder's settings, the time its calibration ended (None: never),
+    its events and, per event, the index of the truth row it matches (None: no match) and,
+    for an event without a match, the truth row of the other kind it overlaps at the same IoU
+    (``kind_mismatches``; None: none)."""
 
     name: str
     apex_score: np.ndarray  # (L,)
     threshold: np.ndarray  # (L,)
     events: list[ExpressionEvent]
     matches: list[int | None] = field(default_factory=list)
+    threshold_term: list[str] = field(default_factory=list)  # (L,)
+    decoder: DecoderConfig | None = None
+    calibrated_s: float | None = None
+    mismatches: list[int | None] = field(default_factory=list)
 
 
 def featurize(path: Path, progress: bool = True) -> Featurized:
@@ -163,6 +172,8 @@ def run_spotter(features: Featurized, stage: SpottingStage) -> SpotterTrace:
     """The live stage over every row, fed as ``benchmarks.bench_spotting.replay`` feeds it."""
     score = np.full(features.length, np.nan)  # (L,)
     threshold = np.full(features.length, np.nan)  # (L,)
+    terms = [""] * features.length
+    calibrated_s = None
     image = np.zeros((2, 2, 3), np.uint8)  # the stage reads only the feature row
     for i in range(features.length):
         seq, t_ns = int(features.seq[i]), round(features.t_s[i] * 1e9)
@@ -178,9 +189,18 @@ def run_spotter(features: Featurized, stage: SpottingStage) -> SpotterTrace:
             score[i] = results.apex_score
         if results.apex_threshold is not None:
             threshold[i] = results.apex_threshold
+            terms[i] = stage.decoder.threshold_term
+        if calibrated_s is None and stage.baseline is not None:
+            calibrated_s = float(features.t_s[i])
     stage.finish()  # the video ended: decide what is still open
     stage.close()
-    return SpotterTrace(stage.kind, score, threshold, list(stage.events))
+    trace = SpotterTrace(stage.kind, score, threshold, list(stage.events))
+    trace.threshold_term, trace.decoder, trace.calibrated_s = (
+        terms,
+        stage.decoder.config,
+        calibrated_s,
+    )
+    return trace
 
 
 def match_truth(
@@ -197,6 +217,30 @@ def match_truth(
         for p, t in spotting_matches(pred, spans, iou):
             matches[mine[p]] = rows[t]
     return matches
+
+
+def kind_mismatches(
+    events: Sequence[ExpressionEvent],
+    truth: Sequence[TruthEvent],
+    matches: Sequence[int | None],
+    iou: float = 0.5,
+) -> list[int | None]:
+    """Per event without a match, the truth row of the other kind (micro for a spotted macro,
+    and back) that it overlaps at IoU ≥ ``iou``, or None: the spotter found that expression
+    and called it the wrong kind, which is not the same as finding nothing there."""
+    out: list[int | None] = [None] * len(events)
+    for i, (event, match) in enumerate(zip(events, matches, strict=True)):
+        if match is not None:
+            continue
+        span = (event.onset_frame, event.offset_frame)
+        others = [
+            (interval_iou(span, (row.onset, row.offset)), j)
+            for j, row in enumerate(truth)
+            if row.kind in ("micro", "macro") and row.kind != event.kind
+        ]
+        best = max(others, default=(0.0, None))
+        out[i] = best[1] if best[0] >= iou else None
+    return out
 
 
 def emotion_label(event: ExpressionEvent) -> str:

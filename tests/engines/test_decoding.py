@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.decoding import DecoderConfig, EventDecoder, decode_trace
+from engines.decoding import DecoderConfig, EventDecoder, decode_trace, fixed_decoder
 
 POSITIVE = np.array([0.1, 0.8, 0.1])
 
@@ -169,3 +169,32 @@ def test_a_fixed_decoder_keeps_its_threshold_whatever_the_face_does():
     for i in range(900):
         adaptive.update(i, i / 30, i, 0.3 + 0.05 * rng.random(), probs)
     assert adaptive.threshold > 0.3  # the running level follows the face
+
+
+def terms_over(decoder: EventDecoder, scores: np.ndarray, fps: float = 30.0) -> list[str]:
+    """The binding threshold term after each frame of ``scores``."""
+    out = []
+    for i, score in enumerate(scores):
+        decoder.update(i, i / fps, int(i / fps * 1e9), float(score), POSITIVE)
+        out.append(decoder.threshold_term)
+    return out
+
+
+def test_the_binding_threshold_term_is_named():
+    rng = np.random.default_rng(0)
+    decoder = EventDecoder(DecoderConfig(min_threshold=0.3, mad_k=6.0))
+    calm = terms_over(decoder, np.full(30, 0.05))  # median + 6 MAD = 0.05 < the minimum
+    assert set(calm) == {"minimum"} and decoder.threshold == pytest.approx(0.3)
+    noisy = terms_over(decoder, 0.3 + 0.2 * rng.random(300))  # a spread the minimum is below
+    assert noisy[-1] == "running level" and decoder.threshold > 0.3
+    decoder.baseline_floor = 5.0  # what calibration sets: the person's own floor
+    assert terms_over(decoder, np.full(15, 0.4))[-1] == "baseline floor"
+    assert decoder.threshold == pytest.approx(5.0)
+
+
+def test_a_fixed_threshold_is_named_fixed_until_a_floor_lies_above_it():
+    decoder = EventDecoder(fixed_decoder(0.63))
+    assert set(terms_over(decoder, np.linspace(0, 1, 60))) == {"fixed"}
+    assert decoder.threshold == pytest.approx(0.63)  # never moves with the score
+    decoder.baseline_floor = 0.8
+    assert terms_over(decoder, [0.1])[-1] == "baseline floor"
