@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from stream.app.inspection import Featurized, SpotterTrace, emotion_label
 from stream.errors import OutputError
 from stream.face.features import FACE_ROIS
 from stream.synthetic.truth import TruthEvent
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TRUTH_COLOURS = {"micro": "#f28e2b", "macro": "#4e79a7"}  # orange, blue (colour-blind safe)
 # An event's colour by what the truth says of it; "spotted" when no truth was given.
@@ -61,7 +65,7 @@ def draw(
 
 def figure(
     features: Featurized, traces: Sequence[SpotterTrace], truth: Sequence[TruthEvent] | None
-):
+) -> Figure:
     """The figure (a matplotlib Figure, not yet saved: the caller closes it)."""
     import matplotlib
 

@@ -194,13 +194,15 @@ def run_spotter(features: Featurized, stage: SpottingStage) -> SpotterTrace:
             calibrated_s = float(features.t_s[i])
     stage.finish()  # the video ended: decide what is still open
     stage.close()
-    trace = SpotterTrace(stage.kind, score, threshold, list(stage.events))
-    trace.threshold_term, trace.decoder, trace.calibrated_s = (
-        terms,
-        stage.decoder.config,
-        calibrated_s,
+    return SpotterTrace(
+        stage.kind,
+        score,
+        threshold,
+        list(stage.events),
+        threshold_term=terms,
+        decoder=stage.decoder.config,
+        calibrated_s=calibrated_s,
     )
-    return trace
 
 
 def match_truth(

@@ -61,8 +61,15 @@ TRUTH = [truth_row("micro", 30, 40), truth_row("micro", 90, 101)]
 def trace(events=EVENTS, truth=TRUTH) -> SpotterTrace:
     threshold = np.r_[np.full(30, 0.30), np.full(30, 0.60), np.full(L - 60, 0.32)]
     terms = ["minimum"] * 30 + ["running level"] * 30 + ["baseline floor"] * (L - 60)
-    out = SpotterTrace("learned", np.full(L, 0.1), threshold, list(events))
-    out.threshold_term, out.decoder, out.calibrated_s = terms, DecoderConfig(), 2.0
+    out = SpotterTrace(
+        "learned",
+        np.full(L, 0.1),
+        threshold,
+        list(events),
+        threshold_term=terms,
+        decoder=DecoderConfig(),
+        calibrated_s=2.0,
+    )
     if truth is not None:
         out.matches = match_truth(out.events, truth)
         out.mismatches = kind_mismatches(out.events, truth, out.matches)
