@@ -44,10 +44,15 @@ def single_run(video: str, log: Path) -> None:
 
 def read_log(log: Path) -> dict:
     """From an event log: micro / macro counts, the declared fps, the ``stopped`` line. A torn
-    last line (a run killed mid-line) is skipped with a warning, as every log reader does."""
+    last line (a run killed mid-line) or a line that is not JSON is skipped with a warning, as
+    every log reader does."""
     read = {"micro": 0, "macro": 0, "fps": None, "stopped": None}
-    for _, line in read_whole_lines(log, warn=_warn):
-        event = json.loads(line)
+    for number, line in read_whole_lines(log, warn=_warn):
+        try:
+            event = json.loads(line)
+        except ValueError as exc:  # a whole line that is not JSON: said, not fatal
+            _warn(f"{log}:{number}: skipped a line that is not JSON: {exc}")
+            continue
         if event.get("type") == "expression" and event.get("kind") in ("micro", "macro"):
             read[event["kind"]] += 1
         elif event.get("status") == "started":

@@ -24,3 +24,16 @@ def test_a_torn_last_line_is_skipped_with_one_warning(tmp_path, capsys):
     assert whole["stopped"]["processed"] == 100
     err = capsys.readouterr().err
     assert err.count("warning") == 1 and f"{log}:5: skipped a torn last line" in err
+
+
+def test_a_line_that_is_not_json_is_skipped_with_a_warning(tmp_path, capsys):
+    log = tmp_path / "clip.jsonl"
+    with JsonlEventLog(log) as events:
+        events.write(expression(kind="micro"))
+    with open(log, "a") as raw:
+        raw.write("{not json\n")
+    with JsonlEventLog(log) as events:
+        events.write(expression(kind="macro"))
+    read = read_log(log)
+    assert read["micro"] == read["macro"] == 1
+    assert f"{log}:2: skipped a line that is not JSON" in capsys.readouterr().err
