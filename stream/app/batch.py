@@ -35,6 +35,7 @@ from pathlib import Path
 
 from stream.app.batch_inputs import VideoJob, VideoResult, completed, make_jobs, write_atomically
 from stream.app.batch_work import analyse_video, sweep_partials
+from stream.app.parsing import Parser
 from stream.errors import BadInputError, MexliveError, report_error
 
 EXIT_BAD_INPUT = 2
@@ -46,11 +47,10 @@ SUMMARY_COLUMNS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mexlive batch",
         description="Every micro-expression in an archive of videos, on Ray.",
-        epilog="examples:\n" + __doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n" + __doc__.split("\n\n", 1)[1].replace("``", ""),
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="videos, folders or globs")
     parser.add_argument("--out", required=True, metavar="DIR", help="where the outputs go")
@@ -188,14 +188,16 @@ def megc_table(jobs: list[VideoJob], results: list[VideoResult]) -> str | None:
 
 def batch(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
-    if args.workers < 1 or args.retries < 0:
-        raise BadInputError("--workers must be ≥ 1 and --retries ≥ 0")
+    if args.workers < 1:
+        raise BadInputError(f"--workers {args.workers}: must be 1 or more")
+    if args.retries < 0:
+        raise BadInputError(f"--retries {args.retries}: must be 0 or more")
+    truth_dir = Path(args.truth_dir) if args.truth_dir else None
+    jobs = make_jobs(args.inputs, out_dir, truth_dir)  # before --out exists: bad input leaves none
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInputError(f"--out {out_dir}: {exc.strerror or exc}") from None
-    truth_dir = Path(args.truth_dir) if args.truth_dir else None
-    jobs = make_jobs(args.inputs, out_dir, truth_dir)
     sweep_partials(out_dir)  # what an interrupted run left under temporary names
     earlier = {} if args.force else {j.name: r for j in jobs if (r := completed(j)) is not None}
     todo = [job for job in jobs if job.name not in earlier]

@@ -71,6 +71,7 @@ class RunConfig:
         output, headless: sinks and the window.
         privacy: the privacy options (also inside ``live.privacy`` as its factory).
         preview / synthetic_set: the options of those modes (None in the others).
+        verbose: print the backend detail at start-up (hashes, backends passed over).
     """
 
     mode: str
@@ -81,6 +82,7 @@ class RunConfig:
     privacy: PrivacyOptions = field(default_factory=PrivacyOptions)
     preview: PreviewOptions | None = None
     synthetic_set: SyntheticSetOptions | None = None
+    verbose: bool = False  # -v: the builder's start-up detail instead of one short line
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunConfig:
@@ -121,6 +123,7 @@ class RunConfig:
             privacy=privacy,
             preview=_preview(args) if mode == "preview" else None,
             synthetic_set=synthetic_set,
+            verbose=getattr(args, "verbose", False),
         )
 
 

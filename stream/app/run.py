@@ -13,7 +13,8 @@ import threading
 from dataclasses import replace
 
 from stream.app.config import OutputOptions, RunConfig
-from stream.errors import EXIT_BAD_INPUT
+from stream.capture.sources import AVSource, Source
+from stream.errors import EXIT_BAD_INPUT, SourceError
 from stream.live.builder import LiveParts, LiveRun, build_live, build_many
 from stream.live.multi import run_streams
 from stream.live.pipeline import Pipeline, RunSummary, Stage
@@ -63,6 +64,7 @@ def run_one(config: RunConfig) -> int:
     """One source: event log, console, HUD, metrics; the window when there is a display."""
     out = config.output
     source = config.live.make_source()
+    check_sources([source])  # before any model loads: bad input is the first line printed
     window = not config.headless and display_available()
     human = sys.stderr if out.events == "-" else sys.stdout  # stdout may carry the events
     recording = Recording(out.record, fps=source.fps or 30.0)
@@ -89,7 +91,11 @@ def run_one(config: RunConfig) -> int:
         controls.append(keys)
         return [keys.stage()] + ([metrics.stage()] if metrics is not None else [])
 
-    live = build_live(replace(config.live, source=source, extra_stages=window_stages), bus, say)
+    detail: list[str] = []
+    live = build_live(
+        replace(config.live, source=source, extra_stages=window_stages), bus, detail.append
+    )
+    say_startup([live], detail, config.verbose)
     pipeline = live.pipeline
     if metrics is not None:
         metrics.attach(pipeline, live.metric_labels())
@@ -131,8 +137,11 @@ def run_many(config: RunConfig) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     runs: list[LiveRun] = []
+    check_sources([config.live.make_source(spec) for spec in config.sources])
     try:
-        runs = build_many(config.live, config.sources, bus, say)
+        detail: list[str] = []
+        runs = build_many(config.live, config.sources, bus, detail.append)
+        say_startup(runs, detail, config.verbose)
         run_streams(runs, stop.is_set)
     except KeyboardInterrupt:
         pass  # run_streams stopped every pipeline on the way out
@@ -143,6 +152,45 @@ def run_many(config: RunConfig) -> int:
         print(f"{stream.name} ({stream.source_spec}): ", end="", file=console)
         codes.append(report(stream.summary, out.events))
     return max(codes, default=EXIT_BAD_INPUT)
+
+
+def check_sources(sources: list[Source]) -> None:
+    """Open and close each file source once, so that a folder, a text file or a missing file
+    is reported before the models load (seconds), not after two lines about them."""
+    for source in sources:
+        if isinstance(source, AVSource) and not source.is_url:  # URLs and cameras: at start
+            try:
+                source.open()
+            except SourceError as exc:
+                raise SourceError(f"--source {exc}") from None
+            source.close()
+
+
+def startup_line(runs: list[LiveRun]) -> str:
+    """One short line: which spotter and recognizer run, on which backend."""
+    spotter = runs[0].spotter
+    parts = [f"{len(runs)} streams"] if len(runs) > 1 else []
+    if spotter is None:
+        parts.append("features only (no spotter)")
+    elif spotter.engine is None:
+        parts.append("classic spotter")
+    else:
+        parts.append(f"learned spotter on {spotter.engine.name}")
+    recognizer = spotter.recognizer if spotter is not None else None
+    if recognizer is not None:
+        parts.append(f"recognizer MPFNet-{recognizer.variant} on {recognizer.backend}")
+    elif spotter is not None:
+        parts.append("emotions from the spotter alone")
+    return f"mexlive: {', '.join(parts)}"
+
+
+def say_startup(runs: list[LiveRun], detail: list[str], verbose: bool) -> None:
+    """The start-up line; with ``-v`` the builder's own lines (hashes, why each backend was
+    chosen or passed over) instead."""
+    if not runs:
+        return
+    for line in detail if verbose else [startup_line(runs)]:
+        say(line)
 
 
 def report(summary: RunSummary | None, events_path: str) -> int:

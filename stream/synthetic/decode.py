@@ -64,11 +64,14 @@ class VideoReader:
         import av
 
         if not self.path.is_file():
-            raise MexliveError(f"{self.path}: no such video file")
+            what = "is a folder, not a video file" if self.path.is_dir() else "no such video file"
+            raise MexliveError(f"{self.path}: {what}")
         try:
             container = av.open(str(self.path), metadata_errors="replace")
         except av.error.FFmpegError as exc:
-            raise MexliveError(f"{self.path}: cannot decode: {exc}") from None
+            # FFmpeg's words only: str(exc) repeats the errno and the path
+            reason = str(getattr(exc, "strerror", None) or exc).strip()
+            raise MexliveError(f"{self.path}: not a video FFmpeg can read ({reason})") from None
         if not container.streams.video:
             container.close()
             raise MexliveError(f"{self.path}: has no video stream")
