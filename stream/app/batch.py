@@ -41,8 +41,8 @@ from stream.errors import BadInputError, MexliveError, report_error
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 SUMMARY_COLUMNS = (
-    "video", "name", "status", "frames", "seconds", "micro", "macro", "error", "elapsed_s",
-    "host", "pid", "video_bytes", "log_bytes", "weights",
+    "video", "name", "status", "frames", "seconds", "micro", "macro", "error", "warning",
+    "elapsed_s", "host", "pid", "video_bytes", "log_bytes", "weights",
 )  # fmt: skip
 
 
@@ -228,6 +228,9 @@ def finish(out_dir: Path, jobs: list[VideoJob], results: list[VideoResult], inte
     failed = [r for r in results if r.status == "failed"]
     for result in failed:
         print(f"mexlive batch: failed: {result.video}: {result.error}", file=sys.stderr)
+    for result in results:
+        if result.warning and result.status != "failed":
+            print(f"mexlive batch: warning: {result.warning}", file=sys.stderr)
     table = megc_table(jobs, results)
     if table is not None:
         print(table)

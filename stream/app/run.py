@@ -201,6 +201,8 @@ def report(summary: RunSummary | None, events_path: str) -> int:
         summary.one_line() + (f", log {events_path}" if events_path != "-" else ""),
         file=sys.stderr if events_path == "-" else sys.stdout,
     )
+    if summary.warning:
+        print(f"mexlive: warning: {summary.warning}", file=sys.stderr)
     if summary.error:
         print(f"mexlive: error: {summary.error}", file=sys.stderr)
         return EXIT_BAD_INPUT

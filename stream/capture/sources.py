@@ -152,6 +152,9 @@ class AVSource(_ContextSource):
         self._index = 0
         self._declared_frames = 0
         self._corrupt_packets = 0
+        # Set when the file held fewer frames than its header promised: a warning, not an
+        # error (phone recordings and cut files do this; every frame that is there is read).
+        self.ended_early: str | None = None
 
     @property
     def fps(self) -> float | None:
@@ -195,6 +198,7 @@ class AVSource(_ContextSource):
         self._packets = container.demux(stream)
         self._pending = []
         self._index = 0
+        self.ended_early = None
 
     def read(self) -> SourceFrame | None:
         import av
@@ -229,9 +233,10 @@ class AVSource(_ContextSource):
     def _check_complete(self) -> None:
         # A file whose index promises more frames than it holds was cut short.
         if self._declared_frames and self._index < self._declared_frames - 1:
-            raise SourceReadError(
+            self.ended_early = (
                 f"{self.target}: ends early after {self._index} of {self._declared_frames} "
-                "frames (truncated or corrupt file)"
+                "frames its header promises (cut or truncated file); every frame there was "
+                "analysed"
             )
 
     def close(self) -> None:
