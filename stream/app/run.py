@@ -123,7 +123,8 @@ def run_one(config: RunConfig) -> int:
     if summary is not None and live.spotter is not None and animator is not None:
         truth = animator.events_between(0, pipeline.last_seq + 1)
         print("\nground truth of the synthetic face vs what was spotted:", file=human)
-        print(truth_table(live.spotter.events, truth, pipeline.last_seq), file=human)
+        fps = animator.config.fps
+        print(truth_table(live.spotter.events, truth, pipeline.last_seq, fps), file=human)
     return report(summary, out.events)
 
 
