@@ -186,11 +186,11 @@ def startup_line(runs: list[LiveRun]) -> str:
 
 
 def say_startup(runs: list[LiveRun], detail: list[str], verbose: bool) -> None:
-    """The start-up line; with ``-v`` the builder's own lines (hashes, why each backend was
-    chosen or passed over) instead."""
+    """The start-up line; with ``-v`` the builder's own lines after it (hashes, why each
+    backend was chosen or passed over)."""
     if not runs:
         return
-    for line in detail if verbose else [startup_line(runs)]:
+    for line in [startup_line(runs)] + (detail if verbose else []):
         say(line)
 
 
