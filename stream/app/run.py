@@ -181,7 +181,7 @@ def startup_line(runs: list[LiveRun]) -> str:
     if recognizer is not None:
         parts.append(f"recognizer MPFNet-{recognizer.variant} on {recognizer.backend}")
     elif spotter is not None:
-        parts.append("emotions from the spotter alone")
+        parts.append("no recognizer")
     return f"mexlive: {', '.join(parts)}"
 
 

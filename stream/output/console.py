@@ -82,4 +82,4 @@ def truth_table(
                 blank = " " * 30  # the width of a truth column
                 spotted = f"spotted {e.onset_s:6.2f}–{e.offset_s:6.2f} s {e.emotion}"
                 rows.append((e.onset_s, f"false    {kind:5s}  {blank}  {spotted}"))
-    return "\n".join(counts + [""] + [line for _, line in sorted(rows)])
+    return "\n".join(counts + ([""] + [line for _, line in sorted(rows)] if rows else []))

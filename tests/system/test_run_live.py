@@ -267,3 +267,15 @@ def test_bad_monitoring_options_exit_2(tmp_path, args, names):
 def test_tail_subcommand_exits_2_on_a_missing_log(tmp_path):
     result = mexlive("tail", str(tmp_path / "missing.jsonl"))
     assert result.returncode == 2 and "no such log" in result.stderr
+
+
+def test_one_short_start_up_line_and_the_detail_behind_v(tmp_path):
+    quick = ("--headless", "--no-realtime", "--max-frames", "3", "--events", str(tmp_path / "e"))
+    plain, verbose = mexlive(*quick), mexlive(*quick, "-v")
+    assert plain.returncode == 0 and verbose.returncode == 0, plain.stderr + verbose.stderr
+    said = plain.stderr.splitlines()
+    assert len(said) == 1 and said[0].startswith("mexlive: learned spotter on "), said
+    assert "recognizer MPFNet" in said[0] and len(said[0]) < 100
+    detail = verbose.stderr.splitlines()
+    assert detail[0] == said[0] and len(detail) == 3  # the same line, then spotter and recognizer
+    assert any("spotter on" in line and "(" in line for line in detail[1:]), detail
