@@ -134,7 +134,7 @@ def inspect(args: argparse.Namespace) -> int:
             failure = exc
     if not stages:
         raise failure or DataError("no spotter to run")
-    features = featurize(args.video, progress=not args.no_progress)
+    features = featurize(args.video, progress=not args.no_progress, warn=_warn)
     traces = [run_spotter(features, stage) for stage in stages]
     for trace in traces:
         no_truth = [None] * len(trace.events)
