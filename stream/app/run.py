@@ -11,9 +11,10 @@ import signal
 import sys
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 from stream.app.config import OutputOptions, RunConfig
-from stream.capture.sources import AVSource, Source
+from stream.capture.sources import AVSource, Source, WebcamSource
 from stream.errors import EXIT_BAD_INPUT, SourceError
 from stream.live.builder import LiveParts, LiveRun, build_live, build_many
 from stream.live.multi import run_streams
@@ -157,9 +158,17 @@ def run_many(config: RunConfig) -> int:
 
 def check_sources(sources: list[Source]) -> None:
     """Open and close each file source once, so that a folder, a text file or a missing file
-    is reported before the models load (seconds), not after two lines about them."""
+    is reported before the models load (seconds), not after a line about them; a camera whose
+    V4L2 device node is missing too. URLs and cameras that exist are opened at the start."""
     for source in sources:
-        if isinstance(source, AVSource) and not source.is_url:  # URLs and cameras: at start
+        if isinstance(source, WebcamSource) and sys.platform.startswith("linux"):  # V4L2
+            device = source.device
+            node = Path(f"/dev/video{device}" if isinstance(device, int) else device)
+            if node.parent == Path("/dev") and not node.exists():
+                missing = f"camera {device}: no such device ({node} is missing)"
+                said = missing if isinstance(device, int) else "no such camera device"
+                raise SourceError(f"--source {device}: {said}")
+        if isinstance(source, AVSource) and not source.is_url:
             try:
                 source.open()
             except SourceError as exc:

@@ -145,6 +145,7 @@ FIRST_HOUR = {
     "source-dir": ("--source DIR", "--source DIR", "directory"),
     "source-txt": ("--source TXT", "--source TXT", "cannot open"),
     "source-missing": ("--source MISSING", "--source MISSING", "no such file"),
+    "source-camera": ("--source 93", "--source 93", "camera 93"),  # no /dev/video93 here
     # an unknown flag: one line pointing at --help, not the usage of every flag
     "unknown-flag": ("--bogus", "unrecognized arguments: --bogus", "--help"),
     "inspect-unknown-flag": ("inspect --bogus TXT", "--bogus"),
@@ -163,6 +164,10 @@ FIRST_HOUR = {
 @pytest.mark.parametrize("name", FIRST_HOUR)
 def test_first_hour_mistakes_are_one_line_before_any_model(name, tmp_path):
     command, *says = FIRST_HOUR[name]
+    if name == "source-camera" and (
+        not sys.platform.startswith("linux") or Path("/dev/video93").exists()
+    ):
+        pytest.skip("a missing camera is found before the models only on Linux (V4L2 nodes)")
     paths = folders(tmp_path)
     argv = [str(paths.get(arg, arg)) for arg in command.split()]
     prog = f"mexlive {argv[0]}" if argv[0] in ("inspect", "batch") else "mexlive"
