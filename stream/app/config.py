@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from stream.errors import MexliveError
 from stream.live.builder import (
@@ -142,6 +143,16 @@ def _check_limits(args: argparse.Namespace) -> None:
             raise MexliveError(f"{name} must be positive")
     if args.events_max_mb <= 0:
         raise MexliveError("--events-max-mb must be positive")
+    # files the run will load: said now, not after the other models have loaded
+    named = (
+        ("--weights", args.weights),
+        ("--recognizer-weights", args.recognizer_weights),
+        ("--privacy-sticker", args.privacy_sticker),
+    )
+    for name, path in named:
+        if path is not None and not Path(path).is_file():
+            what = "is a folder, not a file" if Path(path).is_dir() else "no such file"
+            raise MexliveError(f"{name} {path}: {what}")
 
 
 def _mode(args: argparse.Namespace, sources: tuple[str, ...]) -> str:

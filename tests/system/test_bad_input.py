@@ -84,10 +84,9 @@ CASES: list[tuple[str, Case]] = [
     ),
 ]
 NEEDS_NO_CUDA = {"tensorrt", "torch-cuda"}
-# These load the models or Gradio first (~5 s each); the rest fail within a second. All 13
-# took 31 s on the 2-core machine, so these four are marked slow and the default run (the
-# quick ones and the two backends) took 11 s.
-SLOW = {"missing-weights", "corrupted-weights", "unknown-sticker", "port-in-use"}
+# These load the models or Gradio first (~5 s each); the rest fail within a second (a missing
+# weights or sticker file is found before any model loads), so these two are marked slow.
+SLOW = {"corrupted-weights", "port-in-use"}
 
 
 def marks(name: str) -> list[pytest.MarkDecorator]:

@@ -61,6 +61,8 @@ def test_mode(argv, mode):
         (("--make-synthetic", "out", "--count", "0"), "--count must be positive"),
         (("--gradio", "--source", "a", "--source", "b"), "--gradio previews one --source"),
         (("--source", "a", "--source", "b", "--record", "x.mp4"), "take one --source"),
+        (("--weights", "nope.pt"), "--weights nope.pt: no such file"),  # before any model loads
+        (("--privacy-sticker", "."), "--privacy-sticker .: is a folder"),
     ],
 )
 def test_bad_values_are_refused_with_the_flags_name(argv, names):
@@ -68,9 +70,11 @@ def test_bad_values_are_refused_with_the_flags_name(argv, names):
         config(*argv)
 
 
-def test_privacy_flags_become_a_factory_only_when_asked():
+def test_privacy_flags_become_a_factory_only_when_asked(tmp_path):
     assert config().live.privacy is None
-    run = config("--privacy-sticker", "sticker.png", "--privacy-region", "chin")
+    sticker = tmp_path / "sticker.png"
+    sticker.write_bytes(b"checked when the run builds it")
+    run = config("--privacy-sticker", str(sticker), "--privacy-region", "chin")
     assert run.privacy.wanted and run.privacy.region == "chin"
     assert run.live.privacy is not None
 
