@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,9 +72,12 @@ def format_table(traces: Sequence[SpotterTrace], truth: Sequence[TruthEvent] | N
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog=PROG,
-        description="Why did an event fire? Featurize a video as the live pipeline does, run "
-        "each spotter through the live stage, print its events (matched against the truth at "
-        "IoU >= 0.5) and plot score, threshold, truth and per-region motion to one PNG.",
+        description=textwrap.fill(
+            "Why did an event fire? Analyse a video as the live pipeline does, run each "
+            "spotter as a live run would, print its events (matched against the truth at "
+            "IoU >= 0.5) and plot score, threshold, truth and per-region motion to one PNG.",
+            width=90,
+        ),
         epilog="Exit code 2 means bad input.",
     )
     parser.add_argument("video", type=Path, help="a video file with a face")
