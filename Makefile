@@ -1,6 +1,9 @@
 # mexlive: `make demo` and `make test` create or refresh .venv, then run.
-# The CPU build of PyTorch is installed unless TORCH_SPEC says otherwise, e.g.
-#   make test TORCH_SPEC="torch==2.13.0" TORCH_PIP_ARGS="--index-url <PyTorch CUDA wheel index>"
+# PyTorch comes from pip's default index unless TORCH_PIP_ARGS names another: on Linux x86_64
+# that is the CUDA build (a few GB of NVIDIA libraries; it runs on the CPU too), on macOS and
+# Windows the CPU build. The CPU build alone, on a fresh .venv:
+#   make demo TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+# TORCH_SPEC picks the version. A .venv that can already import torch keeps its build.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -21,8 +24,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	@touch $(STAMP)
 
+# Exactly the README's sample command (benchmarks/readme_samples.py DEMO_ARGS; a test holds
+# them equal): the synthetic face, 750 frames, the same events on every machine.
 demo: $(STAMP)
-	$(VENV)/bin/mexlive --source synthetic --headless --duration 20 --events events.jsonl
+	$(VENV)/bin/mexlive --source synthetic:5 --headless --no-realtime --max-frames 750
 
 # pytest exits 5 when it collects nothing: that is a failure of the suite, said plainly.
 # `make test` installs nothing system-wide: it says which browser tests will skip and how to

@@ -12,6 +12,7 @@ Usage:
     mexlive --events logs/events.jsonl --events-max-mb 50 --metrics-port 9108
     mexlive tail logs/events.jsonl --follow       # one coloured line per event
     mexlive batch videos/ --out results/          # an archive on Ray (mexlive batch --help)
+    mexlive inspect clip.mp4 --truth clip.csv --plot why.png   # why each event fired
     mexlive --source 0 --calibrate-privacy --privacy-out protected.mp4   # privacy sticker
     mexlive --gradio [--port 7860]            # browser preview on http://127.0.0.1:7860
 
@@ -26,8 +27,11 @@ Events go to ``--events`` as me-events/v1 JSON Lines, one flushed line per event
 (``tail -f events.jsonl | jq``), rotated by size (``--events-max-mb``); ``--metrics-port``
 serves Prometheus metrics on 127.0.0.1.
 
-Bad input (missing file, unopenable camera or URL, unsupported
-codec, truncated video) prints one message and exits with code 2; lines already written stay.
+Bad input (a missing file, a folder or a text file as --source, an unopenable camera or URL,
+an unsupported codec, an unknown flag) prints one line naming it, before any model loads where
+the flags and files alone show it, and exits with code 2; lines already written stay. A file
+cut shorter than its header says is analysed to its end: a warning, exit 0. One short line at
+start-up says what runs where; -v adds why (backends passed over, cached graphs).
 """
 
 from __future__ import annotations

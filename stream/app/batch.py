@@ -35,22 +35,22 @@ from pathlib import Path
 
 from stream.app.batch_inputs import VideoJob, VideoResult, completed, make_jobs, write_atomically
 from stream.app.batch_work import analyse_video, sweep_partials
+from stream.app.parsing import Parser
 from stream.errors import BadInputError, MexliveError, report_error
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 SUMMARY_COLUMNS = (
-    "video", "name", "status", "frames", "seconds", "micro", "macro", "error", "elapsed_s",
-    "host", "pid", "video_bytes", "log_bytes", "weights",
+    "video", "name", "status", "frames", "seconds", "micro", "macro", "error", "warning",
+    "elapsed_s", "host", "pid", "video_bytes", "log_bytes", "weights",
 )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mexlive batch",
         description="Every micro-expression in an archive of videos, on Ray.",
-        epilog="examples:\n" + __doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n" + __doc__.split("\n\n", 1)[1].replace("``", ""),
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="videos, folders or globs")
     parser.add_argument("--out", required=True, metavar="DIR", help="where the outputs go")
@@ -188,14 +188,16 @@ def megc_table(jobs: list[VideoJob], results: list[VideoResult]) -> str | None:
 
 def batch(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
-    if args.workers < 1 or args.retries < 0:
-        raise BadInputError("--workers must be ≥ 1 and --retries ≥ 0")
+    if args.workers < 1:
+        raise BadInputError(f"--workers {args.workers}: must be 1 or more")
+    if args.retries < 0:
+        raise BadInputError(f"--retries {args.retries}: must be 0 or more")
+    truth_dir = Path(args.truth_dir) if args.truth_dir else None
+    jobs = make_jobs(args.inputs, out_dir, truth_dir)  # before --out exists: bad input leaves none
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInputError(f"--out {out_dir}: {exc.strerror or exc}") from None
-    truth_dir = Path(args.truth_dir) if args.truth_dir else None
-    jobs = make_jobs(args.inputs, out_dir, truth_dir)
     sweep_partials(out_dir)  # what an interrupted run left under temporary names
     earlier = {} if args.force else {j.name: r for j in jobs if (r := completed(j)) is not None}
     todo = [job for job in jobs if job.name not in earlier]
@@ -226,6 +228,9 @@ def finish(out_dir: Path, jobs: list[VideoJob], results: list[VideoResult], inte
     failed = [r for r in results if r.status == "failed"]
     for result in failed:
         print(f"mexlive batch: failed: {result.video}: {result.error}", file=sys.stderr)
+    for result in results:
+        if result.warning and result.status != "failed":
+            print(f"mexlive batch: warning: {result.warning}", file=sys.stderr)
     table = megc_table(jobs, results)
     if table is not None:
         print(table)

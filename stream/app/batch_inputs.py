@@ -62,6 +62,7 @@ class VideoResult:
     micro: int = 0
     macro: int = 0
     error: str = ""
+    warning: str = ""  # complete, but worth a look (a file cut shorter than its header says)
     elapsed_s: float = 0.0
     host: str = ""
     pid: int = 0

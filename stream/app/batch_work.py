@@ -92,6 +92,7 @@ def analyse_video(job: VideoJob) -> VideoResult:
         if stopped is not None:
             result.frames = stopped["processed"]
             result.error = result.error or stopped.get("error") or ""
+            result.warning = stopped.get("warning") or ""
             result.seconds = round(result.frames / (read["fps"] or 30.0), 3)
         result.log_bytes = partial.stat().st_size
     result.elapsed_s = round(time.monotonic() - started, 2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from stream.errors import MexliveError
 from stream.live.builder import (
@@ -71,6 +72,7 @@ class RunConfig:
         output, headless: sinks and the window.
         privacy: the privacy options (also inside ``live.privacy`` as its factory).
         preview / synthetic_set: the options of those modes (None in the others).
+        verbose: print the backend detail at start-up (hashes, backends passed over).
     """
 
     mode: str
@@ -81,6 +83,7 @@ class RunConfig:
     privacy: PrivacyOptions = field(default_factory=PrivacyOptions)
     preview: PreviewOptions | None = None
     synthetic_set: SyntheticSetOptions | None = None
+    verbose: bool = False  # -v: the builder's start-up detail instead of one short line
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunConfig:
@@ -121,6 +124,7 @@ class RunConfig:
             privacy=privacy,
             preview=_preview(args) if mode == "preview" else None,
             synthetic_set=synthetic_set,
+            verbose=getattr(args, "verbose", False),
         )
 
 
@@ -139,6 +143,16 @@ def _check_limits(args: argparse.Namespace) -> None:
             raise MexliveError(f"{name} must be positive")
     if args.events_max_mb <= 0:
         raise MexliveError("--events-max-mb must be positive")
+    # files the run will load: said now, not after the other models have loaded
+    named = (
+        ("--weights", args.weights),
+        ("--recognizer-weights", args.recognizer_weights),
+        ("--privacy-sticker", args.privacy_sticker),
+    )
+    for name, path in named:
+        if path is not None and not Path(path).is_file():
+            what = "is a folder, not a file" if Path(path).is_dir() else "no such file"
+            raise MexliveError(f"{name} {path}: {what}")
 
 
 def _mode(args: argparse.Namespace, sources: tuple[str, ...]) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from stream.app.inspection import (
     match_truth,
     run_spotter,
 )
+from stream.app.parsing import Parser
 from stream.errors import BadInputError, DataError, MexliveError, report_error
 from stream.synthetic.truth import TruthEvent, read_truth_csv
 
@@ -74,22 +76,31 @@ def format_table(traces: Sequence[SpotterTrace], truth: Sequence[TruthEvent] | N
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
-        description="Why did an event fire? Featurize a video as the live pipeline does, run "
-        "each spotter through the live stage, print its events (matched against the truth at "
-        "IoU >= 0.5) and plot score, threshold, truth and per-region motion to one PNG.",
+        description=textwrap.fill(
+            "Why did an event fire? Analyse a video as the live pipeline does, run each "
+            "spotter as a live run would, print its events (matched against the truth at "
+            "IoU >= 0.5) and plot score, threshold, truth and per-region motion to one PNG.",
+            width=90,
+        ),
         epilog="Exit code 2 means bad input.",
     )
     parser.add_argument("video", type=Path, help="a video file with a face")
-    parser.add_argument("--truth", type=Path, help="truth CSV (the one beside a synthetic clip)")
-    parser.add_argument("--plot", type=Path, help="write the figure to this PNG")
+    parser.add_argument(
+        "--truth", type=Path, help="truth CSV, e.g. the one beside a clip of --make-synthetic"
+    )
+    parser.add_argument("--plot", type=Path, help="write the figure to this PNG (default: none)")
     parser.add_argument(
         "--spotter",
         default="learned,classic",
-        help="comma-separated spotters to run: learned, classic (default: both)",
+        help="comma-separated spotters to run: learned, classic",
     )
-    parser.add_argument("--weights", default=None, help="learned spotter .pt (default: shipped)")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="learned spotter .pt (default: the shipped engines/weights/spotter.pt)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -106,14 +117,24 @@ def _warn(message: str) -> None:
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
+def check_video(path: Path) -> None:
+    """Open and close ``path`` once: a folder, a missing file or one FFmpeg cannot read is
+    bad input, said before the models load."""
+    from stream.synthetic.decode import VideoReader
+
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; inspect takes one video file")
+    with VideoReader(path):
+        pass
+
+
 def inspect(args: argparse.Namespace) -> int:
     """The command after parsing; MexliveError for anything a person can fix."""
     spotters = _spotters(args.spotter)
     if args.plot is not None and not args.plot.parent.is_dir():
         raise BadInputError(f"--plot {args.plot}: folder {args.plot.parent} does not exist")
     truth = read_truth_csv(args.truth, warn=_warn) if args.truth is not None else None
-    if not args.video.is_file():
-        raise DataError(f"{args.video}: no such video file")
+    check_video(args.video)  # before any model loads
     stages, failure = [], None
     for name in spotters:
         try:
@@ -123,7 +144,7 @@ def inspect(args: argparse.Namespace) -> int:
             failure = exc
     if not stages:
         raise failure or DataError("no spotter to run")
-    features = featurize(args.video, progress=not args.no_progress)
+    features = featurize(args.video, progress=not args.no_progress, warn=_warn)
     traces = [run_spotter(features, stage) for stage in stages]
     for trace in traces:
         no_truth = [None] * len(trace.events)

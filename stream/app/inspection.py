@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,10 +72,14 @@ class SpotterTrace:
     mismatches: list[int | None] = field(default_factory=list)
 
 
-def featurize(path: Path, progress: bool = True) -> Featurized:
+def featurize(
+    path: Path, progress: bool = True, warn: Callable[[str], None] | None = None
+) -> Featurized:
     """Decode, align and featurize every frame (the loop of ``stream.datasets.features``).
 
-    Raises MexliveError for a missing or undecodable file, an empty one, or no face at all.
+    Raises MexliveError for a missing or undecodable file, an empty one, or no face at all; a
+    file that holds fewer frames than its header promises is featurized to its end and
+    ``warn`` is told.
     """
     from tqdm import tqdm
 
@@ -93,7 +97,7 @@ def featurize(path: Path, progress: bool = True) -> Featurized:
     )
     values, valid, seq, t_s, node_rows, speaking, blink = [], [], [], [], [], [], []
     residuals, residual_ok, contexts = [], [], []
-    with VideoReader(path) as video:
+    with VideoReader(path, allow_short=True) as video:
         fps = video.fps or 30.0
         bar = tqdm(
             total=video.declared_frames or None,
@@ -122,6 +126,8 @@ def featurize(path: Path, progress: bool = True) -> Featurized:
                 seq.append(source.index)
                 t_s.append(t)
                 bar.update()
+    if video.ended_early is not None and warn is not None:
+        warn(f"{video.ended_early}; every frame there was analysed")
     if not seq:
         raise DataError(f"{path}: holds no video frame")
     valid_rows = np.array(valid, bool)

@@ -6,16 +6,17 @@ from __future__ import annotations
 import argparse
 
 
-def add_preview_arguments(parser: argparse.ArgumentParser) -> None:
-    """run_live's options for the browser preview (`--gradio` and its page settings)."""
-    preview = parser.add_argument_group("browser preview (Gradio)")
+def add_preview_arguments(parser: argparse.ArgumentParser):
+    """run_live's options for the browser preview (`--gradio` and its page settings); returns
+    the group (the window's flags join it)."""
+    preview = parser.add_argument_group("preview: window and browser page")
     preview.add_argument(
         "--gradio",
         action="store_true",
         help="serve the live preview page (server source or the browser's webcam)",
     )
     preview.add_argument(
-        "--port", type=int, default=None, help="preview port; None: 7860 or the next free one"
+        "--port", type=int, default=None, help="preview port (default: 7860, or the next free one)"
     )
     preview.add_argument(
         "--host", default="127.0.0.1", help="preview address; 0.0.0.0 opens it to the network"
@@ -31,3 +32,4 @@ def add_preview_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="browser webcam: the page posts a frame every S seconds",
     )
+    return preview

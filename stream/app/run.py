@@ -11,9 +11,11 @@ import signal
 import sys
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 from stream.app.config import OutputOptions, RunConfig
-from stream.errors import EXIT_BAD_INPUT
+from stream.capture.sources import AVSource, Source, WebcamSource
+from stream.errors import EXIT_BAD_INPUT, SourceError
 from stream.live.builder import LiveParts, LiveRun, build_live, build_many
 from stream.live.multi import run_streams
 from stream.live.pipeline import Pipeline, RunSummary, Stage
@@ -63,6 +65,7 @@ def run_one(config: RunConfig) -> int:
     """One source: event log, console, HUD, metrics; the window when there is a display."""
     out = config.output
     source = config.live.make_source()
+    check_sources([source])  # before any model loads: bad input is the first line printed
     window = not config.headless and display_available()
     human = sys.stderr if out.events == "-" else sys.stdout  # stdout may carry the events
     recording = Recording(out.record, fps=source.fps or 30.0)
@@ -89,7 +92,11 @@ def run_one(config: RunConfig) -> int:
         controls.append(keys)
         return [keys.stage()] + ([metrics.stage()] if metrics is not None else [])
 
-    live = build_live(replace(config.live, source=source, extra_stages=window_stages), bus, say)
+    detail: list[str] = []
+    live = build_live(
+        replace(config.live, source=source, extra_stages=window_stages), bus, detail.append
+    )
+    say_startup([live], detail, config.verbose)
     pipeline = live.pipeline
     if metrics is not None:
         metrics.attach(pipeline, live.metric_labels())
@@ -117,7 +124,8 @@ def run_one(config: RunConfig) -> int:
     if summary is not None and live.spotter is not None and animator is not None:
         truth = animator.events_between(0, pipeline.last_seq + 1)
         print("\nground truth of the synthetic face vs what was spotted:", file=human)
-        print(truth_table(live.spotter.events, truth, pipeline.last_seq), file=human)
+        fps = animator.config.fps
+        print(truth_table(live.spotter.events, truth, pipeline.last_seq, fps), file=human)
     return report(summary, out.events)
 
 
@@ -131,8 +139,11 @@ def run_many(config: RunConfig) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     runs: list[LiveRun] = []
+    check_sources([config.live.make_source(spec) for spec in config.sources])
     try:
-        runs = build_many(config.live, config.sources, bus, say)
+        detail: list[str] = []
+        runs = build_many(config.live, config.sources, bus, detail.append)
+        say_startup(runs, detail, config.verbose)
         run_streams(runs, stop.is_set)
     except KeyboardInterrupt:
         pass  # run_streams stopped every pipeline on the way out
@@ -145,6 +156,53 @@ def run_many(config: RunConfig) -> int:
     return max(codes, default=EXIT_BAD_INPUT)
 
 
+def check_sources(sources: list[Source]) -> None:
+    """Open and close each file source once, so that a folder, a text file or a missing file
+    is reported before the models load (seconds), not after a line about them; a camera whose
+    V4L2 device node is missing too. URLs and cameras that exist are opened at the start."""
+    for source in sources:
+        if isinstance(source, WebcamSource) and sys.platform.startswith("linux"):  # V4L2
+            device = source.device
+            node = Path(f"/dev/video{device}" if isinstance(device, int) else device)
+            if node.parent == Path("/dev") and not node.exists():
+                missing = f"camera {device}: no such device ({node} is missing)"
+                said = missing if isinstance(device, int) else "no such camera device"
+                raise SourceError(f"--source {device}: {said}")
+        if isinstance(source, AVSource) and not source.is_url:
+            try:
+                source.open()
+            except SourceError as exc:
+                raise SourceError(f"--source {exc}") from None
+            source.close()
+
+
+def startup_line(runs: list[LiveRun]) -> str:
+    """One short line: which spotter and recognizer run, on which backend."""
+    spotter = runs[0].spotter
+    parts = [f"{len(runs)} streams"] if len(runs) > 1 else []
+    if spotter is None:
+        parts.append("features only (no spotter)")
+    elif spotter.engine is None:
+        parts.append("classic spotter")
+    else:
+        parts.append(f"learned spotter on {spotter.engine.name}")
+    recognizer = spotter.recognizer if spotter is not None else None
+    if recognizer is not None:
+        parts.append(f"recognizer MPFNet-{recognizer.variant} on {recognizer.backend}")
+    elif spotter is not None:
+        parts.append("no recognizer")
+    return f"mexlive: {', '.join(parts)}"
+
+
+def say_startup(runs: list[LiveRun], detail: list[str], verbose: bool) -> None:
+    """The start-up line; with ``-v`` the builder's own lines after it (hashes, why each
+    backend was chosen or passed over)."""
+    if not runs:
+        return
+    for line in [startup_line(runs)] + (detail if verbose else []):
+        say(line)
+
+
 def report(summary: RunSummary | None, events_path: str) -> int:
     """The one-line summary; the exit code (2 when the run could not start or failed)."""
     if summary is None:
@@ -153,6 +211,8 @@ def report(summary: RunSummary | None, events_path: str) -> int:
         summary.one_line() + (f", log {events_path}" if events_path != "-" else ""),
         file=sys.stderr if events_path == "-" else sys.stdout,
     )
+    if summary.warning:
+        print(f"mexlive: warning: {summary.warning}", file=sys.stderr)
     if summary.error:
         print(f"mexlive: error: {summary.error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -12,8 +12,8 @@
 ==================  =====================================================
 
 Every source is a context manager; ``read()`` returns the next ``SourceFrame`` or None at the
-end of a file, and raises ``SourceReadError`` when a live source fails (the capture thread then
-reconnects with backoff).
+end of a file (a file cut short says so in ``ended_early``), and raises ``SourceReadError``
+when a live source fails (the capture thread then reconnects with backoff).
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ class AVSource(_ContextSource):
         self._index = 0
         self._declared_frames = 0
         self._corrupt_packets = 0
+        self.ended_early: str | None = None  # fewer frames than promised: a warning (cut files)
 
     @property
     def fps(self) -> float | None:
@@ -227,11 +228,11 @@ class AVSource(_ContextSource):
         return out
 
     def _check_complete(self) -> None:
-        # A file whose index promises more frames than it holds was cut short.
-        if self._declared_frames and self._index < self._declared_frames - 1:
-            raise SourceReadError(
-                f"{self.target}: ends early after {self._index} of {self._declared_frames} "
-                "frames (truncated or corrupt file)"
+        # A file whose index promises more frames than it holds was cut short: not an error,
+        if self._declared_frames and self._index < self._declared_frames - 1:  # all was read
+            self.ended_early = (
+                f"{self.target}: ends early after {self._index} of {self._declared_frames} frames "
+                "its header promises (cut file?); every frame there was analysed"
             )
 
     def close(self) -> None:

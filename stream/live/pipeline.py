@@ -341,6 +341,11 @@ class Pipeline:
             error=str(error) if isinstance(error, SourceError) else None,
         )
         counters = self.source.counters()
+        summary.warning = getattr(self.source, "ended_early", None)
+        if summary.warning is not None:
+            self.bus.emit(
+                self._status("source_ended_early", {"message": summary.warning}, self.last_seq)
+            )
         if self.capture.is_alive():
             summary.error = (
                 summary.error or f"{self.source.name}: capture did not stop (blocked read)"
@@ -365,6 +370,7 @@ class Pipeline:
                     "stage_latency": summary.stage_latency,
                     "frame_latency": summary.frame_latency,
                     "error": summary.error,
+                    "warning": summary.warning,
                 },
                 self.last_seq if self.last_seq >= 0 else None,
             )

@@ -41,6 +41,7 @@ class RunSummary:
     stage_latency: dict[str, dict[str, float]] = field(default_factory=dict)
     frame_latency: dict[str, float] = field(default_factory=dict)  # capture → last stage
     error: str | None = None
+    warning: str | None = None  # the run succeeded, but not quite as asked (a cut file)
 
     @property
     def dropped_total(self) -> int:

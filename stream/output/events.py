@@ -50,6 +50,7 @@ STATUSES = (
     "source_stalled",
     "reconnected",
     "source_error",
+    "source_ended_early",
     "face_lost",
     "face_found",
     "calibrated",

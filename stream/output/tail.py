@@ -202,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="start with the last N lines (default: all; 10 with --follow)",
     )
     parser.add_argument(
-        "--color", choices=("auto", "always", "never"), default="auto", help="ANSI colours"
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="ANSI colours (default: auto, when printing to a terminal)",
     )
     return parser
 

@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 
 from stream.errors import MexliveError
+from stream.output.console import clip_truth
 from stream.synthetic.au import face_roll, lead_push, split_lead
 from stream.synthetic.deform import make_warper
 from stream.synthetic.schedule import NOISE_SPAN, EventSchedule, SyntheticConfig
@@ -256,7 +257,8 @@ def _write_video(path: Path, animator: FaceAnimator, n_frames: int, label: str |
                 print(f"\r{label} {i + 1}/{n_frames}", end="", file=sys.stderr, flush=True)
     if label is not None:
         print(file=sys.stderr)
-    events = [e for e in animator.events_between(0, n_frames) if e.offset < n_frames]
+    # an expression cut by the end of the clip is still truth: its row ends on the last frame
+    events = clip_truth(animator.events_between(0, n_frames), n_frames - 1)
     write_truth_csv(path.with_suffix(".csv"), events)
     return path
 

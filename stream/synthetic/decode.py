@@ -26,11 +26,14 @@ class VideoReader:
     """A video file opened with PyAV; ``read()`` gives the next frame or None at the end.
 
     Raises ``MexliveError`` naming the file when it is missing, cannot be decoded, has no video
-    stream or ends before the frames its index promises.
+    stream or ends before the frames its index promises. With ``allow_short`` such an end is
+    a normal end, said in ``ended_early`` (``mexlive inspect`` analyses every frame there).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, allow_short: bool = False) -> None:
         self.path = Path(path)
+        self.allow_short = allow_short
+        self.ended_early: str | None = None
         self._container = None
         self._frames = None
         self._index = 0
@@ -64,11 +67,14 @@ class VideoReader:
         import av
 
         if not self.path.is_file():
-            raise MexliveError(f"{self.path}: no such video file")
+            what = "is a folder, not a video file" if self.path.is_dir() else "no such video file"
+            raise MexliveError(f"{self.path}: {what}")
         try:
             container = av.open(str(self.path), metadata_errors="replace")
         except av.error.FFmpegError as exc:
-            raise MexliveError(f"{self.path}: cannot decode: {exc}") from None
+            # FFmpeg's words only: str(exc) repeats the errno and the path
+            reason = str(getattr(exc, "strerror", None) or exc).strip()
+            raise MexliveError(f"{self.path}: not a video FFmpeg can read ({reason})") from None
         if not container.streams.video:
             container.close()
             raise MexliveError(f"{self.path}: has no video stream")
@@ -89,10 +95,13 @@ class VideoReader:
         except StopIteration:
             # A file whose index promises more frames than it holds was cut short.
             if self._declared_frames and self._index < self._declared_frames - 1:
-                raise MexliveError(
+                said = (
                     f"{self.path}: ends early after {self._index} of {self._declared_frames} "
                     "frames (truncated or corrupt file)"
-                ) from None
+                )
+                if not self.allow_short:
+                    raise MexliveError(said) from None
+                self.ended_early = said
             return None
         except av.error.FFmpegError as exc:
             raise MexliveError(f"{self.path}: decoding failed: {exc}") from None

@@ -82,7 +82,10 @@ def test_unwritable_event_log_exits_2(tmp_path):
         ("tpsmm_driving.mp4", True),  # index first: decodes halfway, then runs out
     ],
 )
-def test_truncated_video_keeps_the_log_and_exits_2(fixtures_dir, tmp_path, video, index_at_front):
+def test_truncated_video(fixtures_dir, tmp_path, video, index_at_front):
+    """A cut file that cannot be opened is bad input (exit 2, earlier lines kept); one that
+    opens but holds fewer frames than its header promises is analysed: a warning, a
+    source_ended_early line, exit 0."""
     data = (fixtures_dir / "videos" / video).read_bytes()
     cut = tmp_path / f"cut_{video}"
     cut.write_bytes(data[: len(data) // 2])
@@ -100,18 +103,22 @@ def test_truncated_video_keeps_the_log_and_exits_2(fixtures_dir, tmp_path, video
     before = log.read_text()
 
     result = mexlive("--source", str(cut), "--headless", "--events", str(log))
-    assert_one_clear_error(result, str(cut))
     assert log.read_text().startswith(before)  # every earlier line is still there, unchanged
     lines = read_log(log)
     new = [line for line in lines if line["session"] != lines[0]["session"]]
     if index_at_front:
+        assert result.returncode == 0, result.stderr
+        warnings = [ln for ln in result.stderr.splitlines() if ln.startswith("mexlive: warning:")]
+        assert len(warnings) == 1 and "ends early" in warnings[0] and str(cut) in warnings[0]
         statuses = [line["status"] for line in new if line["type"] == "status"]
         assert statuses[0] == "started" and statuses[-1] == "stopped"
-        assert statuses.count("source_error") == 1 and "face_found" in statuses
+        assert statuses.count("source_ended_early") == 1 and "face_found" in statuses
+        assert "source_error" not in statuses
         stopped = new[-1]
         assert 0 < stopped["processed"] < 169 and stopped["balanced"]
-        assert "ends early" in stopped["error"]
+        assert stopped["error"] is None and "ends early" in stopped["warning"]
     else:
+        assert_one_clear_error(result, str(cut))
         assert new == []  # failed before the run started: nothing to add
 
 
@@ -260,3 +267,15 @@ def test_bad_monitoring_options_exit_2(tmp_path, args, names):
 def test_tail_subcommand_exits_2_on_a_missing_log(tmp_path):
     result = mexlive("tail", str(tmp_path / "missing.jsonl"))
     assert result.returncode == 2 and "no such log" in result.stderr
+
+
+def test_one_short_start_up_line_and_the_detail_behind_v(tmp_path):
+    quick = ("--headless", "--no-realtime", "--max-frames", "3", "--events", str(tmp_path / "e"))
+    plain, verbose = mexlive(*quick), mexlive(*quick, "-v")
+    assert plain.returncode == 0 and verbose.returncode == 0, plain.stderr + verbose.stderr
+    said = plain.stderr.splitlines()
+    assert len(said) == 1 and said[0].startswith("mexlive: learned spotter on "), said
+    assert "recognizer MPFNet" in said[0] and len(said[0]) < 100
+    detail = verbose.stderr.splitlines()
+    assert detail[0] == said[0] and len(detail) == 3  # the same line, then spotter and recognizer
+    assert any("spotter on" in line and "(" in line for line in detail[1:]), detail

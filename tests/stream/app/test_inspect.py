@@ -141,3 +141,14 @@ def test_weights_that_do_not_fit_leave_their_spotter_out(clip, tmp_path, capsys)
     out, err = capsys.readouterr()
     assert "warning: learned spotter left out" in err and "take 7 features" in err
     assert re.search(r"^classic: \d+ event", out, re.M) and "learned:" not in out
+
+
+def test_a_cut_video_is_inspected_to_its_end_with_a_warning(fixtures_dir, tmp_path, capsys):
+    data = (fixtures_dir / "videos" / "tpsmm_driving.mp4").read_bytes()  # index at the front
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    assert main([str(cut), "--spotter", "classic", "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert re.search(r"cut\.mp4: \d+ frames at", out)
+    warnings = [line for line in err.splitlines() if line.startswith("mexlive inspect: warning:")]
+    assert len(warnings) == 1 and "ends early" in warnings[0], err

@@ -135,14 +135,13 @@ def test_url_that_refuses():
     assert "cannot open" in open_error(f"rtsp://127.0.0.1:{port}/cam", open_timeout_s=1.0)
 
 
-def test_truncated_file_ends_with_a_read_error(fixtures_dir, tmp_path):
-    from stream.errors import SourceReadError
-
+def test_truncated_file_ends_with_a_warning(fixtures_dir, tmp_path):
     data = (fixtures_dir / "videos" / "tpsmm_driving.mp4").read_bytes()  # index at the front
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
     frames = 0
-    with AVSource(cut) as source, pytest.raises(SourceReadError, match="ends early"):
-        while source.read() is not None:
+    with AVSource(cut) as source:
+        while source.read() is not None:  # every frame there, then a normal end
             frames += 1
+        assert source.ended_early is not None and "ends early" in source.ended_early
     assert 0 < frames < 169

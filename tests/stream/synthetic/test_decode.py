@@ -68,5 +68,7 @@ def test_bad_files_are_one_clear_error(tmp_path: Path) -> None:
         VideoReader(tmp_path / "missing.mp4").open()
     text = tmp_path / "notes.mp4"
     text.write_text("not a video")
-    with pytest.raises(MexliveError, match=r"notes\.mp4: cannot decode"):
+    with pytest.raises(
+        MexliveError, match=r"notes\.mp4: not a video FFmpeg can read \(Invalid data"
+    ):
         VideoReader(text).open()
