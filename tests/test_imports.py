@@ -27,7 +27,7 @@ MAX_LINES = 400
 # engines.errors (the one error root) and engines.labels (emotion and kind names) are leaves
 # that import nothing: engines never imports stream, so what both share lives there.
 _ENGINE_LEAVES = ("engines.errors", "engines.labels")
-_BASE = ("stream.contracts", "stream.errors", *_ENGINE_LEAVES)
+_BASE = ("stream.contracts", "stream.errors", "stream.parsing", *_ENGINE_LEAVES)
 _SYNTHETIC = (*_BASE, "stream.face", "stream.output")
 # live may use the synthetic scene's config (the fault drill runs the synthetic camera): it is
 # below capture, so this adds no upward edge.
@@ -46,7 +46,8 @@ _STREAM = (*_LIVE_AND_BELOW, "stream.datasets", "stream.privacy", "stream.ui", "
 MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "stream": (),  # the package itself
     "stream.errors": ("engines.errors",),
-    "stream.contracts": ("stream.errors",),  # the two import nothing else from stream
+    "stream.contracts": ("stream.errors",),  # the three import nothing else from stream
+    "stream.parsing": ("stream.errors",),  # the one argument parser of every command
     "stream.face": _BASE,
     "stream.output": (*_BASE, "engines.eval"),  # the truth table of the console summary
     "stream.synthetic": _SYNTHETIC,

@@ -35,8 +35,8 @@ from pathlib import Path
 
 from stream.app.batch_inputs import VideoJob, VideoResult, completed, make_jobs, write_atomically
 from stream.app.batch_work import analyse_video, sweep_partials
-from stream.app.parsing import Parser
 from stream.errors import BadInputError, MexliveError, report_error
+from stream.parsing import Parser
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130

@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from stream.app.parsing import Parser
 from stream.app.preview_args import add_preview_arguments
 from stream.live.builder import OpenOptions, RecognizerOptions, RunLimits, SpotterOptions
 from stream.live.recognition import RECOGNIZER_BACKENDS
+from stream.parsing import Parser
 from stream.privacy.live import PrivacyOptions
 from stream.privacy.stickers import DESIGNS, STICKER_REGIONS
 from stream.ui.controls import keys_manual, keys_summary

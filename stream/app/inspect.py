@@ -38,8 +38,8 @@ from stream.app.inspection import (
     match_truth,
     run_spotter,
 )
-from stream.app.parsing import Parser
 from stream.errors import BadInputError, DataError, MexliveError, report_error
+from stream.parsing import Parser
 from stream.synthetic.truth import TruthEvent, read_truth_csv
 
 PROG = "mexlive inspect"

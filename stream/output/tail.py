@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from engines.eval.eventlog import read_whole_lines, torn_warning
 from stream.errors import BadInputError, DataError, report_error
+from stream.parsing import Parser
 
 RESET, DIM, BOLD = "\x1b[0m", "\x1b[2m", "\x1b[1m"
 EMOTION_COLOURS = {"negative": "\x1b[31m", "positive": "\x1b[32m", "surprise": "\x1b[33m"}
@@ -185,7 +186,7 @@ class LogFollower:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mexlive tail",
         description="Pretty-print a me-events/v1 log: one coloured line per expression, "
         "dim status lines.",

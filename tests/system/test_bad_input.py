@@ -148,6 +148,7 @@ FIRST_HOUR = {
     # an unknown flag: one line pointing at --help, not the usage of every flag
     "unknown-flag": ("--bogus", "unrecognized arguments: --bogus", "--help"),
     "inspect-unknown-flag": ("inspect --bogus TXT", "--bogus"),
+    "tail-unknown-flag": ("tail --bogus TXT", "--bogus", "mexlive tail --help"),
     "batch-without-out": ("batch DIR", "--out"),
     # inspect: a folder that exists is a folder; a text file without a raw errno
     "inspect-dir": ("inspect DIR", "DIR", "is a folder"),
@@ -169,9 +170,9 @@ def test_first_hour_mistakes_are_one_line_before_any_model(name, tmp_path):
         pytest.skip("a missing camera is found before the models only on Linux (V4L2 nodes)")
     paths = folders(tmp_path)
     argv = [str(paths.get(arg, arg)) for arg in command.split()]
-    prog = f"mexlive {argv[0]}" if argv[0] in ("inspect", "batch") else "mexlive"
+    prog = f"mexlive {argv[0]}" if argv[0] in ("inspect", "batch", "tail") else "mexlive"
     log = tmp_path / "events.jsonl"
-    live = [] if argv[0] in ("inspect", "batch") else ["--headless", "--events", str(log)]
+    live = [] if argv[0] in ("inspect", "batch", "tail") else ["--headless", "--events", str(log)]
     run = subprocess.run(
         [sys.executable, str(REPO / "run_live.py"), *argv, *live],
         capture_output=True,
