@@ -181,14 +181,14 @@ def batch(args: argparse.Namespace) -> int:
     whole, long = split_long(todo, args.chunk_s, args.warmup_s, args.force)
     chunks = sum(len(v.chunks) for v in long)
     chunks_done = sum(len(v.results) for v in long)
+    # Ray before the folder: an unreachable cluster leaves no empty output folder behind.
+    ray = start_ray(args.address, args.workers) if todo else None
     print(
         f"mexlive batch: {len(jobs)} videos, {len(earlier)} already done, {len(todo)} to run "
         f"({len(long)} in {chunks} chunks of {args.chunk_s:g} s, {chunks_done} chunks already "
         f"done) → {out_dir}",
         file=sys.stderr,
     )
-    # Ray before the folder: an unreachable cluster leaves no empty output folder behind.
-    ray = start_ray(args.address, args.workers) if todo else None
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
