@@ -39,7 +39,9 @@ def start_ray(address: str | None, workers: int):
             raise BadInputError(f"cannot join the Ray cluster at {address}: {reason}") from None
     else:
         # A small object store: results are a few hundred bytes, frames never travel.
+        # "local": a runtime of our own even where RAY_ADDRESS names a cluster.
         ray.init(
+            address="local",
             num_cpus=workers,
             include_dashboard=False,
             object_store_memory=128 * 1024 * 1024,
