@@ -3,13 +3,19 @@
     mexlive batch interviews/ --out results/                 # a local Ray runtime, all cores
     mexlive batch 'sessions/**/*.mp4' --out results/ --workers 2
     mexlive batch /data/archive --out /data/results --address auto   # join a running cluster
+    mexlive batch long.mp4 --out results/ --chunk-s 120 --warmup-s 30   # one video, many tasks
 
 A video is the unit of work (the spotter's state runs through the whole video): each runs the
 same builder, stages and weights as ``mexlive --source VIDEO --headless --align inline`` on one
 worker (one CPU: alignment stays in the worker's process; the events are those of the default
 ``--align process`` too) and gives ``OUT/<name>.jsonl`` (me-events/v1, line for line what that
 single run writes, apart from wall-clock fields) and ``OUT/<name>.done.json`` (its record).
-``OUT/summary.csv`` (and ``summary.parquet`` when pyarrow is there) has a row per video.
+``OUT/summary.csv`` (and ``summary.parquet`` when pyarrow is there) has a row per video, and
+``OUT/events.parquet`` every expression of the archive (``stream/app/batch_table.py``).
+
+A video longer than ``--chunk-s`` runs as chunks, separate tasks that each seek to a warm-up
+of ``--warmup-s`` before their stretch and keep the events whose apex they own
+(``stream/app/batch_chunks.py``); a rerun redoes only missing chunks.
 Where a ground-truth CSV sits beside a video (``clip.csv`` for ``clip.mp4``, or in
 ``--truth-dir``) the MEGC table of those videos is printed and written to ``OUT/megc.md``.
 
