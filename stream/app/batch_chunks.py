@@ -77,8 +77,8 @@ class ChunkResult:
 
     index: int
     status: str  # "done" | "skipped" | "failed"
-    frames: int = 0  # owned frames analysed
-    analysed: int = 0  # frames analysed, warm-up and tail included
+    frames: int = 0  # owned frames read
+    analysed: int = 0  # frames read, warm-up and tail included
     error: str = ""
     elapsed_s: float = 0.0
     host: str = ""
@@ -153,7 +153,8 @@ def analyse_chunk(chunk: ChunkJob) -> ChunkResult:
         return result
     partial.unlink(missing_ok=True)
     stopped = next((x for x in lines if x.get("status") == "stopped"), None)
-    result.analysed = stopped["processed"] if stopped else 0
+    # captured, not processed: a repeated (frozen) frame is read and deliberately not analysed
+    result.analysed = stopped["captured"] if stopped else 0
     if stopped is None or stopped.get("error") or result.analysed != chunk.stop - chunk.warm:
         result.error = (stopped or {}).get("error") or (
             f"chunk {chunk.index}: {result.analysed} of {chunk.stop - chunk.warm} frames read"
@@ -240,7 +241,9 @@ def merge_chunks(job: VideoJob, chunks: list[ChunkJob], results: list[ChunkResul
 
 
 def stopped_line(video_name: str, frames: int, analysed: int, chunks: int) -> dict:
-    """The whole video's ``stopped`` line: every frame once (warm-ups and tails aside)."""
+    """The whole video's ``stopped`` line: every frame once (warm-ups and tails aside). Its
+    ``processed`` is the frames read: a repeated (frozen) frame a chunk dropped is not
+    subtracted, since a chunk counts drops over its warm-up and tail too."""
     return {
         "schema": "me-events/v1",
         "type": "status",

@@ -4,7 +4,7 @@ the decided expressions of a stretch of a file, beside those of the whole file.
 The event log rounds and gates what it says (an interval starting before calibration, or held
 back by the context gate, is not written), so the comparison reads the score of every frame
 and every decided interval straight from the spotting stage. ``mexlive batch`` does not use
-this; its tests and ``benchmarks.bench_chunk_parity`` do.
+this; ``benchmarks.bench_chunk_parity`` does (docs/benchmarks.md, "Chunks of a long video").
 
     whole = stretch_trace("talk.mp4", 0, 900)
     chunk = stretch_trace("talk.mp4", 300, 900, first_pts_s=10.0)   # a 4-s warm-up before 14 s

@@ -152,7 +152,7 @@ def wait_for_chunk(out: Path, process, least: int = 0, timeout_s: float = 180) -
     """A chunk partial (a worker inside a chunk) once ``least`` chunks are done."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        done = list(out.glob("*.chunks/*.done.json"))
+        done = chunk_records(out)
         found = [p for p in partials(out) if ".chunk" in p.name]
         if found and len(done) >= least:
             return found[0]
@@ -161,34 +161,26 @@ def wait_for_chunk(out: Path, process, least: int = 0, timeout_s: float = 180) -
     raise AssertionError("no worker started a chunk")
 
 
+def chunk_records(out: Path) -> list[Path]:
+    return sorted(out.glob("*.chunks/*.done.json"))
+
+
 @pytest.mark.slow
-def test_a_worker_killed_mid_chunk_costs_that_chunk_and_nothing_is_lost(clips, runs, tmp_path):
+def test_a_killed_worker_an_interrupt_and_a_rerun_lose_and_duplicate_nothing(clips, runs, tmp_path):
+    """One run: a worker killed inside a chunk (Ray runs that chunk again), then Ctrl-C once
+    two chunks are done, then a rerun that runs only the chunks without a record; the merged
+    events are exactly those of the undisturbed chunked run."""
     _, chunked = runs
     out = tmp_path / "out"
     out.mkdir()
     process = start_batch(str(clips), "--out", str(out), "--workers", "2", *CHUNKED)
-    partial = wait_for_chunk(out, process, least=1)
-    pid = int(partial.name.split(".")[2])
-    os.kill(pid, signal.SIGKILL)  # the Ray worker inside that chunk
-    _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr[-3000:]
-    for clip in clips.glob("*.mp4"):  # the same events as the run nobody killed, exactly
-        again = [key(e) for e in expressions(out / f"{clip.stem}.jsonl")]
-        assert again == [key(e) for e in expressions(chunked / f"{clip.stem}.jsonl")]
-    assert not partials(out)
-
-
-@pytest.mark.slow
-def test_an_interrupted_run_resumes_with_the_missing_chunks_only(clips, runs, tmp_path):
-    _, chunked = runs
-    out = tmp_path / "out"
-    out.mkdir()
-    process = start_batch(str(clips), "--out", str(out), "--workers", "2", *CHUNKED)
+    partial = wait_for_chunk(out, process)
+    os.kill(int(partial.name.split(".")[2]), signal.SIGKILL)  # the Ray worker in that chunk
     wait_for_chunk(out, process, least=2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-3000:]
-    records = {p: p.stat().st_mtime_ns for p in out.glob("*.chunks/*.done.json")}
+    records = chunk_records(out)
     assert len(records) >= 2 and not partials(out)
     again = batch(str(clips), "--out", str(out), "--workers", "2", *CHUNKED)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -196,7 +188,33 @@ def test_an_interrupted_run_resumes_with_the_missing_chunks_only(clips, runs, tm
     for clip in clips.glob("*.mp4"):
         resumed = [key(e) for e in expressions(out / f"{clip.stem}.jsonl")]
         assert resumed == [key(e) for e in expressions(chunked / f"{clip.stem}.jsonl")]
-    assert not list(out.glob("*.chunks"))
+    assert not list(out.glob("*.chunks")) and not partials(out)
+
+
+@pytest.mark.slow
+def test_a_container_that_cannot_seek_is_decoded_from_the_start_and_said_once(
+    fixtures_dir, tmp_path
+):
+    import av
+
+    raw = tmp_path / "raw.h264"  # lp_d5's H.264 without a container: no timestamps to seek by
+    with av.open(str(fixtures_dir / "videos" / "lp_d5.mp4")) as src:
+        stream = src.streams.video[0]
+        with av.open(str(raw), "w", format="h264") as dst:
+            out_stream = dst.add_stream_from_template(stream)
+            for packet in src.demux(stream):
+                if packet.dts is not None:
+                    packet.stream = out_stream
+                    dst.mux(packet)
+    out = tmp_path / "out"
+    result = batch(str(raw), "--out", str(out), "--workers", "2", "--chunk-s", "4", *CHUNKED[2:])
+    assert result.returncode == 0, result.stderr[-3000:]
+    said = [x for x in result.stderr.splitlines() if "cannot seek" in x]
+    assert said == [
+        "mexlive batch: raw: the container cannot seek; its chunks decoded from the start"
+    ]
+    stopped = lines(out / "raw.jsonl")[-1]
+    assert stopped["processed"] == 148 and stopped["chunks"] == 2
 
 
 @pytest.mark.parametrize(
