@@ -5,23 +5,23 @@
     mexlive batch /data/archive --out /data/results --address auto   # join a running cluster
     mexlive batch long.mp4 --out results/ --chunk-s 120 --warmup-s 30   # one video, many tasks
 
-A video is the unit of work (the spotter's state runs through the whole video): each runs the
-same builder, stages and weights as ``mexlive --source VIDEO --headless --align inline`` on one
-worker (one CPU: alignment stays in the worker's process; the events are those of the default
-``--align process`` too) and gives ``OUT/<name>.jsonl`` (me-events/v1, line for line what that
-single run writes, apart from wall-clock fields) and ``OUT/<name>.done.json`` (its record).
-``OUT/summary.csv`` (and ``summary.parquet`` when pyarrow is there) has a row per video, and
-``OUT/events.parquet`` every expression of the archive (``stream/app/batch_table.py``).
-
-A video longer than ``--chunk-s`` runs as chunks, separate tasks that each seek to a warm-up
-of ``--warmup-s`` before their stretch and keep the events whose apex they own
+A video up to ``--chunk-s`` long is the unit of work (the spotter's state runs through it):
+each runs the same builder, stages and weights as ``mexlive --source VIDEO --headless --align
+inline`` on one worker (one CPU: alignment stays in the worker's process; the events are those
+of the default ``--align process`` too) and gives ``OUT/<name>.jsonl`` (me-events/v1, line for
+line what that single run writes, apart from wall-clock fields) and ``OUT/<name>.done.json``
+(its record). A longer video runs as chunks, separate tasks that each seek to a warm-up of
+``--warmup-s`` before their stretch and keep the events whose apex they own
 (``stream/app/batch_chunks.py``); a rerun redoes only missing chunks.
-Where a ground-truth CSV sits beside a video (``clip.csv`` for ``clip.mp4``, or in
-``--truth-dir``) the MEGC table of those videos is printed and written to ``OUT/megc.md``.
+
+``OUT/summary.csv`` (and ``summary.parquet`` when pyarrow is there) has a row per video, and
+``OUT/events.parquet`` every expression of the archive (``stream/app/batch_table.py``). Where a
+ground-truth CSV sits beside a video (``clip.csv`` for ``clip.mp4``, or in ``--truth-dir``) the
+MEGC table of those videos is printed and written to ``OUT/megc.md``.
 
 A rerun with the same ``--out`` skips the videos whose complete output is there for the same
 video size and weights (``--force`` redoes all). A video that cannot be read is a row with its
-error; a worker that dies costs only its video, which Ray runs again on another worker
+error; a worker that dies costs only its video or chunk, which Ray runs again on another worker
 (``--retries``); Ctrl-C leaves every finished output and no half-written file under a final
 name. Exit code: 0, or 2 for bad input and when every video failed.
 """
@@ -78,10 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
-        help="videos analysed at once on the local runtime (default: the core count)",
+        help="tasks (videos or chunks) at once on the local runtime (default: the core count)",
     )
     parser.add_argument(
-        "--retries", type=int, default=2, help="runs more of a video whose worker died"
+        "--retries", type=int, default=2, help="runs more of a video or chunk whose worker died"
     )
     parser.add_argument(
         "--chunk-s",
@@ -94,8 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--warmup-s",
         type=float,
         default=DEFAULT_WARMUP_S,
-        help="seconds each chunk analyses before its start so every stateful stage matches a "
-        f"single run (default {DEFAULT_WARMUP_S:g}; must be below --chunk-s)",
+        help="seconds each chunk analyses before its start, so its calibration, noise estimate "
+        "and spotter state have a single run's history (its events are close to a single "
+        f"run's, not equal: docs/benchmarks.md) (default {DEFAULT_WARMUP_S:g}, at least "
+        f"{MIN_WARMUP_S:g}, below --chunk-s)",
     )
     parser.add_argument("--force", action="store_true", help="redo videos already done")
     parser.add_argument("--truth-dir", default=None, help="ground-truth CSVs by video stem")
