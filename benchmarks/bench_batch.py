@@ -1,6 +1,8 @@
-"""``mexlive batch`` with 1 and 2 Ray workers beside a plain ``mexlive --source`` loop.
+"""``mexlive batch`` with 1 and 2 Ray workers beside a plain ``mexlive --source`` loop, and one
+long video whole and in chunks.
 
     python -m benchmarks.bench_batch [--videos lp_d5.mp4,...] [--synthetic 2] [--repeats 2]
+    python -m benchmarks.bench_batch --only-long --long lp_d6.mp4 --long-minutes 5
 
 The same set (fixture videos at their own resolution from ../shared/fixtures/videos or
 $MEXLIVE_FIXTURES, and ``--synthetic`` 8-second synthetic clips) goes through: a loop of
@@ -8,6 +10,11 @@ single ``mexlive --source VIDEO --headless`` processes, one after another; ``mex
 with ``--workers 1``; and with ``--workers 2``, taking turns in each repeat so load hits them
 alike. Each is timed from the command to its exit (Ray's start included) into a fresh output
 folder; the table gives medians: videos/min, frames/s, and the speed-up over the loop.
+
+The long row: ``--long`` looped (its packets copied with shifted timestamps, nothing
+re-encoded) to ``--long-minutes``, through ``mexlive batch`` whole (one task) and in chunks
+(``--chunk-s`` / ``--warmup-s``), each with 1 and 2 workers; the speed-up is over one worker
+on the whole video, and the events of the chunked run are compared with the whole run's.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import tempfile
 from pathlib import Path
 from statistics import median
 
+from benchmarks.bench_batch_long import long_table
 from benchmarks.bench_end_to_end import (
     fixture_videos,
     fixtures,
@@ -59,7 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--videos", default=",".join(VIDEOS), help="fixture video names")
     parser.add_argument("--synthetic", type=int, default=2, help="synthetic 8-s clips added")
     parser.add_argument("--repeats", type=int, default=2, help="paired runs")
+    parser.add_argument("--long", default="lp_d6.mp4", help="fixture video looped for the long row")
+    parser.add_argument("--long-minutes", type=float, default=5.0, help="0: no long row")
+    parser.add_argument("--chunk-s", type=float, default=75.0, help="the long row's chunks")
+    parser.add_argument("--warmup-s", type=float, default=15.0, help="the long row's warm-up")
+    parser.add_argument("--only-long", action="store_true", help="skip the short-video table")
     args = parser.parse_args(argv)
+    if args.only_long:
+        return long_table(args)
     videos, missing = fixture_videos(args.videos)
     if missing:
         print(f"fixture videos not found in {fixtures()}: {missing} (set MEXLIVE_FIXTURES)")
@@ -96,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {label} | {wall:.1f} | {n / wall * 60:.1f} | {frames / wall:.0f} | "
             f"{loop_wall / wall:.2f}× |"
         )
-    return 0
+    return long_table(args) if args.long_minutes > 0 else 0
 
 
 if __name__ == "__main__":

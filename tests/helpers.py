@@ -214,3 +214,36 @@ class Collect:
 
     def statuses(self):
         return [e.status for e in self.events if isinstance(e, StatusEvent)]
+
+
+# ---- mexlive batch in a subprocess (tests/stream/app/test_batch_*.py) -------------------------
+# Fields of a log line that depend on the wall clock or the process, not on the video.
+BATCH_VOLATILE = {
+    "t_wall", "t_mono_ns", "session", "elapsed_s", "fps", "latency_ms", "stage_latency",
+    "frame_latency",
+}  # fmt: skip
+
+
+def run_batch(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "run_live.py"), "batch", "--no-progress", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def start_batch(*args: str) -> subprocess.Popen:
+    command = [sys.executable, str(REPO / "run_live.py"), "batch", "--no-progress", *args]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+    )
+
+
+def log_lines(log: Path) -> list[dict]:
+    """A batch log's lines without their wall-clock fields."""
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in BATCH_VOLATILE}
+        for line in log.read_text().splitlines()
+    ]
+
+
+def partial_files(out: Path) -> list[Path]:
+    """What running or killed workers left under temporary names."""
+    return sorted(out.glob(".*.partial*"))

@@ -3,19 +3,25 @@
     mexlive batch interviews/ --out results/                 # a local Ray runtime, all cores
     mexlive batch 'sessions/**/*.mp4' --out results/ --workers 2
     mexlive batch /data/archive --out /data/results --address auto   # join a running cluster
+    mexlive batch long.mp4 --out results/ --chunk-s 120 --warmup-s 30   # one video, many tasks
 
-A video is the unit of work (the spotter's state runs through the whole video): each runs the
-same builder, stages and weights as ``mexlive --source VIDEO --headless --align inline`` on one
-worker (one CPU: alignment stays in the worker's process; the events are those of the default
-``--align process`` too) and gives ``OUT/<name>.jsonl`` (me-events/v1, line for line what that
-single run writes, apart from wall-clock fields) and ``OUT/<name>.done.json`` (its record).
-``OUT/summary.csv`` (and ``summary.parquet`` when pyarrow is there) has a row per video.
-Where a ground-truth CSV sits beside a video (``clip.csv`` for ``clip.mp4``, or in
-``--truth-dir``) the MEGC table of those videos is printed and written to ``OUT/megc.md``.
+A video up to ``--chunk-s`` long is the unit of work (the spotter's state runs through it):
+each runs the same builder, stages and weights as ``mexlive --source VIDEO --headless --align
+inline`` on one worker (one CPU: alignment stays in the worker's process; the events are those
+of the default ``--align process`` too) and gives ``OUT/<name>.jsonl`` (me-events/v1, line for
+line what that single run writes, apart from wall-clock fields) and ``OUT/<name>.done.json``
+(its record). A longer video runs as chunks, separate tasks that each seek to a warm-up of
+``--warmup-s`` before their stretch and keep the events whose apex they own
+(``stream/app/batch_chunks.py``); a rerun redoes only missing chunks.
+
+``OUT/summary.csv`` (and ``summary.parquet`` when pyarrow is there) has a row per video, and
+``OUT/events.parquet`` every expression of the archive (``stream/app/batch_table.py``). Where a
+ground-truth CSV sits beside a video (``clip.csv`` for ``clip.mp4``, or in ``--truth-dir``) the
+MEGC table of those videos is printed and written to ``OUT/megc.md``.
 
 A rerun with the same ``--out`` skips the videos whose complete output is there for the same
 video size and weights (``--force`` redoes all). A video that cannot be read is a row with its
-error; a worker that dies costs only its video, which Ray runs again on another worker
+error; a worker that dies costs only its video or chunk, which Ray runs again on another worker
 (``--retries``); Ctrl-C leaves every finished output and no half-written file under a final
 name. Exit code: 0, or 2 for bad input and when every video failed.
 """
@@ -25,21 +31,29 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from stream.app.batch_chunks import (
+    DEFAULT_CHUNK_S,
+    DEFAULT_WARMUP_S,
+    completed_chunk,
+    plan_chunks,
+)
 from stream.app.batch_inputs import VideoJob, VideoResult, completed, make_jobs, write_atomically
-from stream.app.batch_work import analyse_video, sweep_partials
-from stream.errors import BadInputError, MexliveError, report_error
+from stream.app.batch_ray import Interrupted, LongVideo, run_on_ray, start_ray
+from stream.app.batch_table import archive_rows, write_events_table
+from stream.app.batch_work import sweep_partials
+from stream.capture.stretch import scan_video
+from stream.errors import BadInputError, MexliveError, SourceError, report_error
 from stream.parsing import Parser
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+MIN_WARMUP_S = 3.0  # the spotter's 2-s calibration and an expression's onset before it
 SUMMARY_COLUMNS = (
     "video", "name", "status", "frames", "seconds", "micro", "macro", "error", "warning",
     "elapsed_s", "host", "pid", "video_bytes", "log_bytes", "weights",
@@ -64,91 +78,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
-        help="videos analysed at once on the local runtime (default: the core count)",
+        help="tasks (videos or chunks) at once on the local runtime (default: the core count)",
     )
     parser.add_argument(
-        "--retries", type=int, default=2, help="runs more of a video whose worker died"
+        "--retries", type=int, default=2, help="runs more of a video or chunk whose worker died"
+    )
+    parser.add_argument(
+        "--chunk-s",
+        type=float,
+        default=DEFAULT_CHUNK_S,
+        help="a video longer than this many seconds is split into chunks run as separate "
+        f"tasks (default {DEFAULT_CHUNK_S:g})",
+    )
+    parser.add_argument(
+        "--warmup-s",
+        type=float,
+        default=DEFAULT_WARMUP_S,
+        help="seconds each chunk analyses before its start, so its calibration, noise estimate "
+        "and spotter state have a single run's history (its events are close to a single "
+        f"run's, not equal: docs/benchmarks.md) (default {DEFAULT_WARMUP_S:g}, at least "
+        f"{MIN_WARMUP_S:g}, below --chunk-s)",
     )
     parser.add_argument("--force", action="store_true", help="redo videos already done")
     parser.add_argument("--truth-dir", default=None, help="ground-truth CSVs by video stem")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
-
-
-def start_ray(address: str | None, workers: int):
-    """Ray, imported here only (the live analyzer never imports it), joined or started."""
-    try:
-        import ray
-    except ImportError:
-        raise BadInputError(
-            "mexlive batch needs Ray: pip install 'mexlive[batch]' (or: pip install ray)"
-        ) from None
-    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
-    if address is not None:
-        try:
-            ray.init(address=address, **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise BadInputError(f"cannot join the Ray cluster at {address}: {exc}") from None
-    else:
-        # A small object store: results are a few hundred bytes, frames never travel.
-        ray.init(
-            num_cpus=workers,
-            include_dashboard=False,
-            object_store_memory=128 * 1024 * 1024,
-            **quiet,
-        )
-    return ray
-
-
-class Interrupted:
-    """A SIGINT handler that only raises a flag, checked between waits: a KeyboardInterrupt
-    raised inside ``ray.wait`` can be lost there (seen: Ctrl-C ignored, exit 0)."""
-
-    def __init__(self) -> None:
-        self.hit = False
-
-    def __call__(self, signum, frame) -> None:
-        self.hit = True
-
-
-def run_on_ray(
-    ray, jobs: list[VideoJob], retries: int, progress: bool, stop: Interrupted | None = None
-) -> list[VideoResult]:
-    """Each job as a Ray task on one CPU; results as they come, a bar of videos and frames/s.
-    Raises KeyboardInterrupt once ``stop`` has been hit."""
-    from tqdm import tqdm
-
-    task = ray.remote(analyse_video).options(num_cpus=1, max_retries=retries)
-    pending = {task.remote(job): job for job in jobs}
-    results: list[VideoResult] = []
-    frames, started = 0, time.monotonic()
-    with tqdm(total=len(jobs), unit="video", disable=not progress, file=sys.stderr) as bar:
-        while pending:
-            if stop is not None and stop.hit:
-                raise KeyboardInterrupt
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-            for ref in ready:
-                job = pending.pop(ref)
-                results.append(collect(ray, ref, job, retries))
-                frames += results[-1].frames
-                rate = frames / max(time.monotonic() - started, 1e-9)
-                bar.set_postfix_str(f"{rate:.0f} frames/s, {job.name} {results[-1].status}")
-                bar.update(1)
-    return results
-
-
-def collect(ray, ref, job: VideoJob, retries: int) -> VideoResult:
-    """The task's result, or a failed row when its worker died more times than retried."""
-    try:
-        return ray.get(ref)
-    except ray.exceptions.RayError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return VideoResult(
-            video=job.video,
-            name=job.name,
-            status="failed",
-            error=f"worker lost {retries + 1} times: {type(exc).__name__}: {reason}"[:500],
-        )
 
 
 def write_summary(out_dir: Path, results: list[VideoResult]) -> Path:
@@ -186,34 +140,78 @@ def megc_table(jobs: list[VideoJob], results: list[VideoResult]) -> str | None:
     return f"MEGC table, {len(videos)} videos with ground truth:\n\n{markdown_table(score(videos))}"
 
 
-def batch(args: argparse.Namespace) -> int:
-    out_dir = Path(args.out)
+def check_numbers(args: argparse.Namespace) -> None:
     if args.workers < 1:
         raise BadInputError(f"--workers {args.workers}: must be 1 or more")
     if args.retries < 0:
         raise BadInputError(f"--retries {args.retries}: must be 0 or more")
+    if args.warmup_s < MIN_WARMUP_S:
+        raise BadInputError(
+            f"--warmup-s {args.warmup_s:g} is too short: the spotter calibrates on the first "
+            f"2 s of face, so a chunk needs at least {MIN_WARMUP_S:g} s of warm-up"
+        )
+    if args.chunk_s <= args.warmup_s:
+        raise BadInputError(
+            f"--chunk-s {args.chunk_s:g} must be longer than the warm-up (--warmup-s "
+            f"{args.warmup_s:g}): each chunk analyses its warm-up again"
+        )
+
+
+def split_long(
+    todo: list[VideoJob], chunk_s: float, warmup_s: float, force: bool
+) -> tuple[list[VideoJob], list[LongVideo]]:
+    """Videos run whole, and long videos in chunks with the chunks an earlier run finished."""
+    whole, long = [], []
+    for job in todo:
+        try:
+            scan = scan_video(job.video)
+        except SourceError:
+            whole.append(job)  # its task says what is wrong with it, as a row
+            continue
+        chunks = plan_chunks(job, scan, chunk_s, warmup_s)
+        if not chunks:
+            whole.append(job)
+            continue
+        video = LongVideo(job, chunks)
+        if not force:
+            video.results = {c.index: r for c in chunks if (r := completed_chunk(c)) is not None}
+        long.append(video)
+    return whole, long
+
+
+def batch(args: argparse.Namespace) -> int:
+    check_numbers(args)
+    out_dir = Path(args.out)
     truth_dir = Path(args.truth_dir) if args.truth_dir else None
-    jobs = make_jobs(args.inputs, out_dir, truth_dir)  # before --out exists: bad input leaves none
+    jobs = make_jobs(args.inputs, out_dir, truth_dir)
+    if out_dir.is_dir():
+        sweep_partials(out_dir)  # what an interrupted run left under temporary names
+    earlier = {} if args.force else {j.name: r for j in jobs if (r := completed(j)) is not None}
+    todo = [job for job in jobs if job.name not in earlier]
+    whole, long = split_long(todo, args.chunk_s, args.warmup_s, args.force)
+    chunks = sum(len(v.chunks) for v in long)
+    chunks_done = sum(len(v.results) for v in long)
+    # Ray before the folder: an unreachable cluster leaves no empty output folder behind.
+    ray = start_ray(args.address, args.workers) if todo else None
+    print(
+        f"mexlive batch: {len(jobs)} videos, {len(earlier)} already done, {len(todo)} to run "
+        f"({len(long)} in {chunks} chunks of {args.chunk_s:g} s, {chunks_done} chunks already "
+        f"done) → {out_dir}",
+        file=sys.stderr,
+    )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        if ray is not None:
+            ray.shutdown()
         raise BadInputError(f"--out {out_dir}: {exc.strerror or exc}") from None
-    sweep_partials(out_dir)  # what an interrupted run left under temporary names
-    earlier = {} if args.force else {j.name: r for j in jobs if (r := completed(j)) is not None}
-    todo = [job for job in jobs if job.name not in earlier]
-    print(
-        f"mexlive batch: {len(jobs)} videos, {len(earlier)} already done, {len(todo)} to run "
-        f"→ {out_dir}",
-        file=sys.stderr,
-    )
     results = list(earlier.values())
     interrupted = False
-    if todo:
-        ray = start_ray(args.address, args.workers)
+    if ray is not None:
         stop = Interrupted()
         previous = signal.signal(signal.SIGINT, stop)
         try:
-            results += run_on_ray(ray, todo, args.retries, not args.no_progress, stop)
+            results += run_on_ray(ray, whole, long, args.retries, not args.no_progress, stop)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -225,6 +223,9 @@ def batch(args: argparse.Namespace) -> int:
 
 def finish(out_dir: Path, jobs: list[VideoJob], results: list[VideoResult], interrupted) -> int:
     summary = write_summary(out_dir, results)
+    events_table = write_events_table(out_dir, archive_rows(jobs, results))
+    if events_table is None:
+        print("mexlive batch: pyarrow is not installed: no events.parquet", file=sys.stderr)
     failed = [r for r in results if r.status == "failed"]
     for result in failed:
         print(f"mexlive batch: failed: {result.video}: {result.error}", file=sys.stderr)
