@@ -9,6 +9,7 @@ lost worker on a long video, not the video.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 import time
@@ -30,6 +31,10 @@ def start_ray(address: str | None, workers: int):
             "mexlive batch needs Ray: pip install 'mexlive[batch]' (or: pip install ray)"
         ) from None
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+    # Ray starts its workers at nice 15, where any other busy process on the machine starves
+    # them (seen: a chunk at 4 % of a core beside two `yes`); the analysis is the work the user
+    # asked for, so a runtime started here runs it at normal priority unless told otherwise.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     if address is not None:
         check_reachable(address)
         try:
