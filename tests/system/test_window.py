@@ -6,11 +6,13 @@ xdotool). Skipped where Debian's xvfb (or, for the keys, xdotool) is not install
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +23,17 @@ from tests.helpers import REPO
 pytestmark = pytest.mark.slow
 
 
+DISPLAYS = itertools.count(100 + os.getpid() % 50 * 20)  # a run's own numbers, one per test
+
+
 @pytest.fixture
 def xvfb():
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb not installed (apt-get install xvfb)")
-    display = f":{90 + os.getpid() % 9}"
+    # A display number no test here used before (the window test failed, rarely, on the number
+    # the previous test's server had just given up: a black screen while mexlive drew its window
+    # for 88 s), and no other server holds.
+    display = next(f":{n}" for n in DISPLAYS if not Path(f"/tmp/.X{n}-lock").exists())
     server = subprocess.Popen(
         ["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
@@ -92,7 +100,7 @@ def expected_face_box() -> tuple[int, int, int, int]:
     return xs.min(), ys.min(), xs.max(), ys.max()
 
 
-def start_mexlive(display: str, cwd: Path, log: Path, seconds: int) -> subprocess.Popen:
+def _spawn(display: str, cwd: Path, log: Path, seconds: int) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -112,6 +120,32 @@ def start_mexlive(display: str, cwd: Path, log: Path, seconds: int) -> subproces
     )
 
 
+def start_mexlive(display: str, cwd: Path, log: Path, seconds: int) -> subprocess.Popen:
+    """mexlive on ``display``, once its window is on the screen (anything not black).
+
+    About one run in ten here, the window never reached the Xvfb screen: the screen stayed
+    black for 88 s while mexlive analysed every frame and drew into its window (cause not found:
+    not the display number, not the fonts). That run is stopped and started again once, with a
+    warning in the test summary, so the checks below test the window rather than that race; a
+    second black screen fails."""
+    for attempt in range(2):
+        log.unlink(missing_ok=True)
+        run = _spawn(display, cwd, log, seconds)
+        deadline = time.monotonic() + 90  # model loading takes up to a minute under load
+        while time.monotonic() < deadline and run.poll() is None:
+            if grab(display).any():
+                return run
+            time.sleep(0.3)
+        if run.poll() is not None or attempt == 1:
+            return run  # wait_for then fails with what mexlive said
+        run.terminate()
+        run.communicate(timeout=20)
+        warnings.warn(
+            "mexlive's window never reached the Xvfb screen in 90 s; started again", stacklevel=2
+        )
+    raise AssertionError("unreachable")
+
+
 def wait_for(display: str, run: subprocess.Popen, check, what: str, timeout_s: float = 20.0):
     """Poll screenshots until ``check(shot)``; fail with mexlive's stderr otherwise."""
     deadline = time.monotonic() + timeout_s
@@ -123,13 +157,19 @@ def wait_for(display: str, run: subprocess.Popen, check, what: str, timeout_s: f
         if run.poll() is not None:
             break
         time.sleep(0.3)
+    windows = ""  # which windows the server holds, to tell "never mapped" from "drawn black"
+    if shutil.which("xdotool"):
+        windows = xdotool(display, "search", "--onlyvisible", "--name", ".+")
     run.terminate()
     _, err = run.communicate(timeout=20)
     if shot is not None:  # what the screen showed instead, for the person reading the failure
         from PIL import Image
 
         Image.fromarray(shot).save(Path(run.args[-1]).parent / "last_screen.png")
-    pytest.fail(f"{what} did not happen (screen: last_screen.png); mexlive said:\n{err[-2000:]}")
+    pytest.fail(
+        f"{what} did not happen (screen: last_screen.png; visible windows: {windows.split()}); "
+        f"mexlive said:\n{err[-2000:]}"
+    )
 
 
 def test_window_draws_the_analysis_and_the_hud(xvfb, tmp_path):
