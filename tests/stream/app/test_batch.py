@@ -17,36 +17,13 @@ from pathlib import Path
 import pytest
 
 from stream.synthetic.animator import write_synthetic_set
-from tests.helpers import REPO
+from tests.helpers import REPO, start_batch
+from tests.helpers import log_lines as lines
+from tests.helpers import partial_files as partials
+from tests.helpers import run_batch as batch
 
 pytest.importorskip("ray", reason="mexlive batch needs Ray (the dev environment has it)")
 pytestmark = pytest.mark.slow
-
-# Fields that depend on the wall clock or the process, not on the video and the weights.
-VOLATILE = {
-    "t_wall", "t_mono_ns", "session", "elapsed_s", "fps", "latency_ms", "stage_latency",
-    "frame_latency",
-}  # fmt: skip
-
-
-def batch(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(REPO / "run_live.py"), "batch", "--no-progress", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO)
-
-
-def start_batch(*args: str) -> subprocess.Popen:
-    command = [sys.executable, str(REPO / "run_live.py"), "batch", "--no-progress", *args]
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
-    )
-
-
-def lines(log: Path) -> list[dict]:
-    """The log's lines without their wall-clock fields."""
-    return [
-        {k: v for k, v in json.loads(line).items() if k not in VOLATILE}
-        for line in log.read_text().splitlines()
-    ]
 
 
 def complete(out: Path, name: str) -> bool:
@@ -56,10 +33,6 @@ def complete(out: Path, name: str) -> bool:
         return False
     said = json.loads(record.read_text())
     return said["log_bytes"] == log.stat().st_size and lines(log)[-1]["status"] == "stopped"
-
-
-def partials(out: Path) -> list[Path]:
-    return sorted(out.glob(".*.partial*"))
 
 
 @pytest.fixture(scope="module")
