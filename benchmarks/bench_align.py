@@ -14,6 +14,13 @@ Table 2: the One-Euro filter on a known signal: a 1 px, 200 ms pulse (a micro-ex
   for a few settings; the default is marked.
 Table 3: per-frame cost on lp_d9.mp4 (512×480, decoded beforehand): alignment, features
   (two ROI flows + pooling + appearance), and both; median and p99 ms.
+Table 4: where the face detector's box sits on the 68 landmarks it leads to (side / IOD,
+  centre below the eye midpoint / IOD), on every 25th frame of the training fixture videos and
+  the corpus's train clips: the source of ``TrackerConfig.box_scale`` and ``box_shift``.
+Table 5: does the track depend on when it started? Two tracks of each fixture video, one from
+  frame 0 and one from 2 s in, compared on the frames both saw after the later one's first
+  second: mean landmark gap and frames with identical landmarks, for the fixed box geometry
+  mexlive uses and for a box re-learnt at each detection (the tracker before 2026-12-07).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.face.align import FaceTracker, TrackerConfig
+from stream.face.align import FaceTracker, TrackerConfig, eye_centres, inter_ocular
 from stream.face.features import FeatureExtractor
 from stream.face.flow import warm_up
 from stream.face.rois import STABLE_POINTS
@@ -169,6 +176,105 @@ def table_cost(videos: list[Path]) -> None:
     print()
 
 
+def geometry_frames(videos: list[Path]) -> list[np.ndarray]:
+    """Every 25th frame of the first 400 of the training fixture videos (the suite's held-out
+    ones left out) and the corpus's train clips."""
+    import csv
+
+    import av
+
+    from stream.datasets.recipe import HELD_OUT_VIDEOS
+
+    paths = [v for v in videos if v.name not in HELD_OUT_VIDEOS]
+    corpus = videos[0].parents[1] / "corpus" if videos else None
+    if corpus is not None and (corpus / "manifest.csv").is_file():
+        with open(corpus / "manifest.csv", newline="") as fh:
+            paths += [corpus / r["file"] for r in csv.DictReader(fh) if r["split"] == "train"]
+    frames = []
+    for path in paths:
+        with av.open(str(path)) as container:
+            for i, frame in enumerate(container.decode(video=0)):
+                if i >= 400:
+                    break
+                if i % 25 == 0:
+                    frames.append(frame.to_ndarray(format="bgr24"))
+    return frames
+
+
+def table_box_geometry(videos: list[Path]) -> None:
+    import cv2
+
+    tracker, scales, shifts = FaceTracker(), [], []
+    for image in geometry_frames(videos):
+        tracker._gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        box, _ = tracker._detect()
+        if box is None:
+            continue
+        landmarks = tracker._predict(box)
+        iod = inter_ocular(landmarks)
+        eye_mid = sum(eye_centres(landmarks)) / 2
+        scales.append((box[2] - box[0]) / iod)
+        shifts.append(((box[1] + box[3]) / 2 - eye_mid[1]) / iod)
+    print(f"| detector box on {len(scales)} faces | median | p10 | p90 | mexlive uses |")
+    print("|---|---:|---:|---:|---:|")
+    config = TrackerConfig()
+    for name, values, used in (
+        ("side / IOD", scales, config.box_scale),
+        ("centre below eye midpoint / IOD", shifts, config.box_shift),
+    ):
+        p10, p50, p90 = np.percentile(values, [10, 50, 90])
+        print(f"| {name} | {p50:.3f} | {p10:.3f} | {p90:.3f} | {used} |")
+    print()
+
+
+class LearntBoxTracker(FaceTracker):
+    """The tracker before 2026-12-07: the box geometry re-learnt at each detection."""
+
+    def _predict(self, box):
+        landmarks = super()._predict(box)
+        if self._landmarks is None:  # a detection: this box is the detector's
+            iod = inter_ocular(landmarks)
+            eye_mid = sum(eye_centres(landmarks)) / 2
+            self.config = TrackerConfig(
+                box_scale=(box[2] - box[0]) / iod,
+                box_shift=((box[1] + box[3]) / 2 - eye_mid[1]) / iod,
+            )
+        return landmarks
+
+
+def table_track_gap(videos: list[Path]) -> None:
+    print(
+        "| video | frames compared | box | mean landmark gap px | max gap px | identical frames |"
+    )
+    print("|---|---:|---|---:|---:|---:|")
+    for path in videos:
+        frames, times, fps = decode(path)
+        later = round(2 * fps)
+        compare_from = later + round(fps)
+        if compare_from >= len(frames) - 10:
+            continue
+        for name, cls in (("fixed (mexlive)", FaceTracker), ("re-learnt", LearntBoxTracker)):
+            tracks = []
+            for start in (0, later):
+                tracker = cls()
+                tracks.append(
+                    {
+                        i: a.landmarks_px
+                        for i in range(start, len(frames))
+                        if (a := tracker.update(frames[i], i, 0, times[i])).ok
+                    }
+                )
+            shared = [i for i in sorted(tracks[1]) if i >= compare_from and i in tracks[0]]
+            gaps = np.array(
+                [np.linalg.norm(tracks[0][i] - tracks[1][i], axis=1).mean() for i in shared]
+            )
+            print(
+                f"| {path.name} | {len(shared)} | {name} | {gaps.mean():.2f} | {gaps.max():.2f} "
+                f"| {(gaps == 0).mean():.0%} |"
+            )
+    print()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_align",
@@ -185,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         table_tracking(videos)
     table_one_euro()
     table_cost(videos)
+    if videos:
+        table_box_geometry(videos)
+        table_track_gap(videos)
     return 0
 
 

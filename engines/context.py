@@ -198,7 +198,9 @@ class ContextTracker:
         cfg, ear = self.config, self._ear_s
         # The open-eye level moves slowly: a quantile per frame at 200 fps would cost more
         # than everything else here together.
-        if t_s - self._open_at >= cfg.open_refresh_s:
+        # On a grid of media time: a stream started later refreshes on the same frames.
+        every = cfg.open_refresh_s
+        if math.isinf(self._open_at) or t_s // every > self._open_at // every:
             window = self._ear[self._window(cfg.open_window_s, t_s)]  # (n,)
             self._open_level = float(np.quantile(window, cfg.open_quantile))
             self._open_at = t_s

@@ -18,6 +18,12 @@ has to clear (the old running threshold rose with them; issue 22). Until enough 
 are seen, a population prior (``NOISE_PRIOR_PX``, measured on the training videos' calm
 frames) stands in, weighted as ``prior_frames`` frames.
 
+The estimate covers the calm frames of the last ``window_s`` seconds of media time, summed in
+one-second blocks on the media clock. Its memory is finite and its sums do not depend on when
+the stream started: a chunk of a long video whose warm-up covers the window computes the very
+numbers a run from the start computes (an exponential forgetting, used before, never forgot
+the start: 60 s after it a chunk's z-scores were still ~1 % off).
+
 Live (``stream/live/spotting.py``) and training (``engines/train/data.py``) run the same
 ``NodeInput.update`` loop; ``node_inputs`` runs it over a whole feature file.
 """
@@ -25,6 +31,7 @@ Live (``stream/live/spotting.py``) and training (``engines/train/data.py``) run 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +69,11 @@ def input_width() -> int:
 
 @dataclass(frozen=True)
 class NodeInputConfig:
-    half_life_s: float = 20.0  # the calm-noise estimate forgets at this pace
+    # Calm frames of this trailing span make the noise estimate: about the statistical weight
+    # of the exponential forgetting with a 14-s half-life, and short enough that mexlive
+    # batch's default 60-s warm-up covers it.
+    window_s: float = 40.0
+    block_s: float = 1.0  # the estimate's sums are kept per block of media time
     prior_frames: float = 30.0  # weight of NOISE_PRIOR_PX, in calm frames
     settled_s: float = 2.0  # calm seconds after which the estimate counts as the person's
     calm_head_px_s: float = 50.0  # head speed (px/s at 90 px IOD) above which a frame is not calm
@@ -83,8 +94,12 @@ class NodeInput:
     def reset(self) -> None:
         """A gap: the person may have changed; start again from the prior."""
         o, n = N_OFFSETS, N_NODES
-        self._sum_sq = np.zeros((o, n))  # (O, N) forgetting sums of calm squared residuals
-        self._weight = np.zeros((o, 1))  # (O, 1) forgetting count of calm frames
+        # One entry per block of media time with calm frames: (block index, (O, N) sum of calm
+        # squared residuals, (O, 1) count of calm frames), oldest first.
+        self._blocks: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
+        self._done_sq, self._done_weight = np.zeros((o, n)), np.zeros((o, 1))  # all but newest
+        self._sum_sq = np.zeros((o, n))  # (O, N) all blocks: calm squared residuals
+        self._weight = np.zeros((o, 1))  # (O, 1) all blocks: calm frames
         self._calm_s = 0.0
         self._last_t: float | None = None
 
@@ -114,6 +129,7 @@ class NodeInput:
             self.reset()
             return out
         dt = self._step_time(t_s)
+        self._forget(t_s)
         res = np.nan_to_num(np.asarray(residual, np.float64))  # (O, N, 2)
         ok = np.asarray(offset_valid, bool)  # (O,)
         res[~ok] = 0.0
@@ -134,7 +150,7 @@ class NodeInput:
             extra[5] = 0.0 if not math.isfinite(speed) else min(speed / 100.0, 5.0)
         extra[6] = 1.0 if dt is None else float(np.clip(1.0 / (30.0 * dt), 0.1, 10.0))
         if calm:
-            self._learn(res, ok, dt)
+            self._learn(res, ok, dt, t_s)
         extra[7] = min(self._calm_s / cfg.settled_s, 1.0)
         return out
 
@@ -147,13 +163,43 @@ class NodeInput:
         last, self._last_t = self._last_t, t_s
         return None if last is None or t_s <= last else t_s - last
 
-    def _learn(self, res: np.ndarray, ok: np.ndarray, dt: float | None) -> None:
-        step = dt if dt is not None else 1.0 / 30.0
-        keep = 0.5 ** (step / self.config.half_life_s)  # by time: any frame rate forgets alike
-        sq = 0.5 * np.square(res).sum(-1)  # (O, N) mean square per axis
-        self._sum_sq = np.where(ok[:, None], keep * self._sum_sq + sq, self._sum_sq)
-        self._weight = np.where(ok[:, None], keep * self._weight + 1.0, self._weight)
-        self._calm_s += step
+    def _block(self, t_s: float) -> int:
+        return math.floor(t_s / self.config.block_s)
+
+    def _forget(self, t_s: float) -> None:
+        """Drop the blocks that have left the window."""
+        oldest = self._block(t_s) - round(self.config.window_s / self.config.block_s) + 1
+        if self._blocks and self._blocks[0][0] < oldest:
+            while self._blocks and self._blocks[0][0] < oldest:
+                self._blocks.popleft()
+            self._sum_done()
+
+    def _sum_done(self) -> None:
+        """The blocks before the newest, summed in block order from zero: the same blocks
+        give the same bits, whatever the stream saw before them."""
+        o, n = N_OFFSETS, N_NODES
+        self._done_sq, self._done_weight = np.zeros((o, n)), np.zeros((o, 1))
+        for _, sum_sq, weight in list(self._blocks)[:-1]:
+            self._done_sq += sum_sq
+            self._done_weight += weight
+        self._add_newest()
+
+    def _add_newest(self) -> None:
+        _, sum_sq, weight = self._blocks[-1] if self._blocks else (None, 0.0, 0.0)
+        self._sum_sq = self._done_sq + sum_sq
+        self._weight = self._done_weight + weight
+
+    def _learn(self, res: np.ndarray, ok: np.ndarray, dt: float | None, t_s: float) -> None:
+        index = self._block(t_s)
+        if not self._blocks or self._blocks[-1][0] != index:
+            o, n = N_OFFSETS, N_NODES
+            self._blocks.append((index, np.zeros((o, n)), np.zeros((o, 1))))
+            self._sum_done()  # the block before is complete
+        _, sum_sq, weight = self._blocks[-1]
+        sum_sq += np.where(ok[:, None], 0.5 * np.square(res).sum(-1), 0.0)  # (O, N) per axis
+        weight += ok[:, None]
+        self._add_newest()
+        self._calm_s += dt if dt is not None else 1.0 / 30.0
 
 
 def node_inputs(

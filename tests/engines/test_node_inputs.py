@@ -86,3 +86,23 @@ def test_invalid_offsets_read_zero():
     row = NodeInput().update(residual, np.array([True, False, True]), CALM, 0.0, True)
     nodes = row[: N_NODES * NODE_WIDTH].reshape(N_NODES, NODE_WIDTH)
     assert not nodes[:, 2:4].any() and not nodes[:, 8:10].any() and nodes[:, 0:2].all()
+
+
+def test_the_noise_forgets_what_left_the_window_exactly():
+    """A stream started 20 s later (a chunk of a long video) reads the very same rows once
+    its calm frames cover the window: the estimate sums whole blocks of media time."""
+    rng = np.random.default_rng(3)
+    fps, window_s = 30.0, NodeInput().config.window_s
+    residuals = rng.normal(0, 0.4, (round((window_s + 30) * fps), N_OFFSETS, N_NODES, 2))
+    contexts = [CALM if i % 90 < 75 else BLINK for i in range(len(residuals))]
+    early, late = NodeInput(), NodeInput()
+    later = round(20 * fps)
+    same = []
+    for i, (residual, context) in enumerate(zip(residuals, contexts, strict=True)):
+        t_s = 100.5 + i / fps  # media time: neither stream starts at a block border
+        row = early.update(residual, ALL_VALID, context, t_s, True).copy()
+        if i >= later:
+            same.append(np.array_equal(row, late.update(residual, ALL_VALID, context, t_s, True)))
+    settled = round((window_s + 1.0) * fps)  # the window, and the block the late one began in
+    assert not all(same[: settled - 2 * round(fps)])  # the late stream did differ at first
+    assert all(same[settled:]), f"{same[settled:].count(False)} rows differ after the window"
