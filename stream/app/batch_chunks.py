@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from stream.app.batch_inputs import VideoJob, VideoResult, write_atomically, write_record
+from stream.app.batch_work import WORKER_FLAGS
 from stream.app.config import RunConfig
 from stream.app.flags import build_parser
 from stream.capture.stretch import StretchSource, VideoScan
@@ -130,10 +131,10 @@ def stretch_run(chunk: ChunkJob, log: Path) -> StretchSource:
     from stream.app.run import run_one
 
     video = chunk.video.video
-    flags = ["--source", video, "--headless", "--events", str(log), "--align", "inline"]
+    flags = ["--source", video, "--headless", "--events", str(log), *WORKER_FLAGS]
     args = build_parser().parse_args([*flags, "--events-max-mb", "1000000"])
     config = RunConfig.from_args(args)
-    source = StretchSource(video, chunk.warm, chunk.stop, chunk.warm_pts_s)
+    source = StretchSource(video, chunk.warm, chunk.stop, chunk.warm_pts_s, decode_threads=1)
     run_one(replace(config, live=replace(config.live, source=source)))
     return source
 

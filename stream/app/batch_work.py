@@ -24,6 +24,9 @@ from stream.app.flags import build_parser
 from stream.errors import MexliveError
 
 NO_ROTATION_MB = "1000000"  # one log per video, whatever its length
+# A worker is one CPU: alignment stays in its process (where it runs changes no event) and
+# the decoder runs on one thread (frame threads only add hand-offs when every core is busy).
+WORKER_FLAGS = ("--align", "inline", "--decode-threads", "1")
 PARTIAL_GLOB = ".*.partial*"
 
 
@@ -33,11 +36,11 @@ def partial_log(job: VideoJob) -> Path:
 
 def single_run(video: str, log: Path) -> None:
     """``mexlive --source VIDEO --headless --events LOG``: the very code path of the CLI
-    (its console lines go to this process's stdout, which Ray does not forward). Alignment
-    stays in this process: a worker is one CPU, and where it runs changes no event."""
+    (its console lines go to this process's stdout, which Ray does not forward), with
+    ``WORKER_FLAGS``."""
     from stream.app.run import run_one
 
-    flags = ["--source", video, "--headless", "--events", str(log), "--align", "inline"]
+    flags = ["--source", video, "--headless", "--events", str(log), *WORKER_FLAGS]
     args = build_parser().parse_args([*flags, "--events-max-mb", NO_ROTATION_MB])
     run_one(RunConfig.from_args(args))
 

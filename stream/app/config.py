@@ -143,6 +143,8 @@ def _check_limits(args: argparse.Namespace) -> None:
             raise MexliveError(f"{name} must be positive")
     if args.events_max_mb <= 0:
         raise MexliveError("--events-max-mb must be positive")
+    if not 0 <= args.decode_threads <= 64:
+        raise MexliveError(f"--decode-threads {args.decode_threads} is out of range (0-64)")
     # files the run will load: said now, not after the other models have loaded
     named = (
         ("--weights", args.weights),
@@ -177,6 +179,7 @@ def _live(args: argparse.Namespace, source: str, privacy: PrivacyOptions) -> Liv
             realtime=not args.no_realtime,
             open_timeout_s=args.open_timeout,
             read_timeout_s=args.read_timeout,
+            decode_threads=args.decode_threads,
         ),
         limits=RunLimits(
             ring_capacity=args.ring,

@@ -224,6 +224,15 @@ def add_performance_arguments(parser: argparse.ArgumentParser) -> None:
     perf.add_argument(
         "--ring", type=int, default=RunLimits.ring_capacity, help="frames the capture ring holds"
     )
+    perf.add_argument(
+        "--decode-threads",
+        type=int,
+        default=OpenOptions.decode_threads,
+        metavar="N",
+        help="decoder threads for a video file or URL: 0, FFmpeg's frame threads (decoding "
+        "overlaps the analysis); 1 where every core already runs its own stream, as in mexlive "
+        "batch",
+    )
 
 
 def add_synthetic_arguments(parser: argparse.ArgumentParser) -> None:

@@ -140,8 +140,10 @@ class AVSource(_ContextSource):
         open_timeout_s: float = 5.0,
         read_timeout_s: float = 5.0,
         live: bool | None = None,
+        decode_threads: int = 0,
     ) -> None:
         self.target = str(target)
+        self.decode_threads = decode_threads  # 0: FFmpeg's frame threads; n: that many
         self.is_url = _url_scheme(self.target) is not None
         self.name = self.target
         self.live = bool(live) if live is not None else _url_scheme(self.target) in LIVE_SCHEMES
@@ -190,7 +192,9 @@ class AVSource(_ContextSource):
             raise SourceError(
                 f"{self.target}: unsupported video codec (no decoder for it in FFmpeg)"
             )
-        stream.thread_type = "AUTO"  # frame threads: decode overlaps with the pipeline
+        # 0: frame threads, decoding beside the pipeline; a batch worker (one core) asks for 1
+        threads = stream.codec_context.thread_count = self.decode_threads
+        stream.thread_type = "AUTO" if threads == 0 else "SLICE" if threads > 1 else "NONE"
         self._declared_frames = 0 if self.is_url else int(stream.frames or 0)
         self._container = container
         self._packets = container.demux(stream)
@@ -319,6 +323,7 @@ def open_source(
     realtime: bool = True,
     open_timeout_s: float = 5.0,
     read_timeout_s: float = 5.0,
+    decode_threads: int = 0,
 ) -> Source:
     """Build (not yet open) the source a person asked for; raise SourceError for nonsense.
 
@@ -326,23 +331,17 @@ def open_source(
         spec: ``"0"``, ``"/dev/video0"``, a path, a URL, or ``"synthetic[:seed]"``.
         fps: frame rate of the synthetic source.
         realtime: pace the synthetic source like a camera (False: as fast as it renders).
+        decode_threads: a file's or URL's decoder threads (0: FFmpeg's frame threads).
     """
     spec = spec.strip()
     if not spec:
         raise SourceError(f"empty --source (expected {SPEC_HELP})")
+    timeouts = {"open_timeout_s": open_timeout_s, "read_timeout_s": read_timeout_s}
     if spec.startswith("faults:"):  # a fault drill around another source (stream/capture/faults.py)
         from stream.capture.faults import open_faulty
 
-        return open_faulty(
-            spec,
-            lambda inner: open_source(
-                inner,
-                fps=fps,
-                realtime=realtime,
-                open_timeout_s=open_timeout_s,
-                read_timeout_s=read_timeout_s,
-            ),
-        )
+        options = {"fps": fps, "realtime": realtime, "decode_threads": decode_threads}
+        return open_faulty(spec, lambda inner: open_source(inner, **options, **timeouts))
     if spec.isdigit():
         return WebcamSource(int(spec))
     if spec.startswith("/dev/video"):
@@ -366,7 +365,7 @@ def open_source(
         spec = spec[len("file://") :]
     if "://" in spec and _url_scheme(spec) is None:
         raise SourceError(f"{spec}: unsupported URL scheme (supported: {', '.join(URL_SCHEMES)})")
-    return AVSource(spec, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s)
+    return AVSource(spec, **timeouts, decode_threads=decode_threads)
 
 
 def _url_scheme(target: str) -> str | None:

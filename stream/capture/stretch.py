@@ -67,6 +67,7 @@ class StretchSource(AVSource):
         first_index / stop_index: the stretch, in whole-file frame indices.
         first_pts_s: the timestamp of frame ``first_index`` (``VideoScan.pts_s``); None:
             decode from the start (no timestamps to seek by).
+        decode_threads: as ``AVSource``'s (0: FFmpeg's frame threads).
     """
 
     def __init__(
@@ -75,8 +76,9 @@ class StretchSource(AVSource):
         first_index: int,
         stop_index: int,
         first_pts_s: float | None,
+        decode_threads: int = 0,
     ) -> None:
-        super().__init__(target, live=False)
+        super().__init__(target, live=False, decode_threads=decode_threads)
         self.first_index, self.stop_index = first_index, stop_index
         self.first_pts_s = first_pts_s
         self.fell_back = first_index > 0 and first_pts_s is None

@@ -70,6 +70,7 @@ class OpenOptions:
     realtime: bool = True  # synthetic: paced to its fps, not as fast as possible
     open_timeout_s: float = 5.0  # URLs
     read_timeout_s: float = 5.0  # URLs
+    decode_threads: int = 0  # files and URLs: 0, FFmpeg's frame threads; n, that many
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class LiveConfig:
             realtime=self.open.realtime,
             open_timeout_s=self.open.open_timeout_s,
             read_timeout_s=self.open.read_timeout_s,
+            decode_threads=self.open.decode_threads,
         )
 
 

@@ -58,6 +58,7 @@ def test_mode(argv, mode):
         (("--max-frames", "0"), "--max-frames must be positive"),
         (("--duration", "-1"), "--duration must be positive"),
         (("--events-max-mb", "0"), "--events-max-mb must be positive"),
+        (("--decode-threads", "-1"), "--decode-threads -1 is out of range"),
         (("--make-synthetic", "out", "--count", "0"), "--count must be positive"),
         (("--gradio", "--source", "a", "--source", "b"), "--gradio previews one --source"),
         (("--source", "a", "--source", "b", "--record", "x.mp4"), "take one --source"),

@@ -145,3 +145,21 @@ def test_truncated_file_ends_with_a_warning(fixtures_dir, tmp_path):
             frames += 1
         assert source.ended_early is not None and "ends early" in source.ended_early
     assert 0 < frames < 169
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_decoder_on_fewer_threads_gives_the_same_frames(fixtures_dir, threads):
+    """mexlive batch decodes on one thread per worker: the frames must be FFmpeg's own."""
+    import numpy as np
+
+    video = fixtures_dir / "videos" / "lp_d0.mp4"
+
+    def frames(decode_threads: int) -> list:
+        with AVSource(video, decode_threads=decode_threads) as source:
+            assert source._container.streams.video[0].codec_context.thread_count == decode_threads
+            return [(f.image, f.pts_s, f.index) for f in iter(source.read, None)]
+
+    auto, few = frames(0), frames(threads)
+    assert len(few) == len(auto) == 78
+    for (a, *when_a), (b, *when_b) in zip(auto, few, strict=True):
+        assert when_a == when_b and np.array_equal(a, b)
