@@ -3,7 +3,7 @@
     mexlive batch interviews/ --out results/                 # a local Ray runtime, all cores
     mexlive batch 'sessions/**/*.mp4' --out results/ --workers 2
     mexlive batch /data/archive --out /data/results --address auto   # join a running cluster
-    mexlive batch long.mp4 --out results/ --chunk-s 120 --warmup-s 30   # one video, many tasks
+    mexlive batch long.mp4 --out results/ --chunk-s 180 --warmup-s 45   # one video, many tasks
 
 A video up to ``--chunk-s`` long is the unit of work (the spotter's state runs through it):
 each runs the same builder, stages and weights as ``mexlive --source VIDEO --headless --align
@@ -94,10 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--warmup-s",
         type=float,
         default=DEFAULT_WARMUP_S,
-        help="seconds each chunk analyses before its start, so its calibration, noise estimate "
-        "and spotter state have a single run's history (its events are close to a single "
-        f"run's, not equal: docs/benchmarks.md) (default {DEFAULT_WARMUP_S:g}, at least "
-        f"{MIN_WARMUP_S:g}, below --chunk-s)",
+        help="seconds each chunk analyses before its start, so its tracker, noise estimate and "
+        "spotter state have a single run's history: from 42 s on its events are a single "
+        "run's, shorter gives close ones (docs/benchmarks.md) (default "
+        f"{DEFAULT_WARMUP_S:g}, at least {MIN_WARMUP_S:g}, below --chunk-s)",
     )
     parser.add_argument("--force", action="store_true", help="redo videos already done")
     parser.add_argument("--truth-dir", default=None, help="ground-truth CSVs by video stem")

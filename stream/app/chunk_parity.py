@@ -13,6 +13,7 @@ this; ``benchmarks.bench_chunk_parity`` does (docs/benchmarks.md, "Chunks of a l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stream.capture.stretch import StretchSource
@@ -36,13 +37,21 @@ class StretchTrace:
 
 
 def stretch_trace(
-    video: str, first: int, stop: int, first_pts_s: float | None = None, spotter: str = "learned"
+    video: str,
+    first: int,
+    stop: int,
+    first_pts_s: float | None = None,
+    spotter: str = "learned",
+    also: Callable[[Frame, FrameResults], None] | None = None,
 ) -> StretchTrace:
-    """Analyse frames ``[first, stop)`` as ``mexlive batch`` does (inline alignment)."""
+    """Analyse frames ``[first, stop)`` as ``mexlive batch`` does (inline alignment);
+    ``also`` sees every frame's results too (a benchmark's probe of the earlier stages)."""
     trace = StretchTrace()
 
     def probe(frame: Frame, results: FrameResults) -> None:
         trace.scores[frame.seq] = results.apex_score
+        if also is not None:
+            also(frame, results)
 
     source = StretchSource(video, first, stop, first_pts_s)
     config = LiveConfig(
