@@ -131,6 +131,7 @@ def serve(run: Any) -> int:
     if warning:
         print(warning, file=sys.stderr)
     metrics = session = demo = None
+    interrupted = _note_ctrl_c()
     try:  # Ctrl+C at any point from here on ends the preview cleanly
         if config.metrics_port is not None:
             metrics = MetricsExporter(config.metrics_port, host=config.metrics_host)
@@ -140,6 +141,8 @@ def serve(run: Any) -> int:
         # Load the models while the page opens: a bad --weights file is also reported here.
         session.warm_up(lambda line: print(line, file=sys.stderr))
         demo = build_app(session, config)
+        if interrupted():  # a Ctrl+C that a library swallowed while loading: not served
+            raise KeyboardInterrupt
         try:
             launch(demo, config, block=True)
         except OSError as exc:  # the port is taken, the address is not this machine's
@@ -155,6 +158,23 @@ def serve(run: Any) -> int:
         if metrics is not None:
             metrics.shutdown()
     return 0
+
+
+def _note_ctrl_c():
+    """Remember a Ctrl+C as well as raising it: while the models load, a library may catch
+    the KeyboardInterrupt (an ONNX re-export did, and the page was served after all)."""
+    import signal
+    import threading
+
+    seen = threading.Event()
+
+    def on_sigint(signum, frame):
+        seen.set()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, on_sigint)
+    return seen.is_set
 
 
 def open_warning(config: PreviewConfig) -> str | None:
