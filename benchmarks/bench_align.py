@@ -201,6 +201,13 @@ def geometry_frames(videos: list[Path]) -> list[np.ndarray]:
     return frames
 
 
+def box_geometry(box: tuple[int, int, int, int], landmarks: np.ndarray) -> tuple[float, float]:
+    """(side / IOD, centre below the eye midpoint / IOD) of a detector box on its landmarks."""
+    iod = inter_ocular(landmarks)
+    eye_mid = sum(eye_centres(landmarks)) / 2
+    return (box[2] - box[0]) / iod, ((box[1] + box[3]) / 2 - eye_mid[1]) / iod
+
+
 def table_box_geometry(videos: list[Path]) -> None:
     import cv2
 
@@ -210,11 +217,9 @@ def table_box_geometry(videos: list[Path]) -> None:
         box, _ = tracker._detect()
         if box is None:
             continue
-        landmarks = tracker._predict(box)
-        iod = inter_ocular(landmarks)
-        eye_mid = sum(eye_centres(landmarks)) / 2
-        scales.append((box[2] - box[0]) / iod)
-        shifts.append(((box[1] + box[3]) / 2 - eye_mid[1]) / iod)
+        scale, shift = box_geometry(box, tracker._predict(box))
+        scales.append(scale)
+        shifts.append(shift)
     print(f"| detector box on {len(scales)} faces | median | p10 | p90 | mexlive uses |")
     print("|---|---:|---:|---:|---:|")
     config = TrackerConfig()
@@ -233,12 +238,8 @@ class LearntBoxTracker(FaceTracker):
     def _predict(self, box):
         landmarks = super()._predict(box)
         if self._landmarks is None:  # a detection: this box is the detector's
-            iod = inter_ocular(landmarks)
-            eye_mid = sum(eye_centres(landmarks)) / 2
-            self.config = TrackerConfig(
-                box_scale=(box[2] - box[0]) / iod,
-                box_shift=((box[1] + box[3]) / 2 - eye_mid[1]) / iod,
-            )
+            scale, shift = box_geometry(box, landmarks)
+            self.config = TrackerConfig(box_scale=scale, box_shift=shift)
         return landmarks
 
 

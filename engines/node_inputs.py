@@ -97,9 +97,9 @@ class NodeInput:
         # One entry per block of media time with calm frames: (block index, (O, N) sum of calm
         # squared residuals, (O, 1) count of calm frames), oldest first.
         self._blocks: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
-        self._done_sq, self._done_weight = np.zeros((o, n)), np.zeros((o, 1))  # all but newest
         self._sum_sq = np.zeros((o, n))  # (O, N) all blocks: calm squared residuals
         self._weight = np.zeros((o, 1))  # (O, 1) all blocks: calm frames
+        self._sum_done()  # the blocks before the newest: none
         self._calm_s = 0.0
         self._last_t: float | None = None
 
@@ -186,8 +186,8 @@ class NodeInput:
 
     def _add_newest(self) -> None:
         _, sum_sq, weight = self._blocks[-1] if self._blocks else (None, 0.0, 0.0)
-        self._sum_sq = self._done_sq + sum_sq
-        self._weight = self._done_weight + weight
+        np.add(self._done_sq, sum_sq, out=self._sum_sq)  # in place: every calm frame comes here
+        np.add(self._done_weight, weight, out=self._weight)
 
     def _learn(self, res: np.ndarray, ok: np.ndarray, dt: float | None, t_s: float) -> None:
         index = self._block(t_s)
@@ -196,7 +196,7 @@ class NodeInput:
             self._blocks.append((index, np.zeros((o, n)), np.zeros((o, 1))))
             self._sum_done()  # the block before is complete
         _, sum_sq, weight = self._blocks[-1]
-        sum_sq += np.where(ok[:, None], 0.5 * np.square(res).sum(-1), 0.0)  # (O, N) per axis
+        sum_sq += 0.5 * np.square(res).sum(-1)  # (O, N) per axis; invalid offsets are 0 here
         weight += ok[:, None]
         self._add_newest()
         self._calm_s += dt if dt is not None else 1.0 / 30.0

@@ -134,7 +134,8 @@ def stretch_run(chunk: ChunkJob, log: Path) -> StretchSource:
     flags = ["--source", video, "--headless", "--events", str(log), *WORKER_FLAGS]
     args = build_parser().parse_args([*flags, "--events-max-mb", "1000000"])
     config = RunConfig.from_args(args)
-    source = StretchSource(video, chunk.warm, chunk.stop, chunk.warm_pts_s, decode_threads=1)
+    threads = config.live.open.decode_threads  # WORKER_FLAGS' one decoder thread
+    source = StretchSource(video, chunk.warm, chunk.stop, chunk.warm_pts_s, threads)
     run_one(replace(config, live=replace(config.live, source=source)))
     return source
 
