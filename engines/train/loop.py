@@ -15,7 +15,10 @@ expressions; this shows the model its own mistakes until it stops making them.
 Validation after every epoch on HELD-OUT identities (never the test identities): each
 validation clip is run whole and decoded by the live decoder (``engines.train.validation``),
 then scored with MEGC F1. The epoch with the best overall validation F1 (then the lowest
-validation loss) is kept. Same data + same config → same weights on the same machine.
+validation loss) is kept; with ``select="froc"`` (the node spotter, which runs at one fixed
+threshold) the best mean recall at 0.5, 1 and 2 false micro events per minute of real
+validation video comes first (``engines.train.operating.froc``). Same data + same config →
+same weights on the same machine.
 
 The command line (weights + manifest) is ``python -m engines.train`` (``engines/train/spotter.py``).
 """
@@ -34,6 +37,7 @@ import torch
 
 from engines.models.spotter import IGNORE, Spotter, SpotterConfig, loss_terms
 from engines.train.data import Clip, DataError, feature_stats, valid_runs
+from engines.train.operating import froc
 from engines.train.validation import evaluate
 
 
@@ -58,6 +62,10 @@ class TrainConfig:
     # weight of the apex error on frames inside an expression's bump (target > 0.05): they
     # are ~5 % of real frames, so an unweighted MSE is content with a flat zero
     pos_weight: float = 1.0
+    # what picks the epoch: "f1" (MEGC F1 under the live running threshold) or "froc" (mean
+    # recall of real validation micro-expressions at 0.5, 1 and 2 false micro events per
+    # minute, fixed thresholds: how the node spotter runs and is judged)
+    select: str = "f1"
 
 
 # ---- batches ------------------------------------------------------------------------------
@@ -176,7 +184,7 @@ def _train(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs, eta_min=0.1 * cfg.lr)
     history: list[dict[str, Any]] = []
-    best: tuple[tuple[float, float], int, dict] | None = None
+    best: tuple[tuple[float, ...], int, dict] | None = None
     hard: list[tuple[Clip, int]] = []
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
@@ -202,6 +210,12 @@ def _train(
             val = evaluate(model, val_clips)
             row.update({f"val_{k}": v for k, v in val.items() if k != "counts"})
             key = (val["overall_f1"], -val["loss"])
+            if cfg.select == "froc":
+                curve = froc(model, val_clips)
+                row.update(
+                    {"val_froc_recall": curve["froc_recall"], "val_recall_at": curve["recall_at"]}
+                )
+                key = (curve["froc_recall"], *key)
         else:
             key = (0.0, -row["train_loss"])
         history.append(row)
@@ -227,4 +241,6 @@ def _epoch_line(row: dict[str, Any], seconds: float) -> str:
             f"  val loss {row['val_loss']:.5f}  F1 micro {row['val_micro_f1']:.3f} "
             f"macro {row['val_macro_f1']:.3f} overall {row['val_overall_f1']:.3f}"
         )
+    if "val_froc_recall" in row:
+        line += f"  FROC recall {row['val_froc_recall']:.3f}"
     return line + f"  ({seconds:.1f} s)"

@@ -45,7 +45,8 @@ from engines.train.loop import TrainConfig, train
 from engines.train.loso import loso, table, write_json
 from engines.weights import MANIFEST_NAME, config_dict, names_sha256, save_spotter
 
-NODE_MODEL = {"group_sizes": GROUP_SIZES, "node_width": NODE_WIDTH}  # the node spotter's encoder
+# the node spotter's encoder, and its epoch chosen as it runs: at fixed thresholds
+NODE_MODEL = {"group_sizes": GROUP_SIZES, "node_width": NODE_WIDTH, "select": "froc"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ the names and seeds below, so the same command gives the same files.
   onset/apex/offset profiles, head drift and jerks, lighting drift, sensor noise and several
   H.264 qualities; plus micro- (and some macro-) expressions of 0.5–4 px at 90 px between the
   eyes injected into the training fixture videos and every corpus clip marked ``train``
-  (``stream/datasets/corpus.py``), ten seeds each, and the same videos with nothing injected
+  (``stream/datasets/corpus.py``), twelve seeds each, and the same videos with nothing injected
   (real talking, blinks, laughter and head motion as negatives). The main positive source is
   real video.
 - **Validation** (epoch and operating point): a photo and a video of people in neither
@@ -72,7 +72,7 @@ EXPRESSIONS = {
     "asymmetry": 0.5,
     "profile_jitter": 0.5,
 }
-REAL_SEEDS = tuple(range(100, 110))  # ten placements of each injected real video
+REAL_SEEDS = tuple(range(100, 112))  # twelve placements of each injected real video (>= 60 min)
 # px at a 200 px face box ≈ 0.5–4 px at 90 px between the eyes (the suite's range)
 REAL_AMPLITUDE_PX = (0.45, 3.6)
 LARGE_PIXELS = 1_000_000  # frames above this many pixels (1080p) get fewer injection seeds

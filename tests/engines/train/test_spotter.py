@@ -163,6 +163,10 @@ def test_node_spotter_training_is_deterministic_with_an_operating_point(tmp_path
     assert manifest["input"] == "nodes/v1" and manifest["model"]["group_sizes"]
     point = manifest["operating_point"]
     assert 0 < point["threshold"] < 1 and point["validation_clips"] == ["clip_0003.npz"]
+    (row,) = manifest["history"]  # the epoch was judged at fixed thresholds, as it runs
+    recalls = [row["val_recall_at"][k] for k in ("0.5", "1.0", "2.0")]
+    assert all(0 <= r <= 1 for r in recalls)
+    assert row["val_froc_recall"] == pytest.approx(sum(recalls) / 3, abs=1e-4)
     model, _ = load_spotter(out, feature_names=[])
     assert model.config.n_features == manifest["n_features"] == len(node_input_names())
 
