@@ -13,8 +13,9 @@ so face size drops out.
   fall within ~100 ms; the slow narrowing of a smile fails this) and the person's open-eye
   level (a running quantile over ``open_window_s``). It lasts while the EAR stays below that
   fraction of the level it fell from, for at most ``blink_max_s``. A longer closure (a fast
-  squint, a look down) is not a blink, but causally its end is not known yet: its first
-  ``blink_max_s`` are reported as one.
+  squint, a look down) is not a blink, but causally its end is not known yet: the per-frame
+  ``blink`` flag holds for its first ``blink_max_s``, and ``eyes_closed`` for as long as it
+  lasts. ``BlinkRuns`` decides blinks once the eyes are open again (the blink lines).
 - Speech. ``mouth_aperture`` is the inner-lip opening (mean of |61-67|, |62-66|, |63-65|) in
   IOD. Talking opens and closes the mouth at 2-8 Hz; a smile opens it once and holds. So a
   zigzag with hysteresis ``speech_swing_iod`` counts swings (a move of at least that much
@@ -66,6 +67,11 @@ class ContextConfig:
     blink_ratio: float = 0.7  # closed: EAR below this fraction of the level it fell from
     blink_close_s: float = 0.2  # a blink's lid falls within this long
     blink_max_s: float = 0.4  # longer closures are not blinks (blinks last 100-400 ms)
+    # Blink lines (engines.blink_runs), decided once the eyes reopen: a closure that reopens
+    # within this long is a blink (the hand labels' definition, benchmarks/labels/); the flag
+    # above must decide at once, so it keeps the shorter, surer limit.
+    blink_line_max_s: float = 0.6
+    blink_rejoin_s: float = 0.1  # a closure this soon after a reopening is the same blink
     speech_swing_iod: float = 0.06  # mouth move (IOD) that counts as one opening or closing
     speech_swings: int = 3  # swings within speech_window_s that start speech (1.5 cycles)
     speech_window_s: float = 1.0
@@ -80,14 +86,15 @@ class FrameContext:
     """What ``ContextTracker.update`` says about one frame."""
 
     eye_aperture: float  # mean EAR of both eyes (smoothed); nan if not valid
-    blink: bool  # the eyes are closing or closed in a blink now
+    blink: bool  # the eyes are closing or closed in a blink now (a closure's first 0.4 s)
     mouth_aperture: float  # inner-lip opening in IOD (smoothed); nan if not valid
     speaking: bool  # the mouth moves with the rhythm of speech (within the last ~0.6-1 s)
     head_speed: float  # px/s at 90 px IOD over ~head_baseline_s; nan in the first 50 ms
     head_moving: bool  # head_speed above head_moving_px_s
+    eyes_closed: bool = False  # in a closure that began with a fast fall, however long
 
 
-NO_FACE = (np.nan, False, np.nan, False, np.nan, False)  # FrameContext fields without a face
+NO_FACE = (np.nan, False, np.nan, False, np.nan, False, False)  # FrameContext fields, no face
 
 
 def face_measures(landmarks_px: np.ndarray) -> tuple[float, float, float, np.ndarray] | None:
@@ -166,13 +173,15 @@ class ContextTracker:
             self._mouth_s += alpha * (mouth - self._mouth_s)
         self._push(t_s, self._ear_s, stable)
         speed = self._head_speed(t_s, iod)
+        blink = self._blink(t_s)  # before eyes_closed: it opens or ends the closure
         return FrameContext(
             eye_aperture=self._ear_s,
-            blink=self._blink(t_s),
+            blink=blink,
             mouth_aperture=self._mouth_s,
             speaking=self._speaking(t_s),
             head_speed=speed,
             head_moving=speed > self.config.head_moving_px_s,
+            eyes_closed=not math.isnan(self._blink_ref),
         )
 
     # ---- history ------------------------------------------------------------------------------
@@ -277,6 +286,7 @@ class ClipContext:
     speaking: np.ndarray  # (L,) bool
     head_speed: np.ndarray  # (L,) float32
     head_moving: np.ndarray  # (L,) bool
+    eyes_closed: np.ndarray  # (L,) bool
 
 
 def clip_context(

@@ -4,7 +4,8 @@ On real video a blink, a word or a nod moves the face more than a micro-expressi
 (``docs/benchmarks.md``, "Where the signal is lost": blinks are the largest group of false
 alarms at every stage). So every frame gets its context from the raw landmarks
 (``engines.context.ContextTracker``: causal, by timestamp), each blink is logged as its own
-``"type": "blink"`` line when it ends, and a frame is *spottable* when a micro-expression could
+``"type": "blink"`` line once the eyes are open again (``engines.blink_runs``: closures longer
+than a blink are not logged), and a frame is *spottable* when a micro-expression could
 be seen on it: a face, no blink, no speaking, no fast head motion.
 
 ``ContextGate`` decides, from the context over an expression's interval, whether the spotting
@@ -21,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engines.blink_runs import BlinkRun, BlinkRuns
 from engines.context import ContextConfig, ContextTracker, FrameContext
 from stream.contracts import Frame, FrameResults, Stage
 from stream.output.events import BlinkEvent
@@ -67,21 +69,22 @@ class ContextStage:
         self.emit = emit
         self.stream_name = stream_name
         self.tracker = ContextTracker(config)
+        self.blink_runs = BlinkRuns(config)
         self.history_s = history_s
         # (seq, t_s, blink, speaking, head_speed) of recent frames with a face
         self._history: deque[tuple[int, float, bool, bool, float]] = deque()
-        self._blink_start: tuple[int, float] | None = None
-        self._last: tuple[int, float] | None = None
         self.blinks = 0
+        self._seq = -1  # the latest frame seen
 
     def stage(self) -> Stage:
         return Stage("context", self)
 
     def __call__(self, frame: Frame, results: FrameResults) -> None:
+        self._seq = frame.seq
         aligned = results.aligned
         ok = aligned is not None and aligned.ok and aligned.landmarks_px is not None
         if results.gap or not ok:
-            self._end_blink()
+            self._log(self.blink_runs.gap(), frame.seq)
             self.tracker.reset()
             results.context, results.spottable = None, False if aligned is not None else None
             return
@@ -89,11 +92,7 @@ class ContextStage:
         results.context = context
         results.spottable = not (context.blink or context.speaking or context.head_moving)
         self._remember(frame, context)
-        if context.blink and self._blink_start is None:
-            self._blink_start = (frame.seq, frame.t_s)
-        elif not context.blink:
-            self._end_blink()
-        self._last = (frame.seq, frame.t_s)
+        self._log(self.blink_runs.update(frame.seq, frame.t_s, context.eyes_closed), frame.seq)
 
     def _remember(self, frame: Frame, context: FrameContext) -> None:
         speed = context.head_speed if context.head_speed == context.head_speed else 0.0
@@ -101,27 +100,24 @@ class ContextStage:
         while frame.t_s - self._history[0][1] > self.history_s:
             self._history.popleft()
 
-    def _end_blink(self) -> None:
-        if self._blink_start is None or self._last is None:
-            self._blink_start = None
-            return
-        (onset, onset_s), (offset, offset_s) = self._blink_start, self._last
-        self._blink_start = None
-        self.blinks += 1
-        self.emit(
-            BlinkEvent(
-                seq=offset,
-                stream=self.stream_name,
-                onset_frame=onset,
-                offset_frame=offset,
-                onset_s=round(onset_s, 3),
-                offset_s=round(offset_s, 3),
+    def _log(self, blinks: list[BlinkRun], seq: int) -> None:
+        for run in blinks:
+            self.blinks += 1
+            self.emit(
+                BlinkEvent(
+                    seq=seq,
+                    stream=self.stream_name,
+                    onset_frame=run.onset,
+                    offset_frame=run.offset,
+                    onset_s=round(run.onset_s, 3),
+                    offset_s=round(run.offset_s, 3),
+                )
             )
-        )
 
     def finish(self) -> None:
-        """The stream ended: a blink still open is logged."""
-        self._end_blink()
+        """The stream ended: a blink whose eyes reopened is logged; a closure still shut is
+        not (nobody knows yet whether it is one)."""
+        self._log(self.blink_runs.gap(), self._seq)
 
     def summary(self, onset_seq: int, offset_seq: int, margin_s: float = 0.2) -> dict:
         """Context over frames ``onset_seq``..``offset_seq`` (blinks within ``margin_s``):

@@ -9,18 +9,31 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.bench_blinks import LABELS, main, rates, read_labels, runs_of, score
+from benchmarks.bench_blinks import (
+    HELD_OUT_LABELS,
+    LABELS,
+    main,
+    rates,
+    read_labels,
+    runs_of,
+    score,
+)
 from engines.errors import EXIT_BAD_INPUT, DataError
 
 
-def test_label_file_parses() -> None:
-    labels = read_labels(LABELS)
+@pytest.mark.parametrize("path", [LABELS, HELD_OUT_LABELS])
+def test_label_files_parse(path: Path) -> None:
+    labels = read_labels(path)
     assert len(labels) >= 5
     assert sum(len(runs) for runs in labels.values()) >= 20
-    assert any(not runs for runs in labels.values())  # a clip labelled "no blink"
     for runs in labels.values():
         assert all(0 <= a <= b for a, b in runs)
         assert all(b < c for (_, b), (c, _) in pairwise(runs)), runs  # sorted, disjoint
+
+
+def test_the_held_out_labels_name_other_clips() -> None:
+    assert any(not runs for runs in read_labels(LABELS).values())  # a clip labelled "no blink"
+    assert not set(read_labels(LABELS)) & set(read_labels(HELD_OUT_LABELS))
 
 
 def test_overlap_scoring_hand_worked() -> None:

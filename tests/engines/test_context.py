@@ -268,3 +268,22 @@ def test_a_talking_head_moves_more_than_a_still_one(real_context):
     # Tuned: st_rd2 median 118 px/s, moving on 74 % of frames; lp_d0 23 px/s, 5 %.
     assert np.nanmedian(talking.head_speed) > 2 * np.nanmedian(still_head.head_speed)
     assert talking.head_moving.mean() > 0.5 and still_head.head_moving.mean() < 0.15
+
+
+@pytest.mark.slow
+def test_real_blink_lines_leave_out_a_squint_the_flag_starts_on(real_context):
+    # lp_d5 (hand labels, benchmarks/labels/blinks.csv): blinks at 53-57 and 139-143; a smile
+    # narrows the eyes fast at 108 and holds them for 0.77 s (the tracker's closure, 108-130).
+    # The flag must decide at once and marks its first 0.4 s; the lines wait for the
+    # reopening and leave it out.
+    from engines.blink_runs import BlinkRuns
+
+    context = real_context("lp_d5.mp4")
+    assert any(108 <= first <= 130 for first, _ in runs(context.blink))
+    blink_runs, lines = BlinkRuns(), []
+    for i, closed in enumerate(context.eyes_closed):
+        lines += blink_runs.update(i, i / 30.0, bool(closed))  # lp_d5 is 30 fps
+    spans = [(run.onset, run.offset) for run in lines]
+    assert len(spans) == 2, spans
+    for (first, last), (true_first, true_last) in zip(spans, [(53, 57), (139, 143)], strict=True):
+        assert first <= true_last and last >= true_first

@@ -57,12 +57,24 @@ def test_a_blink_is_one_line_and_the_face_is_not_spottable_during_it():
     assert not stage.summary(130, 140)["blink"]
 
 
-def test_a_face_lost_ends_the_open_blink():
+def test_a_face_lost_logs_a_blink_that_reopened_and_not_a_closure_still_shut():
+    image = np.zeros((2, 2, 3), np.uint8)
+    for openings, logged in (([1.0] * 90 + [0.1] * 5 + [1.0] * 2, 1), ([1.0] * 90 + [0.1] * 3, 0)):
+        lines: list[BlinkEvent] = []
+        stage = ContextStage(lines.append)
+        _run(stage, openings)
+        n = len(openings)
+        stage(Frame(n, 0, n / FPS, image), FrameResults(gap=True))
+        assert len(lines) == logged
+
+
+def test_eyes_shut_for_a_second_are_no_blink_line_but_not_spottable_at_first():
     lines: list[BlinkEvent] = []
     stage = ContextStage(lines.append)
-    _run(stage, [1.0] * 90 + [0.1] * 3)
-    stage(Frame(93, 0, 93 / FPS, np.zeros((2, 2, 3), np.uint8)), FrameResults(gap=True))
-    assert len(lines) == 1
+    results = _run(stage, [1.0] * 90 + [0.1] * 30 + [1.0] * 60)
+    stage.finish()
+    assert lines == [] and stage.blinks == 0
+    assert not any(r.spottable for r in results[91:100])  # the first 0.4 s look like a blink
 
 
 @pytest.mark.parametrize(
