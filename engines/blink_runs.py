@@ -5,10 +5,11 @@ closure (a held squint, a look down, eyes shut on purpose) flags its first ``bli
 if it were a blink, and a lid that half-reopens for a frame splits one blink in two. A log line
 can wait: ``BlinkRuns`` follows the tracker's ``eyes_closed`` and writes a blink when the eyes
 have reopened within ``blink_line_max_s`` (0.6 s, the hand labels' definition of a blink) of
-closing, so closures longer than a blink are never logged. A closure that starts within ``blink_rejoin_s`` of the last reopening continues the same
-blink: an eyelid cannot open and close again that fast (a blink's reopening alone takes
-100-200 ms), so that is one blink's lids bouncing on the landmarks. The price is latency: a line
-comes ``blink_rejoin_s`` after the reopening.
+closing, so closures longer than a blink are never logged. A closure that starts within
+``blink_rejoin_s`` of the last reopening continues the same blink: an eyelid cannot open and
+close again that fast (a blink's reopening alone takes 100-200 ms), so that is one blink's lids
+bouncing on the landmarks. The price is latency: a line comes ``blink_rejoin_s`` after the
+reopening.
 """
 
 from __future__ import annotations
