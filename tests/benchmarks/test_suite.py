@@ -63,7 +63,9 @@ def _context(n: int, **spans: tuple[int, int]) -> ClipContext:
     for name, (a, b) in spans.items():
         flags[name][a : b + 1] = True
     zeros = np.zeros(n, np.float32)
-    return ClipContext(zeros, flags["blink"], zeros, flags["speaking"], zeros, flags["head_moving"])
+    return ClipContext(
+        zeros, flags["blink"], zeros, flags["speaking"], zeros, flags["head_moving"], flags["blink"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,8 @@ pytest.importorskip("ray", reason="mexlive batch needs Ray (the dev environment 
 CHUNKED = ("--chunk-s", "6", "--warmup-s", "3")  # 20-s clips: chunks at 0, 6, 12, 18 s
 # A 3-s warm-up is shorter than the chain's memory (the calm-noise window, 40 s): per matched
 # event apex ±2 frames and confidence ±0.03 when measured, and an event near the threshold can
-# come or go: of the whole run's 6 events 5 matched, with 1 extra (0.667, threshold 0.633).
+# come or go: of the whole run's 6 events 5 matched, with 1 extra (0.667, threshold 0.633;
+# measured with the first node spotter).
 APEX_FRAMES, CONFIDENCE, MATCHED = 6, 0.1, 0.75
 # A warm-up over the chain's memory: the tracker agrees within a second, the face smoothing
 # within 3 s, the noise window after 40 s; only the spotter's state still carries the start

@@ -1,0 +1,36 @@
+"""benchmarks.bench_val_froc: weights compared on validation clips, never on clips they were
+trained on (tiny node-feature clips, as in tests/engines/train)."""
+
+from __future__ import annotations
+
+from benchmarks.bench_val_froc import main as val_froc_main
+from engines.train.spotter import main as train_main
+from tests.engines.train.test_spotter import train_args
+from tests.helpers import write_clip
+
+
+def _node_folder(tmp_path):
+    folder = tmp_path / "nodes"
+    folder.mkdir()
+    for i, identity in enumerate(["a.jpg", "a.jpg", "b.jpg", "c.jpg"]):
+        write_clip(folder / f"clip_{i:04d}.npz", identity, i, nodes=True)
+    return folder
+
+
+def test_scores_held_out_weights_and_refuses_weights_trained_on_validation(tmp_path, capsys):
+    folder = _node_folder(tmp_path)
+    weights = tmp_path / "w" / "spotter.pt"
+    assert train_main(train_args(folder, weights, epochs=1, input_kind="nodes")) == 0  # val c.jpg
+    capsys.readouterr()
+    assert (
+        val_froc_main([str(weights), "--features", str(folder), "--val-identities", "c.jpg"]) == 0
+    )
+    rows = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {weights}")
+    ]
+    assert len(rows) == 1 and rows[0].count("|") == 7  # path, sha, three points, mean
+    # b.jpg was a training identity of these weights: scoring them there is not validation
+    assert (
+        val_froc_main([str(weights), "--features", str(folder), "--val-identities", "b.jpg"]) == 2
+    )
+    assert "trained on validation identities: b.jpg" in capsys.readouterr().err
