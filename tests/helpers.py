@@ -12,12 +12,14 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from stream.contracts import SourceFrame
 from stream.errors import SourceError, SourceReadError
+from stream.face.rois import CANONICAL_68
 from stream.output.events import ExpressionEvent, StatusEvent, validate_event
 
 REPO = Path(__file__).resolve().parents[1]
@@ -247,3 +249,32 @@ def log_lines(log: Path) -> list[dict]:
 def partial_files(out: Path) -> list[Path]:
     """What running or killed workers left under temporary names."""
     return sorted(out.glob(".*.partial*"))
+
+
+# ---- synthetic landmark faces (engines.context, engines.blink_runs) ----------------------
+
+IOD_PX = 90.0  # the synthetic face's inter-ocular distance
+JITTER_PX = 0.2  # landmark noise on the synthetic faces (dlib after smoothing, 90 px IOD)
+UPPER_LIDS, LOWER_LIDS = [37, 38, 43, 44], [41, 40, 47, 46]
+FRAME_RATES = [12.0, 30.0, 200.0]  # the context tests' rates: a slow webcam to a fast camera
+
+
+def synthetic_clip(
+    seconds: float, fps: float, pose: Callable[[float, np.ndarray], None], seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(landmarks (L, 68, 2), t_s (L,), valid (L,)): the canonical face, moved by ``pose``
+    (which edits one frame's landmarks in place at time t), plus jitter."""
+    t_s = np.arange(round(seconds * fps)) / fps  # (L,)
+    base = CANONICAL_68.astype(np.float64) * IOD_PX + (320.0, 240.0)  # (68, 2)
+    landmarks = np.repeat(base[None], len(t_s), axis=0)  # (L, 68, 2)
+    for i, t in enumerate(t_s):
+        pose(float(t), landmarks[i])
+    landmarks += np.random.default_rng(seed).normal(0, JITTER_PX, landmarks.shape)
+    return landmarks, t_s, np.ones(len(t_s), bool)
+
+
+def close_eyes(lm: np.ndarray, closed: float) -> None:
+    """Move the lids towards each other: the eye aperture drops by ``closed`` (0-1)."""
+    shift = closed * (lm[LOWER_LIDS] - lm[UPPER_LIDS]) / 2  # (4, 2)
+    lm[UPPER_LIDS] += shift
+    lm[LOWER_LIDS] -= shift

@@ -9,7 +9,7 @@ import pytest
 
 from engines.blink_runs import BlinkRun, BlinkRuns
 from engines.context import clip_context
-from tests.engines.test_context import FRAME_RATES, close_eyes, synthetic_clip
+from tests.helpers import FRAME_RATES, close_eyes, synthetic_clip
 
 
 def closures(*spans: tuple[float, float]) -> Callable[[float, np.ndarray], None]:

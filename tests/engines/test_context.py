@@ -9,35 +9,15 @@ import numpy as np
 import pytest
 
 from engines.context import ClipContext, ContextTracker, FrameContext, clip_context, runs
-from stream.face.rois import CANONICAL_68
-from tests.helpers import fixtures_root
+from tests.helpers import (
+    FRAME_RATES,
+    IOD_PX,
+    close_eyes,
+    fixtures_root,
+    synthetic_clip,
+)
 
-IOD_PX = 90.0  # the synthetic face's inter-ocular distance
-JITTER_PX = 0.2  # landmark noise on the synthetic faces (dlib after smoothing, 90 px IOD)
-UPPER_LIDS, LOWER_LIDS = [37, 38, 43, 44], [41, 40, 47, 46]
 LOWER_LIP_AND_JAW = [*range(5, 12), *range(55, 60), 65, 66, 67]  # what drops as the mouth opens
-FRAME_RATES = [12.0, 30.0, 200.0]
-
-
-def synthetic_clip(
-    seconds: float, fps: float, pose: Callable[[float, np.ndarray], None], seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(landmarks (L, 68, 2), t_s (L,), valid (L,)): the canonical face, moved by ``pose``
-    (which edits one frame's landmarks in place at time t), plus jitter."""
-    t_s = np.arange(round(seconds * fps)) / fps  # (L,)
-    base = CANONICAL_68.astype(np.float64) * IOD_PX + (320.0, 240.0)  # (68, 2)
-    landmarks = np.repeat(base[None], len(t_s), axis=0)  # (L, 68, 2)
-    for i, t in enumerate(t_s):
-        pose(float(t), landmarks[i])
-    landmarks += np.random.default_rng(seed).normal(0, JITTER_PX, landmarks.shape)
-    return landmarks, t_s, np.ones(len(t_s), bool)
-
-
-def close_eyes(lm: np.ndarray, closed: float) -> None:
-    """Move the lids towards each other: the eye aperture drops by ``closed`` (0-1)."""
-    shift = closed * (lm[LOWER_LIDS] - lm[UPPER_LIDS]) / 2  # (4, 2)
-    lm[UPPER_LIDS] += shift
-    lm[LOWER_LIDS] -= shift
 
 
 def open_mouth(lm: np.ndarray, opening_iod: float) -> None:
