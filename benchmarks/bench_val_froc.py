@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for path in args.weights:
             model, manifest = load_spotter(path)
-            trained_on = set(manifest.get("data", {}).get("train_identities", []))
-            if trained_on & set(val_ids):
-                overlap = ", ".join(sorted(trained_on & set(val_ids)))
-                raise BadInputError(f"{path}: trained on validation identities: {overlap}")
+            overlap = set(manifest.get("data", {}).get("train_identities", [])) & set(val_ids)
+            if overlap:
+                names = ", ".join(sorted(overlap))
+                raise BadInputError(f"{path}: trained on validation identities: {names}")
             rows.append((path, manifest["sha256"][:12], froc(model, val_clips)))
     except MexliveError as exc:
         return report_error(exc)

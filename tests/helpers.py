@@ -251,6 +251,15 @@ def partial_files(out: Path) -> list[Path]:
     return sorted(out.glob(".*.partial*"))
 
 
+def write_node_clips(folder: Path) -> Path:
+    """Four node-feature clips in ``folder``: identities a.jpg (two), b.jpg and c.jpg, so a
+    node spotter can train on a/b and validate on c."""
+    folder.mkdir()
+    for i, identity in enumerate(["a.jpg", "a.jpg", "b.jpg", "c.jpg"]):
+        write_clip(folder / f"clip_{i:04d}.npz", identity, i, nodes=True)
+    return folder
+
+
 # ---- synthetic landmark faces (engines.context, engines.blink_runs) ----------------------
 
 IOD_PX = 90.0  # the synthetic face's inter-ocular distance

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from benchmarks.bench_val_froc import main as val_froc_main
 from engines.train.spotter import main as train_main
-from tests.helpers import write_clip
+from tests.helpers import write_node_clips
 
 
 def _train(folder, out) -> int:
@@ -15,16 +15,8 @@ def _train(folder, out) -> int:
     return train_main([*args, "--out", str(out), "--epochs", "1", *crops])
 
 
-def _node_folder(tmp_path):
-    folder = tmp_path / "nodes"
-    folder.mkdir()
-    for i, identity in enumerate(["a.jpg", "a.jpg", "b.jpg", "c.jpg"]):
-        write_clip(folder / f"clip_{i:04d}.npz", identity, i, nodes=True)
-    return folder
-
-
 def test_scores_held_out_weights_and_refuses_weights_trained_on_validation(tmp_path, capsys):
-    folder = _node_folder(tmp_path)
+    folder = write_node_clips(tmp_path / "nodes")
     weights = tmp_path / "w" / "spotter.pt"
     assert _train(folder, weights) == 0
     capsys.readouterr()

@@ -17,7 +17,7 @@ from engines.train.spotter import main as train_main
 from engines.weights import WeightsError, load_spotter, sha256_file
 from tests.helpers import CLIP_FEATURES as F
 from tests.helpers import CLIP_FRAMES as LENGTH
-from tests.helpers import write_clip
+from tests.helpers import write_clip, write_node_clips
 
 
 def test_clips_tensors_and_targets(feature_dir):
@@ -149,10 +149,7 @@ def test_training_is_deterministic(layout_dir, tmp_path):
 
 
 def test_node_spotter_training_is_deterministic_with_an_operating_point(tmp_path):
-    folder = tmp_path / "nodes"
-    folder.mkdir()
-    for i, identity in enumerate(["a.jpg", "a.jpg", "b.jpg", "c.jpg"]):
-        write_clip(folder / f"clip_{i:04d}.npz", identity, i, nodes=True)
+    folder = write_node_clips(tmp_path / "nodes")
     shas = []
     for run in ("one", "two"):
         out = tmp_path / run / "spotter.pt"
