@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from benchmarks.suite.front_end import front_end
+from benchmarks.suite.front_end import front_end, node_noise, node_noise_by_video
 from benchmarks.suite.labels import (
     DISTRACTORS,
     GROUPS,
@@ -35,6 +35,7 @@ from benchmarks.suite.labels import (
     primary_group,
 )
 from benchmarks.suite.stages import (
+    NODE_BUMP_STAGE,
     NODE_STAGE,
     SPOTTERS,
     STAGES,
@@ -78,6 +79,8 @@ class Measured:
     front_end: dict[str, np.ndarray] = field(default_factory=dict)  # see ``_front_end``
     node_oracle: list[ThresholdPoint] | None = None  # the same bound on the node residual
     rank_matched: dict[str, np.ndarray] = field(default_factory=dict)  # same-context windows
+    node_noise: dict[str, dict[str, float]] = field(default_factory=dict)  # see ``node_noise``
+    node_noise_videos: dict[str, dict[str, float]] = field(default_factory=dict)  # per video
 
     def mask(self, **where: str) -> np.ndarray:
         """(K,) expressions whose label fields equal ``where`` (e.g. context="calm")."""
@@ -145,6 +148,9 @@ def measure(
     measured.distractors = _distractors(measured, plain, plain_sig, plain_ctx)
     pairs = [(clip, plain[partner[clip.video]]) for clip in injected]
     measured.front_end = front_end(labels, pairs)
+    calm = [~(c.blink | c.speaking | c.head_moving) for c in plain_ctx]  # (L,) each
+    measured.node_noise = node_noise(labels, pairs, plain, calm)
+    measured.node_noise_videos = node_noise_by_video(plain, calm)
     return measured
 
 
@@ -249,7 +255,8 @@ def _ranks(
     against calm stretches, what a spotter that knows the context would face."""
     out = {}
     with_nodes = all(sig.node is not None for sig in (*inj_sig, *plain_sig))
-    for stage in (*STAGES, *LOCALISED_STAGES, *((NODE_STAGE, NODE_OWN) if with_nodes else ())):
+    node_stages = (NODE_STAGE, NODE_OWN, NODE_BUMP_STAGE) if with_nodes else ()
+    for stage in (*STAGES, *LOCALISED_STAGES, *node_stages):
         shares = []
         for e in labels:
             clip, p = injected[e.clip], partner_of[e.clip]

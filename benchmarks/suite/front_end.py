@@ -84,3 +84,110 @@ def _far_from_events(clip: SuiteClip, margin: int) -> np.ndarray:
     for onset, offset in zip(clip.onset, clip.offset, strict=True):
         far[max(int(onset) - margin, 0) : int(offset) + margin + 1] = False
     return far
+
+
+NODE_NOISE_KEYS = ("signal_p50", "signal_p90", "noise_p50", "noise_p99", "noise_calm_p99")
+# the rigid fit's own nodes: what flow and fit leave on skin that does not move; the temples
+# apart, as they sit at the face's edge, where a turning head shows its side
+STABLE_ROW = "stable skin, centre (inner canthi, nose: flow + fit floor)"
+TEMPLES_ROW = "stable skin, temples (the face's edge)"
+VIDEO_KEYS = ("calm_share", "brows", "mouth", STABLE_ROW)
+
+
+def node_noise(
+    labels: list[EventLabel],
+    pairs: list[tuple[SuiteClip, SuiteClip]],
+    plain: list[SuiteClip],
+    calm: list[np.ndarray],
+) -> dict[str, dict[str, float]]:
+    """Per node group: what its nodes measure of an expression and what they measure anyway.
+
+    signal: per expression of the group (``EventLabel.group``), the peak over its interval of
+    the injected clip's node residual MINUS the plain clip's at the same frames (the
+    expression's own flow, aligned px; the largest over the group's nodes and the offsets);
+    its median and 90th percentile over the group's expressions. noise: per frame of the plain
+    clips, the group's largest node residual over the offsets; its median and 99th percentile
+    over all valid frames and the 99th over ``calm`` frames ((L,) bool per plain clip: no
+    blink, speech or head motion). The last rows hold the stable nodes the rigid fit is made
+    on. NaN where nothing was measured.
+    """
+    from stream.face.nodes import GROUPS as NODE_GROUP_NAMES
+    from stream.face.nodes import NODE_GROUPS, STABLE_NODES
+
+    rows = {
+        g: [i for i, n in enumerate(NODE_GROUPS) if n == g and i not in STABLE_NODES]
+        for g in NODE_GROUP_NAMES
+    }
+    rows[STABLE_ROW] = [i for i in STABLE_NODES if NODE_GROUPS[i] != "cheeks"]
+    rows[TEMPLES_ROW] = [i for i in STABLE_NODES if NODE_GROUPS[i] == "cheeks"]
+    out = {}
+    for row, cols in rows.items():
+        signal = [
+            _node_peak_difference(*pairs[e.clip], e, cols)
+            for e in labels
+            if e.group == row and pairs[e.clip][0].node_residual is not None
+        ]
+        measured = [
+            (*_node_frames(clip, cols), quiet)
+            for clip, quiet in zip(plain, calm, strict=True)
+            if clip.node_residual is not None
+        ]
+        every = np.concatenate([f[v] for f, v, _ in measured]) if measured else np.zeros(0)
+        quiet = np.concatenate([f[v & q] for f, v, q in measured]) if measured else np.zeros(0)
+        signal = np.array([s for s in signal if np.isfinite(s)])
+        out[row] = {
+            "n": float(len(signal)),
+            "signal_p50": _percentile(signal, 50),
+            "signal_p90": _percentile(signal, 90),
+            "noise_p50": _percentile(every, 50),
+            "noise_p99": _percentile(every, 99),
+            "noise_calm_p99": _percentile(quiet, 99),
+        }
+    return out
+
+
+def node_noise_by_video(plain: list[SuiteClip], calm: list[np.ndarray]) -> dict[str, dict]:
+    """Per plain video: the share of its frames that are calm, and the 99th percentile over
+    them of the brows', the mouth's and the central stable nodes' largest residual (aligned
+    px; ``node_noise``'s noise, one video at a time): how still a "calm" face is."""
+    from stream.face.nodes import NODE_GROUPS, STABLE_NODES
+
+    groups = {
+        g: [i for i, n in enumerate(NODE_GROUPS) if n == g and i not in STABLE_NODES]
+        for g in ("brows", "mouth")
+    }
+    groups[STABLE_ROW] = [i for i in STABLE_NODES if NODE_GROUPS[i] != "cheeks"]
+    out = {}
+    for clip, quiet in zip(plain, calm, strict=True):
+        if clip.node_residual is None:
+            continue
+        row = {"calm_share": float(quiet[clip.valid].mean()) if clip.valid.any() else np.nan}
+        for name, cols in groups.items():
+            largest, valid = _node_frames(clip, cols)
+            row[name] = _percentile(largest[valid & quiet], 99)
+        out[clip.video] = row
+    return out
+
+
+def _node_frames(clip: SuiteClip, cols: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(L,) the largest residual of the ``cols`` nodes over the offsets, (L,) where valid."""
+    magnitude = np.linalg.norm(clip.node_residual[:, :, cols].astype(np.float64), axis=-1)
+    magnitude = np.where(clip.node_valid[:, :, None], magnitude, -np.inf)  # (L, O, C)
+    largest = magnitude.max(axis=(1, 2))  # (L,)
+    return largest, clip.valid & np.isfinite(largest)
+
+
+def _node_peak_difference(clip: SuiteClip, plain: SuiteClip, e: EventLabel, cols) -> float:
+    if clip.length != plain.length or plain.node_residual is None or not cols:
+        return float("nan")
+    span = slice(e.onset, e.offset + 1)
+    inj = clip.node_residual[span][:, :, cols].astype(np.float64)  # (T, O, C, 2)
+    pla = plain.node_residual[span][:, :, cols].astype(np.float64)
+    both = clip.node_valid[span] & plain.node_valid[span]  # (T, O)
+    if not both.any():
+        return float("nan")
+    return float((np.linalg.norm(inj - pla, axis=-1) * both[:, :, None]).max())
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if values.size else float("nan")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.suite.curve import GATED, LOCALISED_STAGES, Measured
+from benchmarks.suite.front_end import NODE_NOISE_KEYS, VIDEO_KEYS
 from benchmarks.suite.labels import AMPLITUDE_BINS, CONTEXTS, DISTRACTORS, GROUPS
 from benchmarks.suite.stages import STAGES
 from engines.eval.detection import FA_TARGETS, best_at
@@ -214,6 +215,41 @@ def front_end_table(m: Measured) -> str:
     return "\n".join(lines)
 
 
+def node_noise_table(m: Measured) -> str:
+    """Per node group: the expression's own flow at its nodes against the same nodes' motion
+    on plain video (``front_end.node_noise``), aligned-face px."""
+    head = (
+        "node group",
+        "expressions",
+        "signal, median",
+        "signal, p90",
+        "plain, median",
+        "plain, p99",
+        "plain calm, p99",
+        "signal p90 / calm p99",
+    )
+    lines = [_head(head)]
+    for group, row in m.node_noise.items():
+        n = int(row["n"])
+        cells = [group, str(n) if n else "–"]
+        cells += [_f(row[k]) for k in NODE_NOISE_KEYS]
+        cells.append(_f(row["signal_p90"] / row["noise_calm_p99"]))
+        lines.append(_row(cells))
+    return "\n".join(lines)
+
+
+def video_noise_table(m: Measured) -> str:
+    """Per plain video: how still its calm frames are at the nodes (``node_noise_by_video``)."""
+    head = ("plain video", "calm frames", "brows, calm p99", "mouth, calm p99", "centre, calm p99")
+    lines = [_head(head)]
+    for video, row in sorted(
+        m.node_noise_videos.items(), key=lambda kv: np.nan_to_num(kv[1]["brows"], nan=np.inf)
+    ):
+        cells = [video, f"{row['calm_share']:.0%}", *(_f(row[k]) for k in VIDEO_KEYS[1:])]
+        lines.append(_row(cells))
+    return "\n".join(lines)
+
+
 def _median(values: np.ndarray) -> float:
     values = values[np.isfinite(values)]
     return float(np.median(values)) if values.size else float("nan")
@@ -256,6 +292,13 @@ def all_tables(m: Measured) -> str:
         "### The front end: signal and noise of the region shift (own group, aligned-face px "
         "with 52 px between the eyes; medians)",
         front_end_table(m),
+        "### Where the node noise comes from: per node group, the expression's own flow (injected "
+        "minus plain at the same frames, peak over its interval) against the same nodes on plain "
+        "video, per frame (aligned-face px; calm: no blink, speech or head motion)",
+        node_noise_table(m),
+        "### How still a calm face is, per plain video: the 99th percentile over its calm frames "
+        "of the largest node residual (aligned-face px)",
+        video_noise_table(m),
         "### Detectability (AUC) per stage by region group",
         group_table(m),
         "### The lab condition: calm, ≥ 2 px",

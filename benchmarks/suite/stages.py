@@ -18,7 +18,10 @@ strongest region: the signal a perfectly localised detector would read.
 Beside the chain, the front end that would replace its first stage (``NODE_STAGE``): flow at
 58 landmark-local nodes at 40, 80 and 160 ms with the rigid motion removed by a robust affine
 fit over stable skin (``stream/face/nodes.py``); its signal is the strongest non-stable node
-over the three offsets (aligned-face px), and per group the group's strongest node.
+over the three offsets (aligned-face px), and per group the group's strongest node. And a
+training-free candidate on the same nodes (``NODE_BUMP_STAGE``, ``node_rise_and_return``):
+motion that goes and comes back within twice an offset, which drift, steady head motion and
+held poses do not do.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ SPOTTERS = ("learned", "classic")
 STAGES = ("raw shift", "normalised motion", "classic score", "learned apex score")
 # the next front end (stream/face/nodes.py), measured beside the chain it would replace
 NODE_STAGE = "node residual"
+NODE_BUMP_STAGE = "node rise-and-return"  # a training-free candidate on the same nodes
 
 
 def video_stem(path: Path) -> str:
@@ -115,11 +119,14 @@ class ClipSignals:
     traces: dict[str, ScoreTrace]  # per spotter: the decoder's input
     node: np.ndarray | None = None  # strongest non-stable node's residual, aligned px
     node_groups: np.ndarray | None = None  # (L, G)
+    node_bump: np.ndarray | None = None  # strongest non-stable node's rise-and-return, px
 
     def stage(self, name: str) -> np.ndarray:
-        """The (L,) signal of a stage of ``STAGES`` or ``NODE_STAGE``."""
+        """The (L,) signal of a stage of ``STAGES``, ``NODE_STAGE`` or ``NODE_BUMP_STAGE``."""
         if name == NODE_STAGE:
             return self.node
+        if name == NODE_BUMP_STAGE:
+            return self.node_bump
         if name == "raw shift":
             return self.raw
         if name == "normalised motion":
@@ -161,6 +168,7 @@ def clip_signals(clip: SuiteClip, weights: str | None = None) -> ClipSignals:
     z_win = z_win[:, :, ROI_CHANNELS.index("z_shift_win")].astype(np.float64)  # (L, R)
     traces = {name: record_trace(clip, name, weights) for name in SPOTTERS}
     node, node_groups = node_signals(clip)
+    node_bump = None if node is None else node_bump_signal(clip)
     return ClipSignals(
         raw=raw.max(axis=1),
         raw_groups=group_max(raw, rois),
@@ -169,6 +177,7 @@ def clip_signals(clip: SuiteClip, weights: str | None = None) -> ClipSignals:
         traces=traces,
         node=node,
         node_groups=node_groups,
+        node_bump=node_bump,
     )
 
 
@@ -193,6 +202,42 @@ def node_signals(clip: SuiteClip) -> tuple[np.ndarray | None, np.ndarray | None]
         cols = [i for i in moving if NODE_GROUPS[i] == group]
         groups[:, g] = per_node[:, cols].max(axis=1) if cols else 0.0
     return per_node[:, moving].max(axis=1), groups
+
+
+def node_rise_and_return(
+    residual: np.ndarray, valid: np.ndarray, fps: float, offsets_ms: tuple[float, ...]
+) -> np.ndarray:
+    """(L, N) per node, motion that rises over one offset and returns over the next, px.
+
+    ``residual`` (L, O, N, 2): each node's flow from ``offsets_ms[o]`` ago to now (rigid motion
+    removed); ``valid`` (L, O). With k = the offset in frames, r(t - k) is the rise (frames
+    t - 2k → t - k) and r(t) the return (t - k → t); the signal is the square root of the part of
+    each that opposes the other, max(0, -r(t - k) · r(t))^½: a bump of amplitude A gives A, a
+    step (a held pose, a head turn that stays) or steady drift gives 0. Max over the offsets;
+    0 where either flow is invalid. Causal: frame t reads frames ≤ t only.
+    """
+    length = residual.shape[0]
+    out = np.zeros((length, residual.shape[2]))  # (L, N)
+    for o, offset_ms in enumerate(offsets_ms):
+        k = max(round(offset_ms / 1e3 * fps), 1)
+        if k >= length:
+            continue
+        now, before = residual[k:, o].astype(np.float64), residual[:-k, o].astype(np.float64)
+        opposed = np.sqrt(np.maximum(-(now * before).sum(axis=-1), 0.0))  # (L - k, N)
+        both = (valid[k:, o] & valid[:-k, o])[:, None]  # (L - k, 1)
+        out[k:] = np.maximum(out[k:], opposed * both)
+    return out
+
+
+def node_bump_signal(clip: SuiteClip) -> np.ndarray:
+    """(L,) the strongest non-stable node's ``node_rise_and_return`` (aligned px)."""
+    from stream.face.nodes import STABLE_NODES, NodeConfig
+
+    per_node = node_rise_and_return(
+        clip.node_residual, clip.node_valid, clip.fps, NodeConfig().offsets_ms
+    )  # (L, N)
+    moving = [i for i in range(per_node.shape[1]) if i not in STABLE_NODES]
+    return per_node[:, moving].max(axis=1)
 
 
 def record_trace(clip: SuiteClip, spotter: str, weights: str | None = None) -> ScoreTrace:
