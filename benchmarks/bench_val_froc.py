@@ -11,6 +11,9 @@ identities' clips of ``--features`` exactly as the trainer chooses its epoch
 (``engines.train.operating.froc``: recall of the real validation micro-expressions at 0.5, 1
 and 2 false micro events per minute at fixed thresholds, and their mean). Weights whose own
 training used one of these identities are refused: their numbers would not be validation.
+``--relative-half`` adds a row per weights decoded with half maxima above the score's resting
+level (``engines.decoding.DecoderConfig.relative_half``), the decoder the suite's curve
+measures beside the live one.
 """
 
 from __future__ import annotations
@@ -31,11 +34,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--val-identities", required=True, help="comma-separated identities to score on"
     )
+    parser.add_argument(
+        "--relative-half",
+        action="store_true",
+        help="also decode with half maxima above the score's resting level (not the live one)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from engines.decoding import DecoderConfig
     from engines.train.data import as_node_input, load_clips, split_by_identity
     from engines.train.operating import FROC_POINTS, froc
     from engines.weights import load_spotter
@@ -52,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
                 names = ", ".join(sorted(overlap))
                 raise BadInputError(f"{path}: trained on validation identities: {names}")
             rows.append((path, manifest["sha256"][:12], froc(model, val_clips)))
+            if args.relative_half:
+                result = froc(model, val_clips, base=DecoderConfig(relative_half=True))
+                rows.append((f"{path}, half above the resting level", rows[-1][1], result))
     except MexliveError as exc:
         return report_error(exc)
     points = " | ".join(f"recall @ ≤ {p:g} FA/min" for p in FROC_POINTS)

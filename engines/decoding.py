@@ -17,6 +17,10 @@ full width at half maximum. Per frame the decoder:
    frame rate works), macro otherwise; the emotion is the score-weighted mean of the
    emotion probabilities inside the half-maximum span.
 
+"Half" is measured above 0, or (``relative_half``) above the score's resting level, its
+running median: a score that rests at half its threshold never falls below half of a peak, so
+one candidate stays open across several expressions and reports one of them.
+
 Every interval lies inside the frames the decoder saw: the widened span is clamped to the
 first frame since the start or the last gap (``reset``) and to the last frame seen, so an
 event at the start or end of a clip, or right after a gap, never names a frame that was not
@@ -41,6 +45,7 @@ from engines.labels import EMOTIONS
 # level (median + mad_k × MAD of the recent score), the person's baseline floor, the minimum;
 # "fixed" when the decoder keeps no running level (``adaptive=False``).
 THRESHOLD_TERMS = ("running level", "baseline floor", "minimum", "fixed")
+REST_EVERY_S = 0.25  # how often (media time) the resting level of ``relative_half`` is taken
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,14 @@ class DecoderConfig:
     # False: no running level at all, the threshold is min_threshold (the node spotter's
     # operating point, engines/train/operating.py) and any baseline floor
     adaptive: bool = True
+    # True: half maximum (where an interval ends, its width) and the rising edge are measured
+    # above the score's resting level (its running median) instead of above 0. A score that
+    # rests well above 0 (the node spotter's: median ≈ half its threshold on real video)
+    # otherwise keeps one candidate open across several expressions, and a lower threshold
+    # only merges more of them into one interval (the flat detection curve). Not the default:
+    # on validation it finds more at 2 false events per minute and less at 0.5-1, where the
+    # merging also merges false alarms (docs/benchmarks.md, "the decoder")
+    relative_half: bool = False
 
 
 def fixed_decoder(threshold: float, base: DecoderConfig | None = None) -> DecoderConfig:
@@ -112,6 +125,8 @@ class EventDecoder:
         self._candidate: list[_Sample] = []
         self._recent: deque[_Sample] = deque()
         self._peak = 0.0
+        self._rest = 0.0  # the score's resting level (relative_half), else 0
+        self._rest_block = -1  # the media-clock block it was last taken in
         self._below_since: float | None = None
         # (seq, t_s) of the first valid frame since the start or the last gap: no interval
         # may begin before it (those frames were never analysed, or lie across a gap).
@@ -152,8 +167,8 @@ class EventDecoder:
         sample = _Sample(seq, t_s, t_mono_ns, score, np.asarray(emotion_probs, np.float64))
         if not self._candidate:
             if score >= self._threshold:
-                rising = []
-                while self._recent and self._recent[-1].score >= 0.25 * self._threshold:
+                rising, edge = [], self._above_rest(self._threshold, 0.25)
+                while self._recent and self._recent[-1].score >= edge:
                     rising.append(self._recent.pop())
                 self._candidate = [*reversed(rising), sample]
                 self._peak, self._below_since = score, None
@@ -163,7 +178,7 @@ class EventDecoder:
                     self._recent.popleft()
             return []
         self._candidate.append(sample)
-        if score >= 0.5 * self._peak:
+        if score >= self._above_rest(self._peak, 0.5):
             self._peak, self._below_since = max(score, self._peak), None
             return []
         if self._below_since is None:  # the falling half-maximum crossing: estimate the end
@@ -175,10 +190,17 @@ class EventDecoder:
     def _estimated_offset_s(self) -> float:
         """Offset implied by the candidate's full width at half maximum (peak centred)."""
         samples = self._candidate
-        above = [s.t_s for s in samples if s.score >= 0.5 * self._peak]
+        half = self._above_rest(self._peak, 0.5)
+        above = [s.t_s for s in samples if s.score >= half]
+        if not above:  # a bump under the resting level (relative_half): no width, end now
+            return samples[-1].t_s
         frame_s = (samples[-1].t_s - samples[0].t_s) / max(len(samples) - 1, 1)
         fwhm_s = above[-1] - above[0] + frame_s
         return 0.5 * (above[0] + above[-1]) + self.config.width_scale * fwhm_s / 2
+
+    def _above_rest(self, level: float, share: float) -> float:
+        """The score ``share`` of the way from the resting level up to ``level``."""
+        return self._rest + share * (level - self._rest)
 
     def _remember(self, t_s: float, score: float) -> None:
         history = self._history
@@ -186,12 +208,22 @@ class EventDecoder:
         while history and t_s - history[0][0] > self.config.history_s:
             history.popleft()
         self._frames_since_threshold += 1
+        due = self._frames_since_threshold >= 15  # a quantile every 15 frames is plenty
+        block = math.floor(t_s / REST_EVERY_S)
+        if self.config.relative_half and (block != self._rest_block or len(history) < 15):
+            # the running median, taken on the media clock (so a chunk of a long video whose
+            # warm-up covers history_s takes it at the same frames as a run from the start).
+            # A threshold scaled below it keeps only bumps that rise above it: a half maximum
+            # under the resting level would span the whole stretch.
+            self._rest_block = block
+            self._rest = float(np.median(np.fromiter((s for _, s in history), np.float64)))
         if not self.config.adaptive:
+            self._frames_since_threshold = 0 if due else self._frames_since_threshold
             floored = self.baseline_floor > self.config.min_threshold
             self.threshold_term = "baseline floor" if floored else "fixed"
             level = max(self.baseline_floor, self.config.min_threshold)
             self._threshold = level * self.config.threshold_scale
-        elif self._frames_since_threshold >= 15:  # a quantile every 15 frames is plenty
+        elif due:
             self._frames_since_threshold = 0
             scores = np.fromiter((s for _, s in history), np.float64, len(history))
             median = float(np.median(scores))
@@ -214,7 +246,7 @@ class EventDecoder:
         samples, cfg = self._candidate, self.config
         scores = np.array([s.score for s in samples])  # (N,)
         peak_i = int(np.argmax(scores))
-        half = scores >= 0.5 * scores[peak_i]
+        half = scores >= self._above_rest(float(scores[peak_i]), 0.5)
         left = peak_i
         while left > 0 and half[left - 1]:
             left -= 1

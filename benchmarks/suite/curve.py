@@ -18,7 +18,7 @@ stage's signal on every clip (``stages.py``), and returns a ``Measured`` that ho
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -61,6 +61,9 @@ LOCALISED_STAGES = ("raw shift, own group", "normalised motion, own group")
 NODE_OWN = f"{NODE_STAGE}, own group"
 DISTRACTOR_RATE = 2.0  # false alarms per minute at which each stage's distractors are counted
 GATED = " + context gate"  # the same spotter with the live stage's ContextGate
+# the learned spotter's scores through the decoder with half maxima above the score's resting
+# level (``DecoderConfig.relative_half``): not live, measured beside it
+RESTING = ", half above the resting level"
 
 
 @dataclass
@@ -78,6 +81,8 @@ class Measured:
     videos: list[str] = field(default_factory=list)
     front_end: dict[str, np.ndarray] = field(default_factory=dict)  # see ``_front_end``
     node_oracle: list[ThresholdPoint] | None = None  # the same bound on the node residual
+    # and on the learned spotter's apex score: what its decoder loses is the gap to its sweep
+    score_oracle: list[ThresholdPoint] | None = None
     rank_matched: dict[str, np.ndarray] = field(default_factory=dict)  # same-context windows
     node_noise: dict[str, dict[str, float]] = field(default_factory=dict)  # see ``node_noise``
     node_noise_videos: dict[str, dict[str, float]] = field(default_factory=dict)  # per video
@@ -120,6 +125,12 @@ def measure(
                 SCALES,
                 keep=keep,
             )
+    sweeps["learned" + RESTING] = sweep(
+        [(sig.traces["learned"], truth) for sig, truth in zip(inj_sig, truths, strict=True)],
+        [sig.traces["learned"] for sig in plain_sig],
+        replace(_decoder("learned", weights), relative_half=True),
+        SCALES,
+    )
     raw_peaks = np.array([_peak(inj_sig[e.clip].raw, injected[e.clip], e) for e in labels])
     plain_raw = [
         (sig.raw, clip.valid, clip.fps) for sig, clip in zip(plain_sig, plain, strict=True)
@@ -132,12 +143,20 @@ def measure(
         node_peaks = np.array([_peak(inj_sig[e.clip].node, injected[e.clip], e) for e in labels])
         plain_node = [(sig.node, c.valid, c.fps) for sig, c in zip(plain_sig, plain, strict=True)]
         node_oracle = threshold_curve(node_peaks, plain_node)
+    score_peaks = np.array(
+        [_peak(inj_sig[e.clip].traces["learned"].score, injected[e.clip], e) for e in labels]
+    )
+    plain_score = [
+        (sig.traces["learned"].score, c.valid, c.fps)
+        for sig, c in zip(plain_sig, plain, strict=True)
+    ]
     measured = Measured(
         labels=labels,
         plain_minutes=sum(clip.minutes for clip in plain),
         sweeps=sweeps,
         oracle=threshold_curve(raw_peaks, plain_raw),
         node_oracle=node_oracle,
+        score_oracle=threshold_curve(score_peaks, plain_score),
         rank=rank,
         rank_matched=rank_matched,
         distractors={},

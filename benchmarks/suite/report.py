@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.suite.curve import GATED, LOCALISED_STAGES, Measured
+from benchmarks.suite.curve import GATED, LOCALISED_STAGES, RESTING, Measured
 from benchmarks.suite.front_end import NODE_NOISE_KEYS, VIDEO_KEYS
 from benchmarks.suite.labels import AMPLITUDE_BINS, CONTEXTS, DISTRACTORS, GROUPS
 from benchmarks.suite.stages import STAGES
@@ -34,12 +34,24 @@ def _head(cells) -> str:
 
 
 NODE_ORACLE = "oracle on the node residual (BOUND, the next front end; chosen on the suite)"
+SCORE_ORACLE = (
+    "oracle on the learned apex score (BOUND: what a decoder could make of the score; "
+    "chosen on the suite)"
+)
+ORACLES = (ORACLE, NODE_ORACLE, SCORE_ORACLE)
+ORACLE_LABELS = {  # in the figure's legend
+    ORACLE: "oracle on the region shift",
+    NODE_ORACLE: "oracle on the node residual",
+    SCORE_ORACLE: "oracle on the learned apex score",
+}
 
 
 def _curves(m: Measured) -> dict[str, list]:
     curves = {**m.sweeps, ORACLE: m.oracle}
     if m.node_oracle is not None:
         curves[NODE_ORACLE] = m.node_oracle
+    if m.score_oracle is not None:
+        curves[SCORE_ORACLE] = m.score_oracle
     return curves
 
 
@@ -66,11 +78,11 @@ def froc_table(m: Measured) -> str:
             point = best_at(points, target)
             if point is None:
                 cells.append("0 (never that quiet)")
-            elif name in (ORACLE, NODE_ORACLE):
+            elif name in ORACLES:
                 cells.append(_f(point.recall()))
             else:
                 cells.append(f"{_f(point.recall())} ({_f(point.recall(localise=True))})")
-        if name in (ORACLE, NODE_ORACLE):
+        if name in ORACLES:
             cells += ["–", "–"]
         else:
             default = next(p for p in points if p.scale == 1.0)
@@ -92,7 +104,7 @@ def _sliced_table(m: Measured, field: str, values: tuple[str, ...]) -> str:
     lines = [_head(head)]
     for name, points in _curves(m).items():
         choices = [("≤ 1 FA/min", best_at(points, 1.0)), ("≤ 5 FA/min", best_at(points, 5.0))]
-        if name not in (ORACLE, NODE_ORACLE):
+        if name not in ORACLES:
             choices.insert(0, ("default", next(p for p in points if p.scale == 1.0)))
         for label, point in choices:
             cells = [name, label]
@@ -328,16 +340,18 @@ def plot(m: Measured, path: str | Path) -> None:
         "classic": "C1-s",
         f"learned{GATED}": "C0:",
         f"classic{GATED}": "C1:",
+        f"learned{RESTING}": "C0-.",
         ORACLE: "k--",
         NODE_ORACLE: "C2--",
+        SCORE_ORACLE: "C0--",
     }
     for name, points in _curves(m).items():
         pts = sorted(points, key=lambda p: p.false_per_min)
         x = np.array([max(p.false_per_min, 0.05) for p in pts])
         y = np.array([p.recall() for p in pts])
         label = f"{name} spotter"
-        if name in (ORACLE, NODE_ORACLE):
-            label = "oracle on the " + ("node residual" if name == NODE_ORACLE else "region shift")
+        if name in ORACLES:
+            label = ORACLE_LABELS[name]
         ax.plot(x, np.maximum.accumulate(y), styles[name], ms=3, label=label)
     for target in (0.5, 1, 2, 5):
         ax.axvline(target, color="0.85", lw=0.8, zorder=0)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.decoding import decode_trace, fixed_decoder
+from engines.decoding import DecoderConfig, decode_trace, fixed_decoder
 from engines.eval.metrics import spotting_matches
 from engines.models.spotter import Spotter
 from engines.train.data import Clip
@@ -29,13 +29,16 @@ FROC_POINTS = (0.5, 1.0, 2.0)  # false micro events per minute (the suite's curv
 
 
 def _counts(
-    traces: Sequence[tuple[Clip, np.ndarray, np.ndarray]], threshold: float
+    traces: Sequence[tuple[Clip, np.ndarray, np.ndarray]],
+    threshold: float,
+    base: DecoderConfig | None = None,
 ) -> tuple[int, int, int]:
     """(false micro events, true micro-expressions found, true micro-expressions) of the
-    recorded traces decoded at ``threshold``."""
+    recorded traces decoded at ``threshold`` (``base``: the decoder's other settings)."""
     false, found, total = 0, 0, 0
+    config = fixed_decoder(threshold, base)
     for clip, apex, probs in traces:
-        decided = decode_trace(apex, probs, clip.fps, clip.valid.numpy(), fixed_decoder(threshold))
+        decided = decode_trace(apex, probs, clip.fps, clip.valid.numpy(), config)
         pred = [(d.onset_seq, d.offset_seq) for d in decided if d.kind == "micro"]
         truth = [(t.onset, t.offset) for t in clip.truth if t.kind == "micro"]
         matched = spotting_matches(pred, truth)
@@ -56,7 +59,10 @@ def _real_traces(
 
 
 def froc(
-    model: Spotter, val_clips: Sequence[Clip], fa_points: Sequence[float] = FROC_POINTS
+    model: Spotter,
+    val_clips: Sequence[Clip],
+    fa_points: Sequence[float] = FROC_POINTS,
+    base: DecoderConfig | None = None,
 ) -> dict[str, Any]:
     """Recall of real validation micro-expressions at each false-alarm rate (the lowest grid
     threshold within it) and their mean: the measure the product is judged by (a fixed
@@ -64,7 +70,7 @@ def froc(
     traces, minutes = _real_traces(model, val_clips)
     recall_at: dict[float, float | None] = dict.fromkeys(fa_points)
     for threshold in GRID:  # rising: false alarms fall, and so does recall
-        false, found, total = _counts(traces, threshold)
+        false, found, total = _counts(traces, threshold, base)
         for point in fa_points:
             if recall_at[point] is None and false / max(minutes, 1e-9) <= point:
                 recall_at[point] = found / total if total else 0.0

@@ -27,6 +27,13 @@ def test_scores_held_out_weights_and_refuses_weights_trained_on_validation(tmp_p
         line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {weights}")
     ]
     assert len(rows) == 1 and rows[0].count("|") == 7  # path, sha, three points, mean
+    both = [str(weights), "--features", str(folder), "--val-identities", "c.jpg"]
+    assert val_froc_main([*both, "--relative-half"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("|")[1].strip() for line in lines if line.startswith(f"| {weights}")] == [
+        str(weights),
+        f"{weights}, half above the resting level",
+    ]
     # b.jpg was a training identity of these weights: scoring them there is not validation
     assert (
         val_froc_main([str(weights), "--features", str(folder), "--val-identities", "b.jpg"]) == 2

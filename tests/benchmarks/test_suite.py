@@ -239,6 +239,7 @@ def test_the_whole_instrument_on_a_small_set(small_suite, tmp_path):
         assert heading in tables
     assert "node noise" in tables and "| node rise-and-return |" in tables
     assert "How still a calm face is" in tables and "| lp_d5 |" in tables
+    assert "| oracle on the learned apex score" in tables  # what the decoder could make of it
     assert set(measured.node_noise) >= {"brows", "mouth"}
     plot(measured, tmp_path / "d.png")
     assert (tmp_path / "d.png").stat().st_size > 10_000

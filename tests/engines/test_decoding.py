@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -198,3 +200,43 @@ def test_a_fixed_threshold_is_named_fixed_until_a_floor_lies_above_it():
     assert decoder.threshold == pytest.approx(0.63)  # never moves with the score
     decoder.baseline_floor = 0.8
     assert terms_over(decoder, [0.1])[-1] == "baseline floor"
+
+
+def _resting_trace(fps: float = 30.0) -> tuple[np.ndarray, np.ndarray, list[tuple]]:
+    """A score resting at 0.45 (as the node spotter's rests near half its threshold), with
+    three micro-expression bumps to 0.9 one second apart."""
+    t = np.arange(int(8 * fps)) / fps
+    truth = [(2.0, 2.15, 2.3), (3.0, 3.15, 3.3), (4.0, 4.15, 4.3)]
+    return t, 0.45 + 0.45 * bump_trace(t, truth), truth
+
+
+def test_half_maxima_above_the_resting_level_keep_close_expressions_apart():
+    t, score, truth = _resting_trace()
+    above_zero = decode(t, score, config=fixed_decoder(0.7))
+    # half of 0.9 is under the resting level: one candidate from the first bump to the end
+    assert len(above_zero) == 1
+    events = decode(t, score, config=replace(fixed_decoder(0.7), relative_half=True))
+    assert [e.kind for e in events] == ["micro"] * 3
+    for event, (onset, apex, offset) in zip(events, truth, strict=True):
+        assert event.apex_s == pytest.approx(apex, abs=1 / 30 + 1e-9)
+        assert event.onset_s == pytest.approx(onset, abs=0.2 * (offset - onset) + 2 / 30)
+        assert event.offset_s == pytest.approx(offset, abs=0.2 * (offset - onset) + 2 / 30)
+
+
+def test_a_lower_threshold_over_a_resting_score_finds_more_not_one_long_candidate():
+    rng = np.random.default_rng(1)
+    t, score, _ = _resting_trace()
+    score = score + rng.normal(0.0, 0.01, score.shape)  # the resting level's own jitter
+    loose = DecoderConfig(threshold_scale=0.3)
+    # above 0: the threshold under the resting level opens one candidate that closes only
+    # when the trace ends, and reports one of the three (the flat detection curve of
+    # docs/benchmarks.md: lowering the threshold finds nothing more)
+    merged = decode(t, score, config=fixed_decoder(0.7, loose))
+    assert len(merged) == 1 and merged[0].decided_seq == len(t) - 1
+    relative = DecoderConfig(relative_half=True)
+    assert len(decode(t, score, config=fixed_decoder(0.7, relative))) == 3
+    split = decode(t, score, config=fixed_decoder(0.7, replace(relative, threshold_scale=0.3)))
+    # above the resting level: every bump that rises above it (and the jitter's larger
+    # wiggles) is its own event, none spanning the trace
+    assert len(split) >= 3
+    assert max(e.offset_s - e.onset_s for e in split) < 1.0
