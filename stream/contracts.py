@@ -135,7 +135,10 @@ class FrameResults:
         context: blink, speaking and head speed of this frame (``engines.context.
             FrameContext``, the ``context`` stage); None without a face or that stage.
         spottable: the face is calm enough for a micro-expression to be seen (a face, no
-            blink, no speaking, no fast head motion); None without the ``context`` stage.
+            blink, no speaking, no fast head motion, brows still where ``brows_moving`` is
+            known); None without the ``context`` stage.
+        brows_moving: the brow nodes moved more than a >= 2-px expression's own over the last
+            second (``stream.live.context.BrowMotion``); None without node motion.
     """
 
     gap: bool = False
@@ -149,6 +152,7 @@ class FrameResults:
     privacy: Any = None
     context: Any = None
     spottable: bool | None = None
+    brows_moving: bool | None = None
 
 
 @dataclass

@@ -91,7 +91,7 @@ NODE_NOISE_KEYS = ("signal_p50", "signal_p90", "noise_p50", "noise_p99", "noise_
 # apart, as they sit at the face's edge, where a turning head shows its side
 STABLE_ROW = "stable skin, centre (inner canthi, nose: flow + fit floor)"
 TEMPLES_ROW = "stable skin, temples (the face's edge)"
-VIDEO_KEYS = ("calm_share", "brows", "mouth", STABLE_ROW)
+VIDEO_KEYS = ("calm_share", "spottable_share", "brows", "mouth", STABLE_ROW)
 
 
 def node_noise(
@@ -147,9 +147,11 @@ def node_noise(
 
 
 def node_noise_by_video(plain: list[SuiteClip], calm: list[np.ndarray]) -> dict[str, dict]:
-    """Per plain video: the share of its frames that are calm, and the 99th percentile over
-    them of the brows', the mouth's and the central stable nodes' largest residual (aligned
-    px; ``node_noise``'s noise, one video at a time): how still a "calm" face is."""
+    """Per plain video: the share of its frames that are calm, the share the live rule calls
+    spottable (calm, and the brows still: ``stream.live.context.BrowMotion``), and the 99th
+    percentile over the calm frames of the brows', the mouth's and the central stable nodes'
+    largest residual (aligned px; ``node_noise``'s noise, one video at a time): how still a
+    "calm" face is."""
     from stream.face.nodes import NODE_GROUPS, STABLE_NODES
 
     groups = {
@@ -162,11 +164,28 @@ def node_noise_by_video(plain: list[SuiteClip], calm: list[np.ndarray]) -> dict[
         if clip.node_residual is None:
             continue
         row = {"calm_share": float(quiet[clip.valid].mean()) if clip.valid.any() else np.nan}
+        still = _brows_still(clip)  # (L,) the live rule (stream.live.context.BrowMotion)
+        row["spottable_share"] = (
+            float((quiet & still)[clip.valid].mean()) if clip.valid.any() else np.nan
+        )
         for name, cols in groups.items():
             largest, valid = _node_frames(clip, cols)
             row[name] = _percentile(largest[valid & quiet], 99)
         out[clip.video] = row
     return out
+
+
+def _brows_still(clip: SuiteClip) -> np.ndarray:
+    """(L,) frames the live ``spottable`` rule calls brows-still (a gap restarts it)."""
+    from stream.live.context import BrowMotion
+
+    rule, still = BrowMotion(), np.zeros(clip.length, bool)
+    for t in range(clip.length):
+        if not clip.valid[t]:
+            rule.reset()
+            continue
+        still[t] = rule.update(t / clip.fps, clip.node_residual[t], clip.node_valid[t]) is False
+    return still
 
 
 def _node_frames(clip: SuiteClip, cols: list[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -252,12 +252,20 @@ def node_noise_table(m: Measured) -> str:
 
 def video_noise_table(m: Measured) -> str:
     """Per plain video: how still its calm frames are at the nodes (``node_noise_by_video``)."""
-    head = ("plain video", "calm frames", "brows, calm p99", "mouth, calm p99", "centre, calm p99")
+    head = (
+        "plain video",
+        "calm frames",
+        "spottable frames (calm, brows still)",
+        "brows, calm p99",
+        "mouth, calm p99",
+        "centre, calm p99",
+    )
     lines = [_head(head)]
     for video, row in sorted(
         m.node_noise_videos.items(), key=lambda kv: np.nan_to_num(kv[1]["brows"], nan=np.inf)
     ):
-        cells = [video, f"{row['calm_share']:.0%}", *(_f(row[k]) for k in VIDEO_KEYS[1:])]
+        cells = [video, *(f"{row[k]:.0%}" for k in VIDEO_KEYS[:2])]
+        cells += [_f(row[k]) for k in VIDEO_KEYS[2:]]
         lines.append(_row(cells))
     return "\n".join(lines)
 

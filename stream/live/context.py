@@ -6,7 +6,10 @@ alarms at every stage). So every frame gets its context from the raw landmarks
 (``engines.context.ContextTracker``: causal, by timestamp), each blink is logged as its own
 ``"type": "blink"`` line once the eyes are open again (``engines.blink_runs``: closures longer
 than a blink are not logged), and a frame is *spottable* when a micro-expression could
-be seen on it: a face, no blink, no speaking, no fast head motion.
+be seen on it: a face, no blink, no speaking, no fast head motion, and — where the node front
+end runs (the learned spotter) — brows that held still over the last second (``BrowMotion``).
+Without blink, speech or head motion, most talking faces still move their brows by 3-10 px
+(docs/benchmarks.md, "Where the signal is lost", answer 4): more than a 2-px expression's own.
 
 ``ContextGate`` decides, from the context over an expression's interval, whether the spotting
 stage may report it (``SpottingStage(gate=...)``):
@@ -22,12 +25,54 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from engines.blink_runs import BlinkRun, BlinkRuns
 from engines.context import ContextConfig, ContextTracker, FrameContext
 from stream.contracts import Frame, FrameResults, Stage
 from stream.output.events import BlinkEvent
 
 UPPER_FACE = ("brow", "eye")  # region name prefixes (stream/face/rois.py)
+# The brows hold still while their largest node motion over the last STILL_WINDOW_S stays at
+# or under STILL_PX (aligned-face px, 160-px face): the median motion that an injected
+# micro-expression of >= 2 px (at 90 px between the eyes) gives its own brow nodes on the
+# VALIDATION clips (2.42 px, 14 expressions: python -m benchmarks.brow_still, docs/models.md)
+STILL_PX = 2.4
+STILL_WINDOW_S = 1.0
+
+
+class BrowMotion:
+    """Whether the brows moved more than ``still_px`` in the last ``window_s`` of media time.
+
+    Reads the node front end's residual (``FeatureRow.nodes``, (O, N, 2) aligned px, rigid
+    motion removed) at the brow nodes, the largest over the valid offsets. The lids are left to
+    the blink detector and the mouth to the speaking detector."""
+
+    def __init__(self, still_px: float = STILL_PX, window_s: float = STILL_WINDOW_S) -> None:
+        from stream.face.nodes import NODE_GROUPS, STABLE_NODES
+
+        self.still_px = still_px
+        self.window_s = window_s
+        brows = [i for i, g in enumerate(NODE_GROUPS) if g == "brows" and i not in STABLE_NODES]
+        self._brows = np.asarray(brows, np.int64)
+        self._recent: deque[tuple[float, float]] = deque()  # (t_s, largest brow motion px)
+
+    def reset(self) -> None:
+        self._recent.clear()
+
+    def update(self, t_s: float, nodes: np.ndarray | None, valid: np.ndarray | None) -> bool | None:
+        """True: the brows moved in the window; None: no node motion (no front end, or no
+        offset with a reference yet), so nothing is claimed."""
+        if nodes is None or valid is None:
+            return None
+        if valid.any():
+            brows = nodes[np.asarray(valid, bool)][:, self._brows]  # (V, B, 2)
+            self._recent.append((t_s, float(np.sqrt((brows * brows).sum(-1)).max())))
+        while self._recent and t_s - self._recent[0][0] > self.window_s:
+            self._recent.popleft()
+        if not self._recent:
+            return None
+        return max(m for _, m in self._recent) > self.still_px
 
 
 @dataclass(frozen=True)
@@ -57,6 +102,7 @@ class ContextStage:
         config: the detectors' thresholds.
         history_s: how long per-frame context is kept for ``summary`` (the decoder decides an
             expression a look-ahead after its offset, so its frames must still be here).
+        brows: the brow-stillness rule of ``spottable`` (default ``BrowMotion()``).
     """
 
     def __init__(
@@ -65,12 +111,14 @@ class ContextStage:
         stream_name: str = "cam0",
         config: ContextConfig | None = None,
         history_s: float = 4.0,
+        brows: BrowMotion | None = None,
     ) -> None:
         self.emit = emit
         self.stream_name = stream_name
         self.tracker = ContextTracker(config)
         self.blink_runs = BlinkRuns(config)
         self.history_s = history_s
+        self.brows = brows or BrowMotion()
         # (seq, t_s, blink, speaking, head_speed) of recent frames with a face
         self._history: deque[tuple[int, float, bool, bool, float]] = deque()
         self.blinks = 0
@@ -86,11 +134,18 @@ class ContextStage:
         if results.gap or not ok:
             self._log(self.blink_runs.gap(), frame.seq)
             self.tracker.reset()
+            self.brows.reset()
             results.context, results.spottable = None, False if aligned is not None else None
             return
         context = self.tracker.update(aligned.landmarks_px, frame.t_s, True)
         results.context = context
-        results.spottable = not (context.blink or context.speaking or context.head_moving)
+        row = results.features
+        moving = self.brows.update(
+            frame.t_s, None if row is None else row.nodes, None if row is None else row.nodes_valid
+        )
+        results.brows_moving = moving
+        busy = context.blink or context.speaking or context.head_moving or bool(moving)
+        results.spottable = not busy
         self._remember(frame, context)
         self._log(self.blink_runs.update(frame.seq, frame.t_s, context.eyes_closed), frame.seq)
 

@@ -163,6 +163,7 @@ def face_state(results: FrameResults) -> str:
             ("blink", context.blink),
             ("speaking", context.speaking),
             ("head moving", context.head_moving),
+            ("brows moving", bool(results.brows_moving)),
         )
         if on
     ]

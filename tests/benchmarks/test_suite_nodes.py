@@ -102,3 +102,6 @@ def test_node_noise_splits_the_expression_from_what_the_nodes_do_anyway():
     assert videos["x"]["calm_share"] == pytest.approx(170 / 200)
     assert videos["x"]["brows"] == pytest.approx(rows["brows"]["noise_calm_p99"])
     assert videos["x"]["mouth"] < 1.0
+    # the live rule: brows still except while raised (frames 100-119) and the second after
+    # (25 frames), within the calm frames (all but 95-124)
+    assert videos["x"]["spottable_share"] == pytest.approx((200 - 30 - 20) / 200)

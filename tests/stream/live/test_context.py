@@ -98,3 +98,58 @@ def test_an_expression_line_with_context_validates():
     assert validate_event(json.loads(json.dumps(line))) == []
     line["context"] = {"speaking": True}
     assert validate_event(line)
+
+
+# ---- brows that hold still (node motion from the front end) --------------------------------
+
+
+def _brow_rows(length: int, moving: range, px: float) -> list:
+    """Feature rows whose node motion is 0.3 px everywhere and ``px`` at every brow node on
+    the ``moving`` frames."""
+    from stream.contracts import FeatureRow
+    from stream.face.nodes import N_NODES, NODE_GROUPS
+
+    brows = [i for i, g in enumerate(NODE_GROUPS) if g == "brows"]
+    rows = []
+    for i in range(length):
+        nodes = np.full((3, N_NODES, 2), 0.3 / np.sqrt(2), np.float32)  # (O, N, 2)
+        if i in moving:
+            nodes[:, brows] = (0.0, px)
+        rows.append(FeatureRow(i, 0, np.zeros(1, np.float32), True, nodes, np.ones(3, bool)))
+    return rows
+
+
+def _run_with_nodes(stage: ContextStage, rows: list) -> list[FrameResults]:
+    out = []
+    image = np.zeros((2, 2, 3), np.uint8)
+    for i, row in enumerate(rows):
+        landmarks = _face(1.0).astype(np.float32)
+        aligned = AlignedFace(i, 0, None, None, True, landmarks_px=landmarks)
+        results = FrameResults(aligned=aligned, features=row)
+        stage(Frame(i, round(i / FPS * 1e9), i / FPS, image), results)
+        out.append(results)
+    return out
+
+
+def test_moving_brows_make_the_face_not_spottable_for_a_second():
+    from stream.live.context import STILL_PX, STILL_WINDOW_S
+    from stream.ui.hud import face_state
+
+    # 2 s still, brows moving 3 px for 0.5 s (frames 60-74), then still for 3 s
+    results = _run_with_nodes(ContextStage(lambda line: None), _brow_rows(165, range(60, 75), 3.0))
+    assert 3.0 > STILL_PX > 0.3
+    assert all(r.spottable and r.brows_moving is False for r in results[:60])
+    assert all(not r.spottable and r.brows_moving for r in results[60:75])
+    assert face_state(results[70]) == "not spottable: brows moving"
+    # the last moving frame leaves the window STILL_WINDOW_S later (media time)
+    free = 74 + round(STILL_WINDOW_S * FPS) + 1
+    assert all(not r.spottable for r in results[75 : free - 1])
+    assert all(r.spottable for r in results[free:])
+
+
+def test_brow_motion_under_the_threshold_and_no_nodes_change_nothing():
+    still = _run_with_nodes(ContextStage(lambda line: None), _brow_rows(60, range(20, 30), 2.0))
+    assert all(r.spottable and r.brows_moving is False for r in still)
+    # the classic spotter runs no node front end: nothing is claimed about the brows
+    bare = _run(ContextStage(lambda line: None), [1.0] * 60)
+    assert all(r.brows_moving is None for r in bare) and bare[-1].spottable
