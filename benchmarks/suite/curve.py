@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from benchmarks.suite.front_end import front_end, node_noise, node_noise_by_video
+from benchmarks.suite.front_end import brows_still, front_end, node_noise, node_noise_by_video
 from benchmarks.suite.labels import (
     DISTRACTORS,
     GROUPS,
@@ -84,6 +84,7 @@ class Measured:
     # and on the learned spotter's apex score: what its decoder loses is the gap to its sweep
     score_oracle: list[ThresholdPoint] | None = None
     rank_matched: dict[str, np.ndarray] = field(default_factory=dict)  # same-context windows
+    rank_spottable: dict[str, np.ndarray] = field(default_factory=dict)  # spottable on both sides
     node_noise: dict[str, dict[str, float]] = field(default_factory=dict)  # see ``node_noise``
     node_noise_videos: dict[str, dict[str, float]] = field(default_factory=dict)  # per video
 
@@ -91,8 +92,14 @@ class Measured:
         """(K,) expressions whose label fields equal ``where`` (e.g. context="calm")."""
         return np.array([all(getattr(e, k) == v for k, v in where.items()) for e in self.labels])
 
-    def stage_auc(self, stage: str, mask: np.ndarray | None = None, matched: bool = False) -> float:
-        rank = self.rank_matched if matched else self.rank
+    def stage_auc(
+        self, stage: str, mask: np.ndarray | None = None, matched: bool | str = False
+    ) -> float:
+        """Mean share over the ``mask``ed expressions; ``matched``: True for same-context
+        windows, "spottable" for spottable expressions against spottable windows."""
+        rank = {False: self.rank, True: self.rank_matched, "spottable": self.rank_spottable}[
+            matched
+        ]
         values = rank[stage] if mask is None else rank[stage][mask]
         values = values[np.isfinite(values)]
         return float(values.mean()) if values.size else float("nan")
@@ -114,6 +121,16 @@ def measure(
         if k % 5 == 0:
             say(f"curve: {k}/{len(injected)} injected clips")
     labels, truths = _labels(injected, [plain_ctx[partner[c.video]] for c in injected])
+    # the live spottable rule on each plain clip (calm and brows still); an expression is
+    # spottable when its video's face was, at its onset, without it
+    spottable = [
+        ~(c.blink | c.speaking | c.head_moving) & brows_still(clip)
+        for c, clip in zip(plain_ctx, plain, strict=True)
+    ]
+    labels = [
+        replace(e, spottable=bool(spottable[partner[injected[e.clip].video]][e.onset]))
+        for e in labels
+    ]
     gate = _gate(injected, plain)
     sweeps = {}
     for name in SPOTTERS:
@@ -138,6 +155,9 @@ def measure(
     partners = [partner[c.video] for c in injected]
     rank = _ranks(labels, injected, inj_sig, partners, plain, plain_sig, plain_ctx)
     rank_matched = _ranks(labels, injected, inj_sig, partners, plain, plain_sig, plain_ctx, True)
+    rank_spottable = _ranks(
+        labels, injected, inj_sig, partners, plain, plain_sig, plain_ctx, spottable=spottable
+    )
     node_oracle = None
     if all(sig.node is not None for sig in (*inj_sig, *plain_sig)):
         node_peaks = np.array([_peak(inj_sig[e.clip].node, injected[e.clip], e) for e in labels])
@@ -159,6 +179,7 @@ def measure(
         score_oracle=threshold_curve(score_peaks, plain_score),
         rank=rank,
         rank_matched=rank_matched,
+        rank_spottable=rank_spottable,
         distractors={},
         plain_share=_plain_share(plain_ctx),
         clips=(len(injected), len(plain)),
@@ -266,12 +287,22 @@ def _signal(sig: ClipSignals, stage: str, group: str) -> np.ndarray:
 
 
 def _ranks(
-    labels, injected, inj_sig, partner_of, plain, plain_sig, plain_ctx, matched: bool = False
+    labels,
+    injected,
+    inj_sig,
+    partner_of,
+    plain,
+    plain_sig,
+    plain_ctx,
+    matched: bool = False,
+    spottable: list[np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Per stage, (K,) the share of the plain partner's equal-length windows each expression's
     peak beats (NaN when the expression has no valid frame). ``matched``: only the windows
     whose own context (``context_of`` on the window) is the expression's: a calm expression
-    against calm stretches, what a spotter that knows the context would face."""
+    against calm stretches, what a spotter that knows the context would face. ``spottable``
+    ((L,) bool per plain clip, the live rule): only the spottable expressions (NaN for the
+    others), against the windows that start on a spottable frame."""
     out = {}
     with_nodes = all(sig.node is not None for sig in (*inj_sig, *plain_sig))
     node_stages = (NODE_STAGE, NODE_OWN, NODE_BUMP_STAGE) if with_nodes else ()
@@ -279,6 +310,9 @@ def _ranks(
         shares = []
         for e in labels:
             clip, p = injected[e.clip], partner_of[e.clip]
+            if spottable is not None and not e.spottable:
+                shares.append(float("nan"))
+                continue
             peak = _peak(_signal(inj_sig[e.clip], stage, e.group), clip, e)
             length = e.offset - e.onset + 1
             signal = _signal(plain_sig[p], stage, e.group)
@@ -289,6 +323,8 @@ def _ranks(
                     for s in starts
                 ]
                 negatives = negatives[np.array(same, bool)] if same else negatives
+            if spottable is not None:
+                negatives = negatives[spottable[p][np.asarray(starts, int)]]
             shares.append(auc([peak], negatives) if np.isfinite(peak) else float("nan"))
         out[stage] = np.array(shares)
     return out

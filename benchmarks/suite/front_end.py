@@ -164,7 +164,7 @@ def node_noise_by_video(plain: list[SuiteClip], calm: list[np.ndarray]) -> dict[
         if clip.node_residual is None:
             continue
         row = {"calm_share": float(quiet[clip.valid].mean()) if clip.valid.any() else np.nan}
-        still = _brows_still(clip)  # (L,) the live rule (stream.live.context.BrowMotion)
+        still = brows_still(clip)  # (L,) the live rule (stream.live.context.BrowMotion)
         row["spottable_share"] = (
             float((quiet & still)[clip.valid].mean()) if clip.valid.any() else np.nan
         )
@@ -175,10 +175,12 @@ def node_noise_by_video(plain: list[SuiteClip], calm: list[np.ndarray]) -> dict[
     return out
 
 
-def _brows_still(clip: SuiteClip) -> np.ndarray:
+def brows_still(clip: SuiteClip) -> np.ndarray:
     """(L,) frames the live ``spottable`` rule calls brows-still (a gap restarts it)."""
     from stream.live.context import BrowMotion
 
+    if clip.node_residual is None:  # no node motion: nothing is claimed (as live)
+        return np.ones(clip.length, bool)
     rule, still = BrowMotion(), np.zeros(clip.length, bool)
     for t in range(clip.length):
         if not clip.valid[t]:

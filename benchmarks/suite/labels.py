@@ -150,3 +150,4 @@ class EventLabel:
     amplitude_bin: str
     context: str
     group: str
+    spottable: bool = False  # the live rule (calm, brows still) on the plain video at onset

@@ -13,24 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.suite.curve import GATED, LOCALISED_STAGES, RESTING, Measured
-from benchmarks.suite.front_end import NODE_NOISE_KEYS, VIDEO_KEYS
 from benchmarks.suite.labels import AMPLITUDE_BINS, CONTEXTS, DISTRACTORS, GROUPS
+from benchmarks.suite.markdown import f as _f
+from benchmarks.suite.markdown import head as _head
+from benchmarks.suite.markdown import row as _row
+from benchmarks.suite.node_tables import node_noise_table, video_noise_table
 from benchmarks.suite.stages import STAGES
 from engines.eval.detection import FA_TARGETS, best_at
 
 ORACLE = "oracle (BOUND: best threshold on the strongest region's raw shift, chosen on the suite)"
-
-
-def _f(value: float, digits: int = 2) -> str:
-    return "–" if value is None or value != value else f"{value:.{digits}f}"
-
-
-def _row(cells) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
-def _head(cells) -> str:
-    return _row(cells) + "\n|" + "|".join("---" for _ in cells) + "|"
 
 
 NODE_ORACLE = "oracle on the node residual (BOUND, the next front end; chosen on the suite)"
@@ -156,6 +147,26 @@ def group_table(m: Measured) -> str:
     return "\n".join(lines)
 
 
+def spottable_table(m: Measured) -> str:
+    """Where a micro-expression can be seen: the expressions the live spottable rule admits
+    (on the plain video at onset), per stage (AUC against spottable windows only) and per
+    spotter (recall at the operating points chosen on all expressions)."""
+    mask = m.mask(spottable=True)
+    lines = [f"spottable expressions: n = {int(mask.sum())} of {len(m.labels)}", ""]
+    lines.append(_head(("stage", "AUC against spottable windows")))
+    for stage in _stages(m):
+        lines.append(_row((stage, _f(m.stage_auc(stage, mask, "spottable")))))
+    lines += ["", _head(("spotter", "default", "≤ 1 FA/min", "≤ 5 FA/min"))]
+    for name, points in _curves(m).items():
+        default = None if name in ORACLES else next(p for p in points if p.scale == 1.0)
+        cells = [name, "–" if default is None else _f(default.recall(mask))]
+        for target in (1.0, 5.0):
+            point = best_at(points, target)
+            cells.append("0" if point is None else _f(point.recall(mask)))
+        lines.append(_row(cells))
+    return "\n".join(lines)
+
+
 def calm_large_table(m: Measured) -> str:
     """The lab condition: calm expressions of ≥ 2 px, per stage (AUC) and per spotter."""
     mask = m.mask(context="calm") & np.array([e.amplitude_90 >= 2.0 for e in m.labels])
@@ -227,49 +238,6 @@ def front_end_table(m: Measured) -> str:
     return "\n".join(lines)
 
 
-def node_noise_table(m: Measured) -> str:
-    """Per node group: the expression's own flow at its nodes against the same nodes' motion
-    on plain video (``front_end.node_noise``), aligned-face px."""
-    head = (
-        "node group",
-        "expressions",
-        "signal, median",
-        "signal, p90",
-        "plain, median",
-        "plain, p99",
-        "plain calm, p99",
-        "signal p90 / calm p99",
-    )
-    lines = [_head(head)]
-    for group, row in m.node_noise.items():
-        n = int(row["n"])
-        cells = [group, str(n) if n else "–"]
-        cells += [_f(row[k]) for k in NODE_NOISE_KEYS]
-        cells.append(_f(row["signal_p90"] / row["noise_calm_p99"]))
-        lines.append(_row(cells))
-    return "\n".join(lines)
-
-
-def video_noise_table(m: Measured) -> str:
-    """Per plain video: how still its calm frames are at the nodes (``node_noise_by_video``)."""
-    head = (
-        "plain video",
-        "calm frames",
-        "spottable frames (calm, brows still)",
-        "brows, calm p99",
-        "mouth, calm p99",
-        "centre, calm p99",
-    )
-    lines = [_head(head)]
-    for video, row in sorted(
-        m.node_noise_videos.items(), key=lambda kv: np.nan_to_num(kv[1]["brows"], nan=np.inf)
-    ):
-        cells = [video, *(f"{row[k]:.0%}" for k in VIDEO_KEYS[:2])]
-        cells += [_f(row[k]) for k in VIDEO_KEYS[2:]]
-        lines.append(_row(cells))
-    return "\n".join(lines)
-
-
 def _median(values: np.ndarray) -> float:
     values = values[np.isfinite(values)]
     return float(np.median(values)) if values.size else float("nan")
@@ -323,6 +291,10 @@ def all_tables(m: Measured) -> str:
         group_table(m),
         "### The lab condition: calm, ≥ 2 px",
         calm_large_table(m),
+        "### Where a micro-expression can be seen: the expressions the live spottable rule "
+        "admits (no blink, speech or head motion, brows still over the last second, on the "
+        "plain video at onset)",
+        spottable_table(m),
         "### False alarms by distractor",
         distractor_table(m),
     ]

@@ -240,6 +240,12 @@ def test_the_whole_instrument_on_a_small_set(small_suite, tmp_path):
     assert "node noise" in tables and "| node rise-and-return |" in tables
     assert "How still a calm face is" in tables and "| lp_d5 |" in tables
     assert "| oracle on the learned apex score" in tables  # what the decoder could make of it
+    # lp_d5 sits still: some of its calm placements are spottable by the live rule, and they
+    # are ranked against spottable windows only
+    spottable = measured.mask(spottable=True)
+    assert spottable.sum() > 0 and "spottable expressions: n =" in tables
+    assert np.isfinite(measured.rank_spottable["learned apex score"][spottable]).any()
+    assert np.isnan(measured.rank_spottable["learned apex score"][~spottable]).all()
     assert set(measured.node_noise) >= {"brows", "mouth"}
     plot(measured, tmp_path / "d.png")
     assert (tmp_path / "d.png").stat().st_size > 10_000
