@@ -211,7 +211,8 @@ def _threshold_notes(ax, t: np.ndarray, trace: SpotterTrace) -> None:
 
 def _nodes(fig, ax, features: Featurized, t: np.ndarray, frame_s: float) -> None:
     """Node motion per group (the next front end: 40/80/160 ms, rigid fit removed), with the
-    speaking stretches shaded and the blinks marked: why a stretch could not be spotted."""
+    speaking stretches, the blinks and the moving brows marked (each makes a frame not
+    spottable, as the live HUD says): why a stretch could not be spotted."""
     from stream.face.nodes import GROUPS
 
     image = _heat_map(ax, features, features.node_groups, t, frame_s, "viridis")
@@ -220,7 +221,10 @@ def _nodes(fig, ax, features: Featurized, t: np.ndarray, frame_s: float) -> None
     for name, mask, colour, y in (
         ("speaking", features.speaking, "#00e5ff", len(GROUPS) - 0.55),
         ("blink", features.blink, "#ff1744", -0.45),
+        ("brows moving", features.brows_moving, "#ffab00", 0.45),
     ):
+        if mask is None:
+            continue
         for start, stop in runs(mask):
             ax.plot(_span(t, start, stop, frame_s), [y, y], color=colour, lw=3, label=name)
     handles, labels = ax.get_legend_handles_labels()

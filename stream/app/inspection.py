@@ -43,6 +43,7 @@ class Featurized:
     node_groups: np.ndarray | None = None  # (L, G) strongest node residual per node group, px
     speaking: np.ndarray | None = None  # (L,) bool, engines/context.py
     blink: np.ndarray | None = None  # (L,) bool
+    brows_moving: np.ndarray | None = None  # (L,) bool, stream.live.context.BrowMotion
     nodes: np.ndarray | None = None  # (L, O, N, 2) node residual, aligned px (the node spotter)
     nodes_valid: np.ndarray | None = None  # (L, O) bool
     contexts: list | None = None  # (L,) engines.context.FrameContext per frame
@@ -87,15 +88,18 @@ def featurize(
     from stream.face.align import FaceTracker
     from stream.face.features import FeatureExtractor
     from stream.face.nodes import NodeFlow
+    from stream.live.context import BrowMotion
     from stream.synthetic.decode import VideoReader
 
-    tracker, extractor, nodes, context = (
+    tracker, extractor, nodes, context, brows = (
         FaceTracker(),
         FeatureExtractor(),
         NodeFlow(),
         ContextTracker(),
+        BrowMotion(),  # the live spottable rule's brows (the context stage's)
     )
     values, valid, seq, t_s, node_rows, speaking, blink = [], [], [], [], [], [], []
+    brows_moving = []
     residuals, residual_ok, contexts = [], [], []
     with VideoReader(path, allow_short=True) as video:
         fps = video.fps or 30.0
@@ -121,6 +125,10 @@ def featurize(
                 contexts.append(state)
                 speaking.append(state.speaking)
                 blink.append(state.blink)
+                if not aligned.ok:
+                    brows.reset()
+                moving = brows.update(t, node.residual, node.valid) if aligned.ok else None
+                brows_moving.append(bool(moving))
                 values.append(row.values.copy())  # the extractor reuses its buffer
                 valid.append(row.valid)
                 seq.append(source.index)
@@ -144,6 +152,7 @@ def featurize(
         node_groups=np.stack(node_rows),
         speaking=np.array(speaking, bool),
         blink=np.array(blink, bool),
+        brows_moving=np.array(brows_moving, bool),
         nodes=np.stack(residuals),
         nodes_valid=np.stack(residual_ok),
         contexts=contexts,

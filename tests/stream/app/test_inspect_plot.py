@@ -153,3 +153,28 @@ def test_the_table_names_a_kind_mismatch():
     assert rows[3].endswith("kind mismatch: truth 90-101 micro positive")
     assert rows[4].endswith("no match")
     assert kind_mismatches(EVENTS, TRUTH, [0, None, None]) == [None, 1, None]
+
+
+def test_the_node_panel_marks_what_makes_a_stretch_not_spottable():
+    from dataclasses import replace
+
+    from stream.face.nodes import GROUPS
+
+    marks = np.zeros(L, bool)
+    marks[40:70] = True
+    with_nodes = replace(
+        features(),
+        node_groups=np.full((L, len(GROUPS)), 0.5, np.float32),
+        speaking=np.zeros(L, bool),
+        blink=np.zeros(L, bool),
+        brows_moving=marks,
+    )
+    fig = figure(with_nodes, [trace()], TRUTH)
+    try:
+        panel = next(ax for ax in fig.axes if ax.get_ylabel() == "node motion")
+        labels = {line.get_label() for line in panel.lines}
+        assert "brows moving" in labels and "speaking" not in labels
+        (line,) = [line for line in panel.lines if line.get_label() == "brows moving"]
+        assert line.get_xdata()[0] == pytest.approx(40 / FPS)
+    finally:
+        plt.close(fig)
