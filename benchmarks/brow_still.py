@@ -21,8 +21,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from engines.errors import BadInputError, MexliveError, report_error
 
 
@@ -59,8 +57,7 @@ def load_pairs(features: Path, videos: list[str]):
 def measure(injected, plain, still_px: float) -> tuple[dict, dict[str, float]]:
     """(``node_noise`` rows of the >= 2 px expressions, {plain video: share of still frames})."""
     from benchmarks.suite import curve
-    from benchmarks.suite.front_end import node_noise
-    from stream.live.context import BrowMotion
+    from benchmarks.suite.front_end import brows_still, node_noise
 
     partner = {clip.video: k for k, clip in enumerate(plain)}
     contexts = [curve._context(clip) for clip in plain]
@@ -69,16 +66,7 @@ def measure(injected, plain, still_px: float) -> tuple[dict, dict[str, float]]:
     pairs = [(clip, plain[partner[clip.video]]) for clip in injected]
     calm = [~(c.blink | c.speaking | c.head_moving) for c in contexts]
     rows = node_noise(large, pairs, plain, calm)
-    still = {}
-    for clip in plain:
-        rule = BrowMotion(still_px)
-        moving = [
-            rule.update(t / clip.fps, clip.node_residual[t], clip.node_valid[t])
-            if clip.valid[t]
-            else rule.reset()
-            for t in range(clip.length)
-        ]
-        still[clip.video] = float(np.mean([m is False for m in moving]))
+    still = {clip.video: float(brows_still(clip, still_px).mean()) for clip in plain}
     return rows, still
 
 

@@ -208,7 +208,6 @@ class EventDecoder:
         while history and t_s - history[0][0] > self.config.history_s:
             history.popleft()
         self._frames_since_threshold += 1
-        due = self._frames_since_threshold >= 15  # a quantile every 15 frames is plenty
         block = math.floor(t_s / REST_EVERY_S)
         if self.config.relative_half and (block != self._rest_block or len(history) < 15):
             # the running median, taken on the media clock (so a chunk of a long video whose
@@ -218,12 +217,11 @@ class EventDecoder:
             self._rest_block = block
             self._rest = float(np.median(np.fromiter((s for _, s in history), np.float64)))
         if not self.config.adaptive:
-            self._frames_since_threshold = 0 if due else self._frames_since_threshold
             floored = self.baseline_floor > self.config.min_threshold
             self.threshold_term = "baseline floor" if floored else "fixed"
             level = max(self.baseline_floor, self.config.min_threshold)
             self._threshold = level * self.config.threshold_scale
-        elif due:
+        elif self._frames_since_threshold >= 15:  # a quantile every 15 frames is plenty
             self._frames_since_threshold = 0
             scores = np.fromiter((s for _, s in history), np.float64, len(history))
             median = float(np.median(scores))

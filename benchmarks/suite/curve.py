@@ -123,10 +123,9 @@ def measure(
     labels, truths = _labels(injected, [plain_ctx[partner[c.video]] for c in injected])
     # the live spottable rule on each plain clip (calm and brows still); an expression is
     # spottable when its video's face was, at its onset, without it
-    spottable = [
-        ~(c.blink | c.speaking | c.head_moving) & brows_still(clip)
-        for c, clip in zip(plain_ctx, plain, strict=True)
-    ]
+    calm = [~(c.blink | c.speaking | c.head_moving) for c in plain_ctx]  # (L,) each
+    still = [brows_still(clip) for clip in plain]  # (L,) each
+    spottable = [c & s for c, s in zip(calm, still, strict=True)]
     labels = [
         replace(e, spottable=bool(spottable[partner[injected[e.clip].video]][e.onset]))
         for e in labels
@@ -188,9 +187,8 @@ def measure(
     measured.distractors = _distractors(measured, plain, plain_sig, plain_ctx)
     pairs = [(clip, plain[partner[clip.video]]) for clip in injected]
     measured.front_end = front_end(labels, pairs)
-    calm = [~(c.blink | c.speaking | c.head_moving) for c in plain_ctx]  # (L,) each
     measured.node_noise = node_noise(labels, pairs, plain, calm)
-    measured.node_noise_videos = node_noise_by_video(plain, calm)
+    measured.node_noise_videos = node_noise_by_video(plain, calm, still)
     return measured
 
 

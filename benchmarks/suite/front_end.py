@@ -111,17 +111,8 @@ def node_noise(
     blink, speech or head motion). The last rows hold the stable nodes the rigid fit is made
     on. NaN where nothing was measured.
     """
-    from stream.face.nodes import GROUPS as NODE_GROUP_NAMES
-    from stream.face.nodes import NODE_GROUPS, STABLE_NODES
-
-    rows = {
-        g: [i for i, n in enumerate(NODE_GROUPS) if n == g and i not in STABLE_NODES]
-        for g in NODE_GROUP_NAMES
-    }
-    rows[STABLE_ROW] = [i for i in STABLE_NODES if NODE_GROUPS[i] != "cheeks"]
-    rows[TEMPLES_ROW] = [i for i in STABLE_NODES if NODE_GROUPS[i] == "cheeks"]
     out = {}
-    for row, cols in rows.items():
+    for row, cols in node_rows().items():
         signal = [
             _node_peak_difference(*pairs[e.clip], e, cols)
             for e in labels
@@ -146,27 +137,37 @@ def node_noise(
     return out
 
 
-def node_noise_by_video(plain: list[SuiteClip], calm: list[np.ndarray]) -> dict[str, dict]:
-    """Per plain video: the share of its frames that are calm, the share the live rule calls
-    spottable (calm, and the brows still: ``stream.live.context.BrowMotion``), and the 99th
-    percentile over the calm frames of the brows', the mouth's and the central stable nodes'
-    largest residual (aligned px; ``node_noise``'s noise, one video at a time): how still a
-    "calm" face is."""
-    from stream.face.nodes import NODE_GROUPS, STABLE_NODES
+def node_rows() -> dict[str, list[int]]:
+    """The node columns of each row of ``node_noise``: every group's moving nodes, then the
+    stable ones split into the centre and the temples."""
+    from stream.face.nodes import GROUPS, NODE_GROUPS, STABLE_NODES
 
-    groups = {
+    rows = {
         g: [i for i, n in enumerate(NODE_GROUPS) if n == g and i not in STABLE_NODES]
-        for g in ("brows", "mouth")
+        for g in GROUPS
     }
-    groups[STABLE_ROW] = [i for i in STABLE_NODES if NODE_GROUPS[i] != "cheeks"]
+    rows[STABLE_ROW] = [i for i in STABLE_NODES if NODE_GROUPS[i] != "cheeks"]
+    rows[TEMPLES_ROW] = [i for i in STABLE_NODES if NODE_GROUPS[i] == "cheeks"]
+    return rows
+
+
+def node_noise_by_video(
+    plain: list[SuiteClip], calm: list[np.ndarray], still: list[np.ndarray] | None = None
+) -> dict[str, dict]:
+    """Per plain video: the share of its frames that are calm, the share the live rule calls
+    spottable (calm, and the brows still: ``still``, (L,) per clip, ``brows_still`` when not
+    given), and the 99th percentile over the calm frames of the brows', the mouth's and the
+    central stable nodes' largest residual (aligned px; ``node_noise``'s noise, one video at a
+    time): how still a "calm" face is."""
+    groups = {name: node_rows()[name] for name in VIDEO_KEYS[2:]}
+    still = still if still is not None else [brows_still(clip) for clip in plain]
     out = {}
-    for clip, quiet in zip(plain, calm, strict=True):
+    for clip, quiet, brows in zip(plain, calm, still, strict=True):
         if clip.node_residual is None:
             continue
         row = {"calm_share": float(quiet[clip.valid].mean()) if clip.valid.any() else np.nan}
-        still = brows_still(clip)  # (L,) the live rule (stream.live.context.BrowMotion)
         row["spottable_share"] = (
-            float((quiet & still)[clip.valid].mean()) if clip.valid.any() else np.nan
+            float((quiet & brows)[clip.valid].mean()) if clip.valid.any() else np.nan
         )
         for name, cols in groups.items():
             largest, valid = _node_frames(clip, cols)
@@ -175,13 +176,17 @@ def node_noise_by_video(plain: list[SuiteClip], calm: list[np.ndarray]) -> dict[
     return out
 
 
-def brows_still(clip: SuiteClip) -> np.ndarray:
-    """(L,) frames the live ``spottable`` rule calls brows-still (a gap restarts it)."""
-    from stream.live.context import BrowMotion
+def brows_still(clip: SuiteClip, still_px: float | None = None) -> np.ndarray:
+    """(L,) frames the live ``spottable`` rule (``BrowMotion``, its ``STILL_PX`` unless
+    ``still_px``) calls brows-still (a gap restarts it)."""
+    from stream.live.context import STILL_PX, BrowMotion
 
     if clip.node_residual is None:  # no node motion: nothing is claimed (as live)
         return np.ones(clip.length, bool)
-    rule, still = BrowMotion(), np.zeros(clip.length, bool)
+    rule, still = (
+        BrowMotion(STILL_PX if still_px is None else still_px),
+        np.zeros(clip.length, bool),
+    )
     for t in range(clip.length):
         if not clip.valid[t]:
             rule.reset()

@@ -125,10 +125,11 @@ def featurize(
                 contexts.append(state)
                 speaking.append(state.speaking)
                 blink.append(state.blink)
-                if not aligned.ok:
+                if aligned.ok:
+                    brows_moving.append(bool(brows.update(t, node.residual, node.valid)))
+                else:
                     brows.reset()
-                moving = brows.update(t, node.residual, node.valid) if aligned.ok else None
-                brows_moving.append(bool(moving))
+                    brows_moving.append(False)
                 values.append(row.values.copy())  # the extractor reuses its buffer
                 valid.append(row.valid)
                 seq.append(source.index)

@@ -55,7 +55,9 @@ class BrowMotion:
         self.window_s = window_s
         brows = [i for i, g in enumerate(NODE_GROUPS) if g == "brows" and i not in STABLE_NODES]
         self._brows = np.asarray(brows, np.int64)
-        self._recent: deque[tuple[float, float]] = deque()  # (t_s, largest brow motion px)
+        # (t_s, largest brow motion px) of the window, each entry larger than every later one
+        # (a later, larger motion outlasts it): the window's largest is the first, O(1) a frame
+        self._recent: deque[tuple[float, float]] = deque()
 
     def reset(self) -> None:
         self._recent.clear()
@@ -67,12 +69,15 @@ class BrowMotion:
             return None
         if valid.any():
             brows = nodes[np.asarray(valid, bool)][:, self._brows]  # (V, B, 2)
-            self._recent.append((t_s, float(np.sqrt((brows * brows).sum(-1)).max())))
+            largest = float(np.sqrt((brows * brows).sum(-1)).max())
+            while self._recent and self._recent[-1][1] <= largest:
+                self._recent.pop()
+            self._recent.append((t_s, largest))
         while self._recent and t_s - self._recent[0][0] > self.window_s:
             self._recent.popleft()
         if not self._recent:
             return None
-        return max(m for _, m in self._recent) > self.still_px
+        return self._recent[0][1] > self.still_px
 
 
 @dataclass(frozen=True)
@@ -140,12 +145,10 @@ class ContextStage:
         context = self.tracker.update(aligned.landmarks_px, frame.t_s, True)
         results.context = context
         row = results.features
-        moving = self.brows.update(
-            frame.t_s, None if row is None else row.nodes, None if row is None else row.nodes_valid
-        )
-        results.brows_moving = moving
-        busy = context.blink or context.speaking or context.head_moving or bool(moving)
-        results.spottable = not busy
+        nodes, nodes_valid = (None, None) if row is None else (row.nodes, row.nodes_valid)
+        results.brows_moving = self.brows.update(frame.t_s, nodes, nodes_valid)
+        busy = context.blink or context.speaking or context.head_moving
+        results.spottable = not (busy or results.brows_moving)
         self._remember(frame, context)
         self._log(self.blink_runs.update(frame.seq, frame.t_s, context.eyes_closed), frame.seq)
 
