@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.soak_report import Sample, SoakResult, plot, row, table
-from engines.decoding import EventDecoder
+from engines.decoding import new_decoder
 from stream.capture.sources import open_source
 from stream.errors import SourceReadError
 from stream.live.builder import LiveConfig, RecognizerOptions, RunLimits, build_live
@@ -275,7 +275,7 @@ def new_person(spotter: SpottingStage) -> Stage:
         if frame.segment != last_segment[0]:
             last_segment[0] = frame.segment
             spotter.recalibrate()
-            spotter.decoder = EventDecoder(spotter.decoder.config)
+            spotter.decoder = new_decoder(spotter.decoder.config)
 
     return Stage("soak_new_person", on_frame)
 

@@ -73,12 +73,25 @@ class DecoderConfig:
     # on validation it finds more at 2 false events per minute and less at 0.5-1, where the
     # merging also merges false alarms (docs/benchmarks.md, "the decoder")
     relative_half: bool = False
+    # > 0: apexes are the score's local maxima, each the highest within ± peak_s seconds and
+    # decided peak_s after it (engines.peaks.PeakDecoder); 0: the half-maximum decoder here
+    peak_s: float = 0.0
+    prominence: float = 0.0  # (peak_s > 0) how far an apex must rise above its base
 
 
 def fixed_decoder(threshold: float, base: DecoderConfig | None = None) -> DecoderConfig:
     """The decoder with one fixed threshold: no running level (the live stage applies no
     baseline floor to a node spotter either)."""
     return replace(base or DecoderConfig(), min_threshold=float(threshold), adaptive=False)
+
+
+def new_decoder(config: DecoderConfig | None = None, baseline_floor: float = 0.0) -> EventDecoder:
+    """The decoder ``config`` names: local maxima (``peak_s`` > 0) or half maxima."""
+    if config is not None and config.peak_s > 0:
+        from engines.peaks import PeakDecoder  # it builds on EventDecoder, defined below
+
+        return PeakDecoder(config, baseline_floor)
+    return EventDecoder(config, baseline_floor)
 
 
 @dataclass
@@ -313,7 +326,7 @@ def decode_trace(
         emotion_probs: (L, 3) emotion probabilities over ``EMOTIONS``.
         valid: (L,) bool, default all valid; an invalid row is a gap.
     """
-    decoder, decided = EventDecoder(config, baseline_floor), []
+    decoder, decided = new_decoder(config, baseline_floor), []
     ok = np.ones(len(apex_score), bool) if valid is None else np.asarray(valid, bool)
     for i in range(len(apex_score)):
         t_s = i / fps

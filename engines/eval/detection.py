@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engines.decoding import DecoderConfig, EventDecoder, Spotted
+from engines.decoding import DecoderConfig, Spotted, new_decoder
 from engines.eval.metrics import spotting_matches
 
 FA_TARGETS = (0.5, 1.0, 2.0, 5.0)  # false micro events per minute of plain video
@@ -94,7 +94,7 @@ def decode_scaled(trace: ScoreTrace, config: DecoderConfig, scale: float = 1.0) 
     """The streaming decoder over a recorded trace with its threshold times ``scale``; at
     ``scale`` 1 the live stage's own intervals (the floor applies from ``floor_from`` as the
     stage applied it, and nothing that starts before ``ready_from`` is kept)."""
-    decoder = EventDecoder(replace(config, threshold_scale=scale))
+    decoder = new_decoder(replace(config, threshold_scale=scale))
     decided: list[Spotted] = []
     for i in range(len(trace.score)):
         if i == trace.floor_from:

@@ -21,7 +21,7 @@ import numpy as np
 
 from calibration.baseline import Baseline
 from engines.classic import UNIFORM, ClassicSpotter
-from engines.decoding import DecoderConfig, EventDecoder, Spotted, fixed_decoder
+from engines.decoding import DecoderConfig, Spotted, fixed_decoder, new_decoder
 from engines.inputs import SpotterInput, takes_motion, takes_nodes
 from engines.node_inputs import NodeInput
 from engines.runtime.cache import default_cache_dir
@@ -116,7 +116,7 @@ class SpottingStage:
         self._fresh = True
         self.emit = emit
         self.stream_name = stream_name
-        self.decoder = EventDecoder(decoder)
+        self.decoder = new_decoder(decoder)
         self.baseline: Baseline | None = None
         self.baseline_s = baseline_s
         self.on_status = on_status or (lambda status, detail, seq: None)
@@ -317,7 +317,9 @@ class SpottingStage:
         if self.context is not None:
             context = self.context.summary(spotted.onset_seq, spotted.offset_seq)
         emotion, probs, sources = spotted.emotion, spotted.emotion_probs, None
-        latency = {"lookahead": round(self.decoder.config.lookahead_s * 1e3, 1)}
+        config = self.decoder.config  # the local-maximum decoder looks ahead peak_s
+        lookahead_s = config.peak_s if config.peak_s > 0 else config.lookahead_s
+        latency = {"lookahead": round(lookahead_s * 1e3, 1)}
         if self.recognizer is not None:
             probs, sources, ms = self.recognizer.fuse(probs, spotted.onset_seq, spotted.apex_seq)
             emotion = max(probs, key=probs.__getitem__)
