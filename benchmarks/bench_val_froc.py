@@ -13,7 +13,8 @@ and 2 false micro events per minute at fixed thresholds, and their mean). Weight
 training used one of these identities are refused: their numbers would not be validation.
 ``--relative-half`` adds a row per weights decoded with half maxima above the score's resting
 level (``engines.decoding.DecoderConfig.relative_half``), the decoder the suite's curve
-measures beside the live one.
+measures beside the live one; ``--peaks 0.25,0.25:0.05`` a row per local-maximum decoder
+(``engines.peaks``: apexes the highest within ± S seconds, P above their base).
 """
 
 from __future__ import annotations
@@ -39,7 +40,28 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also decode with half maxima above the score's resting level (not the live one)",
     )
+    parser.add_argument(
+        "--peaks",
+        default="",
+        metavar="S[:P],...",
+        help="also decode with local maxima, each the highest within +-S seconds and P above "
+        "its base (engines.peaks), one row per setting, e.g. 0.25,0.25:0.05",
+    )
     return parser
+
+
+def _peak_settings(text: str) -> list[tuple[float, float]]:
+    """``S[:P],...`` as (peak_s, prominence) pairs; a malformed setting is bad input."""
+    settings = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            peak_s, _, prominence = part.partition(":")
+            settings.append((float(peak_s), float(prominence or 0.0)))
+        except ValueError:
+            raise BadInputError(f"--peaks: {part!r} is not S or S:P (seconds, score)") from None
+        if settings[-1][0] <= 0 or settings[-1][1] < 0:
+            raise BadInputError(f"--peaks: {part!r}: S must be > 0 and P >= 0")
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         clips = [as_node_input(c) for c in load_clips(args.features)]
         _, val_clips = split_by_identity(clips, val_ids)
+        peaks = _peak_settings(args.peaks)
         rows = []
         for path in args.weights:
             model, manifest = load_spotter(path)
@@ -60,19 +83,24 @@ def main(argv: list[str] | None = None) -> int:
             if overlap:
                 names = ", ".join(sorted(overlap))
                 raise BadInputError(f"{path}: trained on validation identities: {names}")
-            rows.append((path, manifest["sha256"][:12], froc(model, val_clips)))
+            sha = manifest["sha256"][:12]
+            rows.append((path, sha, froc(model, val_clips)))
             if args.relative_half:
                 result = froc(model, val_clips, base=DecoderConfig(relative_half=True))
-                rows.append((f"{path}, half above the resting level", rows[-1][1], result))
+                rows.append((f"{path}, half above the resting level", sha, result))
+            for peak_s, prominence in peaks:
+                config = DecoderConfig(peak_s=peak_s, prominence=prominence)
+                name = f"{path}, peaks ± {peak_s:g} s, prominence {prominence:g}"
+                rows.append((name, sha, froc(model, val_clips, base=config)))
     except MexliveError as exc:
         return report_error(exc)
     points = " | ".join(f"recall @ ≤ {p:g} FA/min" for p in FROC_POINTS)
     print(f"{len(val_clips)} validation clips ({', '.join(val_ids)})\n")
-    print(f"| weights | sha256 | {points} | mean (FROC) |")
-    print("|---|---|" + "---|" * (len(FROC_POINTS) + 1))
+    print(f"| weights | sha256 | {points} | mean (FROC) | score AUC |")
+    print("|---|---|" + "---|" * (len(FROC_POINTS) + 2))
     for path, sha, result in rows:
         at = " | ".join(f"{result['recall_at'][str(p)]:.3f}" for p in FROC_POINTS)
-        print(f"| {path} | {sha}… | {at} | {result['froc_recall']:.3f} |")
+        print(f"| {path} | {sha}… | {at} | {result['froc_recall']:.3f} | {result['auc']:.3f} |")
     return 0
 
 

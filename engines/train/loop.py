@@ -66,6 +66,10 @@ class TrainConfig:
     # recall of real validation micro-expressions at 0.5, 1 and 2 false micro events per
     # minute, fixed thresholds: how the node spotter runs and is judged)
     select: str = "f1"
+    # crops per epoch, in passes over the training frames: one pass over recipe3 is 29
+    # optimizer steps, and 12 such epochs left the node spotter far from fitting even its
+    # training videos (docs/models.md, "steps"); validation still runs once an epoch
+    passes: int = 1
 
 
 # ---- batches ------------------------------------------------------------------------------
@@ -84,7 +88,7 @@ def _crops(
         raise DataError("no valid stretch of >= 16 frames in the training clips")
     lengths = np.array([b - a for _, a, b in runs], np.float64)
     mean_crop = 0.5 * (cfg.crop_min + cfg.crop_max)
-    n_crops = max(cfg.batch, math.ceil(lengths.sum() / mean_crop))  # each frame ≈ once
+    n_crops = max(cfg.batch, math.ceil(cfg.passes * lengths.sum() / mean_crop))  # each ≈ passes×
     n_batches = math.ceil(n_crops / cfg.batch)
     for _ in range(n_batches):
         size = int(rng.integers(cfg.crop_min, cfg.crop_max + 1))
@@ -204,6 +208,7 @@ def _train(
         row: dict[str, Any] = {
             "epoch": epoch,
             "train_loss": float(np.mean(losses)),
+            "steps": len(losses),
             "hard_negatives": len(hard),
         }
         if val_clips:
@@ -215,7 +220,10 @@ def _train(
                 row.update(
                     {"val_froc_recall": curve["froc_recall"], "val_recall_at": curve["recall_at"]}
                 )
-                key = (curve["froc_recall"], *key)
+                row["val_auc"] = curve["auc"]
+                # recall moves in steps of one validation expression: ties go to the score
+                # that ranks the expressions better (engines.train.operating.ranking_auc)
+                key = (curve["froc_recall"], curve["auc"], *key)
         else:
             key = (0.0, -row["train_loss"])
         history.append(row)
@@ -234,7 +242,7 @@ def _train(
 
 
 def _epoch_line(row: dict[str, Any], seconds: float) -> str:
-    line = f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.5f}"
+    line = f"epoch {row['epoch']:3d}  {row['steps']} steps  train loss {row['train_loss']:.5f}"
     line += f"  hard negatives {row.get('hard_negatives', 0)}"
     if "val_loss" in row:
         line += (
@@ -242,5 +250,5 @@ def _epoch_line(row: dict[str, Any], seconds: float) -> str:
             f"macro {row['val_macro_f1']:.3f} overall {row['val_overall_f1']:.3f}"
         )
     if "val_froc_recall" in row:
-        line += f"  FROC recall {row['val_froc_recall']:.3f}"
+        line += f"  FROC recall {row['val_froc_recall']:.3f}  AUC {row['val_auc']:.3f}"
     return line + f"  ({seconds:.1f} s)"

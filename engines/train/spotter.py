@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         "where the current model fires with nothing there (0: none)",
     )
     parser.add_argument(
+        "--passes",
+        type=int,
+        default=TrainConfig.passes,
+        help="crops per epoch, in passes over the training frames (validation runs once an "
+        "epoch): more optimizer steps without validating more often",
+    )
+    parser.add_argument(
         "--input",
         choices=("nodes", "motion", "raw"),
         default="nodes",
@@ -122,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    if args.epochs < 1 or args.batch < 1 or not 1 <= args.crop_min <= args.crop_max:
-        message = "epochs and batch must be >= 1 and 1 <= crop-min <= crop-max"
+    if min(args.epochs, args.batch, args.passes) < 1 or not 1 <= args.crop_min <= args.crop_max:
+        message = "epochs, batch and passes must be >= 1 and 1 <= crop-min <= crop-max"
         return report_error(BadInputError(message))
     cfg = TrainConfig(
         epochs=args.epochs,
@@ -136,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         d_model=args.d_model,
         hard_share=args.hard_share,
         pos_weight=args.pos_weight,
+        passes=args.passes,
         **(NODE_MODEL if args.input == "nodes" else {}),
     )
     val_ids = [v.strip() for v in args.val_identities.split(",") if v.strip()]

@@ -26,14 +26,19 @@ def test_scores_held_out_weights_and_refuses_weights_trained_on_validation(tmp_p
     rows = [
         line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {weights}")
     ]
-    assert len(rows) == 1 and rows[0].count("|") == 7  # path, sha, three points, mean
+    assert len(rows) == 1 and rows[0].count("|") == 8  # path, sha, three points, mean, AUC
+    assert 0 <= float(rows[0].split("|")[-2]) <= 1
     both = [str(weights), "--features", str(folder), "--val-identities", "c.jpg"]
-    assert val_froc_main([*both, "--relative-half"]) == 0
+    assert val_froc_main([*both, "--relative-half", "--peaks", "0.25,0.2:0.05"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("|")[1].strip() for line in lines if line.startswith(f"| {weights}")] == [
         str(weights),
         f"{weights}, half above the resting level",
+        f"{weights}, peaks ± 0.25 s, prominence 0",
+        f"{weights}, peaks ± 0.2 s, prominence 0.05",
     ]
+    assert val_froc_main([*both, "--peaks", "0.25:x"]) == 2
+    assert "--peaks: '0.25:x' is not S or S:P" in capsys.readouterr().err
     # b.jpg was a training identity of these weights: scoring them there is not validation
     assert (
         val_froc_main([str(weights), "--features", str(folder), "--val-identities", "b.jpg"]) == 2

@@ -166,6 +166,21 @@ def test_node_spotter_training_is_deterministic_with_an_operating_point(tmp_path
     assert row["val_froc_recall"] == pytest.approx(sum(recalls) / 3, abs=1e-4)
     model, _ = load_spotter(out, feature_names=[])
     assert model.config.n_features == manifest["n_features"] == len(node_input_names())
+    assert 0 <= row["val_auc"] <= 1  # the score ranked (NaN fails)
+
+
+def test_passes_multiply_an_epochs_steps_not_its_validations(tmp_path):
+    folder = write_node_clips(tmp_path / "nodes")
+    steps = []
+    for passes in (1, 3):
+        out = tmp_path / f"p{passes}" / "spotter.pt"
+        args = [*train_args(folder, out, epochs=1, input_kind="nodes"), "--passes", str(passes)]
+        assert train_main(args) == 0
+        (row,) = json.loads((out.parent / "manifest.json").read_text())["history"]
+        steps.append(row["steps"])
+    # crops per epoch = ceil(passes × frames / mean crop) in batches of 4: the rounding
+    # costs at most two batches
+    assert steps[0] >= 2 and 3 * steps[0] - 2 <= steps[1] <= 3 * steps[0]
 
 
 def test_region_files_are_refused_by_the_node_spotter(feature_dir, tmp_path, capsys):
