@@ -178,6 +178,12 @@ class EventDecoder:
             self._first = (seq, t_s)
         self._remember(t_s, score)
         sample = _Sample(seq, t_s, t_mono_ns, score, np.asarray(emotion_probs, np.float64))
+        return self._step(sample)
+
+    def _step(self, sample: _Sample) -> list[Spotted]:
+        """One valid frame through the half-maximum candidate (``engines.peaks`` overrides
+        this with its local maxima)."""
+        score, t_s = sample.score, sample.t_s
         if not self._candidate:
             if score >= self._threshold:
                 rising, edge = [], self._above_rest(self._threshold, 0.25)
@@ -254,7 +260,7 @@ class EventDecoder:
         return self._history[-1][0] - self._history[0][0] if self._history else 0.0
 
     def _close(self) -> list[Spotted]:
-        samples, cfg = self._candidate, self.config
+        samples = self._candidate
         scores = np.array([s.score for s in samples])  # (N,)
         peak_i = int(np.argmax(scores))
         half = scores >= self._above_rest(float(scores[peak_i]), 0.5)
@@ -264,7 +270,18 @@ class EventDecoder:
         right = peak_i
         while right + 1 < len(samples) and half[right + 1]:
             right += 1
-        t = np.array([s.t_s for s in samples])
+        # the candidate holds every frame up to the latest one seen
+        return self._interval(samples, left, peak_i, right, samples[-1])
+
+    def _interval(
+        self, samples: list[_Sample], left: int, peak_i: int, right: int, last: _Sample
+    ) -> list[Spotted]:
+        """The event of the apex ``samples[peak_i]`` whose half-maximum span is
+        ``samples[left..right]``, widened to its full length and centred there, decided at
+        ``last`` (the latest frame seen); none when shorter than ``min_duration_s``."""
+        cfg = self.config
+        scores = np.array([s.score for s in samples])  # (N,)
+        t = np.array([s.t_s for s in samples])  # (N,)
         frame_s = float(np.median(np.diff(t))) if len(t) > 1 else 1 / 30
         fwhm_s = t[right] - t[left] + frame_s
         length_s = cfg.width_scale * fwhm_s
@@ -280,7 +297,6 @@ class EventDecoder:
         first_seq, first_t_s = self._first or (samples[0].seq, samples[0].t_s)
         if onset_seq < first_seq:
             onset_seq, onset_s = first_seq, first_t_s
-        last = samples[-1]  # the candidate holds every frame up to the latest one seen
         if offset_seq > last.seq:
             offset_seq, offset_s = last.seq, last.t_s
         weights = scores[left : right + 1]

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 from collections import deque
 
-import numpy as np
-
 from engines.decoding import DecoderConfig, EventDecoder, Spotted, _Sample
-from engines.labels import EMOTIONS
 
 
 class PeakDecoder(EventDecoder):
@@ -37,7 +34,7 @@ class PeakDecoder(EventDecoder):
 
     def __init__(self, config: DecoderConfig | None = None, baseline_floor: float = 0.0) -> None:
         super().__init__(config, baseline_floor)
-        # (sample, threshold when it arrived) of the last 2 · peak_s seconds and the frames
+        # (sample, threshold when it arrived) of the last 3 · peak_s seconds and the frames
         # not yet decided; `_next` indexes the first frame not yet judged as an apex
         self._window: deque[tuple[_Sample, float]] = deque()
         self._next = 0
@@ -49,25 +46,11 @@ class PeakDecoder(EventDecoder):
         self._first = None
         return decided
 
-    def update(
-        self,
-        seq: int,
-        t_s: float,
-        t_mono_ns: int,
-        score: float,
-        emotion_probs: np.ndarray | None,
-        valid: bool = True,
-    ) -> list[Spotted]:
-        if not valid or not np.isfinite(score):
-            return self.reset()
-        if self._first is None:
-            self._first = (seq, t_s)
-        self._remember(t_s, score)
-        sample = _Sample(seq, t_s, t_mono_ns, score, np.asarray(emotion_probs, np.float64))
+    def _step(self, sample: _Sample) -> list[Spotted]:
         self._window.append((sample, self._threshold))
         decided = self._judge(final=False)
         # keep what a later apex can look back on: 2 · peak_s before it (its width, its base)
-        while self._next > 0 and t_s - self._window[0][0].t_s > 3 * self.config.peak_s:
+        while self._next > 0 and sample.t_s - self._window[0][0].t_s > 3 * self.config.peak_s:
             self._window.popleft()
             self._next -= 1
         return decided
@@ -109,45 +92,3 @@ class PeakDecoder(EventDecoder):
         while right + 1 <= near[-1] and window[right + 1].score >= half:
             right += 1
         return self._interval(window, left, i, right, latest)
-
-    def _interval(
-        self, window: list[_Sample], left: int, i: int, right: int, latest: _Sample
-    ) -> list[Spotted]:
-        cfg, apex = self.config, window[i]
-        t = np.array([s.t_s for s in window])  # (W,)
-        frame_s = float(np.median(np.diff(t))) if len(t) > 1 else 1 / 30
-        length_s = cfg.width_scale * (t[right] - t[left] + frame_s)
-        if length_s < cfg.min_duration_s:
-            return []
-        centre_s = 0.5 * (t[left] + t[right])
-        onset_s, offset_s = centre_s - length_s / 2, centre_s + length_s / 2 - frame_s
-        onset_seq = apex.seq - round((apex.t_s - onset_s) / frame_s)
-        offset_seq = apex.seq + round((offset_s - apex.t_s) / frame_s)
-        first_seq, first_t_s = self._first or (window[0].seq, window[0].t_s)
-        if onset_seq < first_seq:  # never before the first frame seen since the last gap
-            onset_seq, onset_s = first_seq, first_t_s
-        if offset_seq > latest.seq:  # nor after the last one seen
-            offset_seq, offset_s = latest.seq, latest.t_s
-        span = window[left : right + 1]
-        weights = np.array([s.score for s in span])  # (K,)
-        probs = np.stack([s.emotion_probs for s in span])  # (K, 3)
-        mean = (weights[:, None] * probs).sum(0) / max(weights.sum(), 1e-9)
-        mean = mean / max(mean.sum(), 1e-9)
-        offset_sample = min(window, key=lambda s: abs(s.t_s - offset_s))
-        return [
-            Spotted(
-                kind="micro" if offset_s - onset_s <= cfg.micro_max_s else "macro",
-                onset_seq=int(onset_seq),
-                apex_seq=apex.seq,
-                offset_seq=int(offset_seq),
-                onset_s=onset_s,
-                apex_s=apex.t_s,
-                offset_s=offset_s,
-                apex_score=float(apex.score),
-                emotion_probs={e: round(float(p), 4) for e, p in zip(EMOTIONS, mean, strict=True)},
-                emotion=EMOTIONS[int(np.argmax(mean))],
-                decided_seq=latest.seq,
-                decided_t_mono_ns=latest.t_mono_ns,
-                offset_t_mono_ns=offset_sample.t_mono_ns,
-            )
-        ]

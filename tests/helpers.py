@@ -287,3 +287,13 @@ def close_eyes(lm: np.ndarray, closed: float) -> None:
     shift = closed * (lm[LOWER_LIDS] - lm[UPPER_LIDS]) / 2  # (4, 2)
     lm[UPPER_LIDS] += shift
     lm[LOWER_LIDS] -= shift
+
+
+def bump_trace(t: np.ndarray, intervals: list[tuple[float, float, float]]) -> np.ndarray:
+    """The spotter's training target on times ``t`` (s): a Gaussian of σ = length/4 at each
+    (onset, apex, offset) apex, the max where they overlap."""
+    score = np.zeros_like(t)
+    for onset, apex, offset in intervals:
+        sigma = (offset - onset) / 4
+        score = np.maximum(score, np.exp(-0.5 * ((t - apex) / sigma) ** 2))
+    return score

@@ -8,17 +8,9 @@ import numpy as np
 import pytest
 
 from engines.decoding import DecoderConfig, EventDecoder, decode_trace, fixed_decoder
+from tests.helpers import bump_trace
 
 POSITIVE = np.array([0.1, 0.8, 0.1])
-
-
-def bump_trace(t: np.ndarray, intervals: list[tuple[float, float, float]]) -> np.ndarray:
-    """The spotter's training target: a Gaussian of σ = length/4 at each apex (seconds)."""
-    score = np.zeros_like(t)
-    for onset, apex, offset in intervals:
-        sigma = (offset - onset) / 4
-        score = np.maximum(score, np.exp(-0.5 * ((t - apex) / sigma) ** 2))
-    return score
 
 
 def decode(t: np.ndarray, score: np.ndarray, valid=None, config=None):
