@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.soak_report import Sample, SoakResult, plot, row, table
-from engines.decoding import new_decoder
+from engines.decoders import new_decoder
 from stream.capture.sources import open_source
 from stream.errors import SourceReadError
 from stream.live.builder import LiveConfig, RecognizerOptions, RunLimits, build_live

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engines.decoding import DecoderConfig, Spotted, decode_trace
+from engines.decoders import decode_trace
+from engines.decoding import DecoderConfig, Spotted
 from engines.labels import EMOTIONS
 from engines.motion import MotionConfig, MotionNormaliser
 

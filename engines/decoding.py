@@ -85,15 +85,6 @@ def fixed_decoder(threshold: float, base: DecoderConfig | None = None) -> Decode
     return replace(base or DecoderConfig(), min_threshold=float(threshold), adaptive=False)
 
 
-def new_decoder(config: DecoderConfig | None = None, baseline_floor: float = 0.0) -> EventDecoder:
-    """The decoder ``config`` names: local maxima (``peak_s`` > 0) or half maxima."""
-    if config is not None and config.peak_s > 0:
-        from engines.peaks import PeakDecoder  # it builds on EventDecoder, defined below
-
-        return PeakDecoder(config, baseline_floor)
-    return EventDecoder(config, baseline_floor)
-
-
 @dataclass
 class Spotted:
     """A decoded interval; ``stream.output.events.ExpressionEvent`` is built from it."""
@@ -323,29 +314,3 @@ class EventDecoder:
                 offset_t_mono_ns=offset_sample.t_mono_ns,
             )
         ]
-
-
-def decode_trace(
-    apex_score: np.ndarray,
-    emotion_probs: np.ndarray,
-    fps: float,
-    valid: np.ndarray | None = None,
-    config: DecoderConfig | None = None,
-    baseline_floor: float = 0.0,
-) -> list[Spotted]:
-    """A recorded trace through the streaming decoder, one frame at a time as live: frame i at
-    ``i / fps`` s; what is still open at the end is decided there. Used where a whole clip's
-    scores are at hand (validation, LOSO, the privacy attack), so they decode like the live path.
-
-    Args:
-        apex_score: (L,) apex score; NaN rows count as invalid.
-        emotion_probs: (L, 3) emotion probabilities over ``EMOTIONS``.
-        valid: (L,) bool, default all valid; an invalid row is a gap.
-    """
-    decoder, decided = new_decoder(config, baseline_floor), []
-    ok = np.ones(len(apex_score), bool) if valid is None else np.asarray(valid, bool)
-    for i in range(len(apex_score)):
-        t_s = i / fps
-        score, probs = float(apex_score[i]), emotion_probs[i]
-        decided += decoder.update(i, t_s, round(t_s * 1e9), score, probs, bool(ok[i]))
-    return decided + decoder.reset()

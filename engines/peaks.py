@@ -30,7 +30,7 @@ from engines.decoding import DecoderConfig, EventDecoder, Spotted, _Sample
 
 class PeakDecoder(EventDecoder):
     """``EventDecoder``'s interface (``update``, ``reset``, ``threshold``), apexes by local
-    maxima; chosen by ``DecoderConfig.peak_s`` > 0 (``engines.decoding.new_decoder``)."""
+    maxima; chosen by ``DecoderConfig.peak_s`` > 0 (``engines.decoders.new_decoder``)."""
 
     def __init__(self, config: DecoderConfig | None = None, baseline_floor: float = 0.0) -> None:
         super().__init__(config, baseline_floor)

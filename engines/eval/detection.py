@@ -25,7 +25,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engines.decoding import DecoderConfig, Spotted, new_decoder
+from engines.decoders import new_decoder
+from engines.decoding import DecoderConfig, Spotted
 from engines.eval.metrics import spotting_matches
 
 FA_TARGETS = (0.5, 1.0, 2.0, 5.0)  # false micro events per minute of plain video

@@ -73,7 +73,7 @@ def classic_from_input(clip: Clip) -> list:
     """The classic's intervals of a clip, from its input's ``classic_score`` channel (the
     score the classic spotter computes live, frame by frame)."""
     from engines.classic import UNIFORM, classic_decoder
-    from engines.decoding import decode_trace
+    from engines.decoders import decode_trace
 
     score = clip.x[:, -2].numpy().astype(np.float64)  # (L,)
     probs = np.broadcast_to(UNIFORM, (clip.length, len(UNIFORM)))  # (L, E)

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from engines.decoding import DecoderConfig, decode_trace, fixed_decoder
+from engines.decoders import decode_trace
+from engines.decoding import DecoderConfig, fixed_decoder
 from engines.eval.detection import auc, windows
 from engines.eval.metrics import spotting_matches
 from engines.models.spotter import Spotter

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from engines.decoding import DecoderConfig, Spotted, decode_trace
+from engines.decoders import decode_trace
+from engines.decoding import DecoderConfig, Spotted
 from engines.eval.metrics import VideoIntervals, spotting_matches, spotting_report, uar, uf1
 from engines.labels import EMOTIONS
 from engines.models.spotter import Spotter, loss_terms

@@ -21,7 +21,8 @@ import numpy as np
 
 from calibration.baseline import Baseline
 from engines.classic import UNIFORM, ClassicSpotter
-from engines.decoding import DecoderConfig, Spotted, fixed_decoder, new_decoder
+from engines.decoders import new_decoder
+from engines.decoding import DecoderConfig, Spotted, fixed_decoder
 from engines.inputs import SpotterInput, takes_motion, takes_nodes
 from engines.node_inputs import NodeInput
 from engines.runtime.cache import default_cache_dir

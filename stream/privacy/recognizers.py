@@ -120,7 +120,7 @@ class PipelineRecognizer:
         self.live = EventRecognizer(history_frames=128)  # the live fusion weight
 
     def recognize(self, clip: Clip) -> np.ndarray:
-        from engines.decoding import decode_trace
+        from engines.decoders import decode_trace
 
         analysis = clip.analysis()
         apex, probs = self.spotter.scores(clip)  # (T,), (T, 3)

@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from engines.decoding import DecoderConfig, EventDecoder, decode_trace, fixed_decoder
+from engines.decoders import decode_trace
+from engines.decoding import DecoderConfig, EventDecoder, fixed_decoder
 from tests.helpers import bump_trace
 
 POSITIVE = np.array([0.1, 0.8, 0.1])

@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from engines.decoding import DecoderConfig, EventDecoder, decode_trace, fixed_decoder, new_decoder
+from engines.decoders import decode_trace, new_decoder
+from engines.decoding import DecoderConfig, EventDecoder, fixed_decoder
 from engines.peaks import PeakDecoder
 from tests.helpers import bump_trace
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.decoding import DecoderConfig, decode_trace
+from engines.decoders import decode_trace
+from engines.decoding import DecoderConfig
 from engines.eval.detection import (
     ScoreTrace,
     Truth,
