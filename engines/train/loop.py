@@ -17,7 +17,8 @@ validation clip is run whole and decoded by the live decoder (``engines.train.va
 then scored with MEGC F1. The epoch with the best overall validation F1 (then the lowest
 validation loss) is kept; with ``select="froc"`` (the node spotter, which runs at one fixed
 threshold) the best mean recall at 0.5, 1 and 2 false micro events per minute of real
-validation video comes first (``engines.train.operating.froc``). Same data + same config →
+validation video comes first (``engines.train.operating.froc``), then the score's ranking of
+them (``ranking_auc``). ``passes`` sets the optimizer steps per epoch. Same data + same config →
 same weights on the same machine.
 
 The command line (weights + manifest) is ``python -m engines.train`` (``engines/train/spotter.py``).
