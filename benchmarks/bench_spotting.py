@@ -4,10 +4,12 @@ Usage:
     python -m benchmarks.bench_spotting --suite cross [--data ~/.cache/mexlive/cross-suite]
                                 # the cross-domain suite (benchmarks/cross_suite.py): made
                                 # once, then both spotters in one table
-    python -m benchmarks.bench_spotting --suite cross --curve [--docs docs/benchmarks.md]
+    python -m benchmarks.bench_spotting --suite cross --curve \
+        [--plot docs/detectability.png --docs docs/benchmarks.md]
                                 # and the detection curve: FROC, recall by amplitude and
                                 # context, AUC per stage, the oracle bound, false alarms by
-                                # distractor (benchmarks/suite/), docs/detectability.png
+                                # distractor (benchmarks/suite/); the figure and the docs
+                                # section only when asked for
     python -m benchmarks.bench_spotting --features /tmp/mexlive_data/test [--weights PATH]
         [--onnx STEP.onnx]      # the same replay with ONNX Runtime on that step graph
                                 # (FP32, FP16 or INT8 QDQ from calibration.int8)
@@ -156,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         help="with --suite: also the detection curve and stage detectability of the real rows",
     )
     parser.add_argument(
-        "--plot", default="docs/detectability.png", help="with --curve: the figure's path"
+        "--plot",
+        default=None,
+        help="with --curve: write the figure here (none without it, so measuring another "
+        "weights file never replaces the documented figure; --docs needs it)",
     )
     parser.add_argument(
         "--docs",
@@ -173,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if (args.features is None) == (args.suite is None):
         return report_error(BadInputError("give --features FOLDER or --suite cross"))
+    if args.docs and not args.plot:  # the section links the figure it was made with
+        return report_error(BadInputError("--docs needs --plot (the figure the section shows)"))
     try:
         if args.suite:
             return _suite(args)
@@ -307,8 +314,9 @@ def _curve(args, sets) -> None:
     command = "python -m benchmarks.bench_spotting " + " ".join(sys.argv[1:])
     header = f"Command: `{command}` — {machine()}; {time.perf_counter() - t0:.0f} s\n\n"
     print("\n" + header + tables)
-    plot(measured, args.plot)
-    print(f"figure: {args.plot}")
+    if args.plot:
+        plot(measured, args.plot)
+        print(f"figure: {args.plot}")
     if args.docs:
         _write_section(
             Path(args.docs), header + tables + f"\n![detectability]({Path(args.plot).name})\n"

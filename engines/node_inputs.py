@@ -47,6 +47,12 @@ NODE_WIDTH = 4 * N_OFFSETS  # z (dx, dy) and px (dx, dy) per offset
 # the sizes are written here and tests/engines/test_node_inputs.py holds them to NODES.
 GROUP_NAMES = ("brows", "eyes", "nose", "mouth", "chin", "cheeks")
 GROUP_SIZES = (13, 12, 13, 8, 4, 8)
+# Each node's mirror image (the front end's ``_l``/``_r`` pairs swapped; nodes on the midline
+# map to themselves): a face seen in a mirror is a face, which training uses to double the
+# few real backgrounds it has (engines/train/augment.py). Held to NODES by a test.
+MIRROR_NODES = (1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 10, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19, 22,
+                21, 24, 23, 25, 26, 27, 28, 29, 31, 30, 33, 32, 35, 34, 37, 36, 39, 38, 41, 40,
+                42, 44, 43, 45, 46, 47, 49, 48, 51, 50, 53, 52, 55, 54, 57, 56)  # fmt: skip
 EXTRA = ("valid_40ms", "valid_80ms", "valid_160ms", "blink", "speaking", "head_speed",
          "frame_rate", "noise_settled")  # fmt: skip
 # RMS residual per axis (px, 160-px aligned face) of a node on calm frames, per offset: the

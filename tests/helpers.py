@@ -251,6 +251,30 @@ def partial_files(out: Path) -> list[Path]:
     return sorted(out.glob(".*.partial*"))
 
 
+def train_args(feature_dir, out, epochs=2, input_kind="raw"):
+    """engines.train.spotter arguments for the tiny clips: c.jpg validates, small crops."""
+    return [
+        "--input",
+        input_kind,
+        "--features",
+        str(feature_dir),
+        "--val-identities",
+        "c.jpg",
+        "--out",
+        str(out),
+        "--epochs",
+        str(epochs),
+        "--seed",
+        "3",
+        "--crop-min",
+        "60",
+        "--crop-max",
+        "120",
+        "--batch",
+        "4",
+    ]
+
+
 def write_node_clips(folder: Path) -> Path:
     """Four node-feature clips in ``folder``: identities a.jpg (two), b.jpg and c.jpg, so a
     node spotter can train on a/b and validate on c."""

@@ -96,6 +96,34 @@ def build_parser() -> argparse.ArgumentParser:
         "epoch): more optimizer steps without validating more often",
     )
     parser.add_argument(
+        "--mirror",
+        action="store_true",
+        help="node spotter: mirror half of the training clips each epoch (left and right "
+        "nodes swapped; engines/train/augment.py)",
+    )
+    parser.add_argument(
+        "--background-gain",
+        default="1,1",
+        metavar="LOW,HIGH",
+        help="node spotter: scale the plain part of each real training clip by a gain drawn "
+        "from [LOW, HIGH] each epoch, an injected expression kept as it is (1,1: off)",
+    )
+    parser.add_argument(
+        "--select",
+        choices=("froc", "auc"),
+        default="froc",
+        help="node spotter: what picks the epoch on validation: recall at 0.5/1/2 false "
+        "micro events per minute (then the score's AUC), or the AUC first (then recall)",
+    )
+    parser.add_argument(
+        "--paste",
+        type=int,
+        default=0,
+        metavar="N",
+        help="node spotter: each epoch, N copies of every plain real training video with "
+        "injected expressions of OTHER videos pasted onto their node flow (0: none)",
+    )
+    parser.add_argument(
         "--input",
         choices=("nodes", "motion", "raw"),
         default="nodes",
@@ -132,6 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.epochs, args.batch, args.passes) < 1 or not 1 <= args.crop_min <= args.crop_max:
         message = "epochs, batch and passes must be >= 1 and 1 <= crop-min <= crop-max"
         return report_error(BadInputError(message))
+    try:
+        gain = _gain_range(args.background_gain)
+    except ValueError as exc:
+        return report_error(BadInputError(str(exc)))
+    if (args.mirror or gain != (1.0, 1.0) or args.paste) and args.input != "nodes":
+        message = "--mirror, --background-gain and --paste need --input nodes"
+        return report_error(BadInputError(message))
+    if args.paste < 0:
+        return report_error(BadInputError(f"--paste {args.paste}: must be >= 0"))
     cfg = TrainConfig(
         epochs=args.epochs,
         seed=args.seed,
@@ -144,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         hard_share=args.hard_share,
         pos_weight=args.pos_weight,
         passes=args.passes,
-        **(NODE_MODEL if args.input == "nodes" else {}),
+        mirror=args.mirror,
+        background_gain=gain,
+        paste=args.paste,
+        **({**NODE_MODEL, "select": args.select} if args.input == "nodes" else {}),
     )
     val_ids = [v.strip() for v in args.val_identities.split(",") if v.strip()]
     t0 = time.perf_counter()
@@ -247,6 +287,17 @@ def _run_loso(clips: Sequence[Clip], cfg: TrainConfig, out: str | None) -> int:
     if out:
         write_json(result, out)
     return 0
+
+
+def _gain_range(text: str) -> tuple[float, float]:
+    """LOW,HIGH → (low, high), 0 < low <= high; ValueError with the flag's name otherwise."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--background-gain {text!r}: expected LOW,HIGH (e.g. 0.7,1.3)") from None
+    if not 0.0 < low <= high:
+        raise ValueError(f"--background-gain {text!r}: need 0 < LOW <= HIGH")
+    return low, high
 
 
 def _ids(clips: Sequence[Clip]) -> str:

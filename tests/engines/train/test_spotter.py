@@ -17,7 +17,7 @@ from engines.train.spotter import main as train_main
 from engines.weights import WeightsError, load_spotter, sha256_file
 from tests.helpers import CLIP_FEATURES as F
 from tests.helpers import CLIP_FRAMES as LENGTH
-from tests.helpers import write_clip, write_node_clips
+from tests.helpers import train_args, write_clip, write_node_clips
 
 
 def test_clips_tensors_and_targets(feature_dir):
@@ -61,29 +61,6 @@ def test_bad_files_are_named(feature_dir, broken, message):
     with pytest.raises(DataError, match=message) as info:
         load_clips(feature_dir)
     assert "clip_9999.npz" in str(info.value)
-
-
-def train_args(feature_dir, out, epochs=2, input_kind="raw"):
-    return [
-        "--input",
-        input_kind,
-        "--features",
-        str(feature_dir),
-        "--val-identities",
-        "c.jpg",
-        "--out",
-        str(out),
-        "--epochs",
-        str(epochs),
-        "--seed",
-        "3",
-        "--crop-min",
-        "60",
-        "--crop-max",
-        "120",
-        "--batch",
-        "4",
-    ]
 
 
 def test_training_writes_verified_weights(feature_dir, tmp_path):
