@@ -3,6 +3,8 @@ chosen against the weights it would replace, on validation only (never on the su
 
     python -m benchmarks.bench_val_froc --features /root/.cache/mexlive/recipe3 \\
         --val-identities VAL_IDS OLD/spotter.pt engines/weights/spotter.pt
+    python -m benchmarks.bench_val_froc --features VALPLUS --val-identities ... A.pt B.pt
+        # on more validation seeds (benchmarks/val_seeds.py)
 
 (``VAL_IDS``: the trainer's ``--val-identities``, as the shipped manifest's command gives them.)
 
@@ -64,17 +66,29 @@ def _peak_settings(text: str) -> list[tuple[float, float]]:
     return settings
 
 
+def _validation_clips(clips, val_ids: list[str]):
+    """The clips of ``val_ids`` (a folder of validation clips alone is fine: nothing is
+    trained here, as with ``benchmarks.val_seeds``' folders); DataError for a name absent."""
+    from engines.errors import DataError
+
+    present = {c.identity for c in clips}
+    unknown = sorted(set(val_ids) - present)
+    if unknown:
+        raise DataError(f"validation identities {unknown} not in the data ({sorted(present)})")
+    return [c for c in clips if c.identity in set(val_ids)]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from engines.decoding import DecoderConfig
-    from engines.train.data import as_node_input, load_clips, split_by_identity
+    from engines.train.data import as_node_input, load_clips
     from engines.train.operating import FROC_POINTS, froc
     from engines.weights import load_spotter
 
     val_ids = [v.strip() for v in args.val_identities.split(",") if v.strip()]
     try:
         clips = [as_node_input(c) for c in load_clips(args.features)]
-        _, val_clips = split_by_identity(clips, val_ids)
+        val_clips = _validation_clips(clips, val_ids)
         peaks = _peak_settings(args.peaks)
         rows = []
         for path in args.weights:

@@ -44,3 +44,19 @@ def test_scores_held_out_weights_and_refuses_weights_trained_on_validation(tmp_p
         val_froc_main([str(weights), "--features", str(folder), "--val-identities", "b.jpg"]) == 2
     )
     assert "trained on validation identities: b.jpg" in capsys.readouterr().err
+
+
+def test_a_folder_of_validation_clips_alone_is_scored(tmp_path, capsys):
+    # benchmarks.val_seeds makes such folders: nothing in them is trained on
+    folder = write_node_clips(tmp_path / "nodes")
+    weights = tmp_path / "w" / "spotter.pt"
+    assert _train(folder, weights) == 0
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "clip_0003.npz").symlink_to(folder / "clip_0003.npz")  # c.jpg only
+    capsys.readouterr()
+    args = [str(weights), "--features", str(alone)]
+    assert val_froc_main([*args, "--val-identities", "c.jpg"]) == 0
+    assert any(line.startswith(f"| {weights}") for line in capsys.readouterr().out.splitlines())
+    assert val_froc_main([*args, "--val-identities", "c.jpg,z.jpg"]) == 2
+    assert "['z.jpg'] not in the data" in capsys.readouterr().err
