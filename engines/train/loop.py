@@ -21,6 +21,10 @@ validation video comes first (``engines.train.operating.froc``), then the score'
 them (``ranking_auc``). ``passes`` sets the optimizer steps per epoch. Same data + same config →
 same weights on the same machine.
 
+Augmentation (node clips, fresh draws each epoch from generators of their own, so the crops
+draw what they drew without it): ``mirror`` and ``background_gain`` (``engines/train/augment.py``)
+and ``paste`` (``engines/train/paste.py``: injected expressions on other plain real videos).
+
 The command line (weights + manifest) is ``python -m engines.train`` (``engines/train/spotter.py``).
 """
 
