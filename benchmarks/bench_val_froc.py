@@ -66,29 +66,18 @@ def _peak_settings(text: str) -> list[tuple[float, float]]:
     return settings
 
 
-def _validation_clips(clips, val_ids: list[str]):
-    """The clips of ``val_ids`` (a folder of validation clips alone is fine: nothing is
-    trained here, as with ``benchmarks.val_seeds``' folders); DataError for a name absent."""
-    from engines.errors import DataError
-
-    present = {c.identity for c in clips}
-    unknown = sorted(set(val_ids) - present)
-    if unknown:
-        raise DataError(f"validation identities {unknown} not in the data ({sorted(present)})")
-    return [c for c in clips if c.identity in set(val_ids)]
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from engines.decoding import DecoderConfig
-    from engines.train.data import as_node_input, load_clips
+    from engines.train.data import as_node_input, load_clips, validation_clips
     from engines.train.operating import FROC_POINTS, froc
     from engines.weights import load_spotter
 
     val_ids = [v.strip() for v in args.val_identities.split(",") if v.strip()]
     try:
         clips = [as_node_input(c) for c in load_clips(args.features)]
-        val_clips = _validation_clips(clips, val_ids)
+        # a folder of validation clips alone is fine (benchmarks.val_seeds): nothing trains here
+        val_clips = validation_clips(clips, val_ids)
         peaks = _peak_settings(args.peaks)
         rows = []
         for path in args.weights:

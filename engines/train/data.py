@@ -249,6 +249,16 @@ def load_clips(folder: str | Path, expected_names: Sequence[str] | None = None) 
     return clips
 
 
+def validation_clips(clips: Sequence[Clip], val_identities: Sequence[str]) -> list[Clip]:
+    """The clips whose identity is in ``val_identities``. Raises DataError when a named
+    identity has no clip."""
+    present = {c.identity for c in clips}
+    unknown = sorted(set(val_identities) - present)
+    if unknown:
+        raise DataError(f"validation identities {unknown} not in the data ({sorted(present)})")
+    return [c for c in clips if c.identity in set(val_identities)]
+
+
 def split_by_identity(
     clips: Sequence[Clip], val_identities: Sequence[str]
 ) -> tuple[list[Clip], list[Clip]]:
@@ -256,11 +266,7 @@ def split_by_identity(
 
     Raises DataError when a named identity has no clip or a side ends up empty.
     """
-    present = {c.identity for c in clips}
-    unknown = sorted(set(val_identities) - present)
-    if unknown:
-        raise DataError(f"validation identities {unknown} not in the data ({sorted(present)})")
-    val = [c for c in clips if c.identity in set(val_identities)]
+    val = validation_clips(clips, val_identities)
     train = [c for c in clips if c.identity not in set(val_identities)]
     if not train:
         raise DataError("every clip is a validation identity: nothing left to train on")

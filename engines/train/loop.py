@@ -250,10 +250,11 @@ def _train(
                 row["val_auc"] = curve["auc"]
                 # recall moves in steps of one validation expression: ties go to the score
                 # that ranks the expressions better (engines.train.operating.ranking_auc)
-                key = (curve["froc_recall"], curve["auc"], *key)
+                ranked = (curve["froc_recall"], curve["auc"])
                 if cfg.select == "auc":  # the ranking first: recall on 73 expressions at
                     # ≤ 2 false events a minute swung 0 ↔ 0.046 between neighbouring epochs
-                    key = (curve["auc"], curve["froc_recall"], *key[2:])
+                    ranked = ranked[::-1]
+                key = (*ranked, *key)
         else:
             key = (0.0, -row["train_loss"])
         history.append(row)
