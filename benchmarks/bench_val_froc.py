@@ -17,6 +17,11 @@ training used one of these identities are refused: their numbers would not be va
 level (``engines.decoding.DecoderConfig.relative_half``), the decoder the suite's curve
 measures beside the live one; ``--peaks 0.25,0.25:0.05`` a row per local-maximum decoder
 (``engines.peaks``: apexes the highest within ± S seconds, P above their base).
+
+Clips made from one video at many seeds share its background frame for frame, so a false
+alarm on the video's own motion repeats in every seed: the last columns count false events
+once per distinct moment of each video (``engines.train.operating.moment_froc``) and give
+recall at 0, 1 and 2 such moments, with the minutes of distinct video they are counted on.
 """
 
 from __future__ import annotations
@@ -70,7 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from engines.decoding import DecoderConfig
     from engines.train.data import as_node_input, load_clips, validation_clips
-    from engines.train.operating import FROC_POINTS, froc
+    from engines.train.operating import (
+        FROC_POINTS,
+        MOMENT_POINTS,
+        background_minutes,
+        froc,
+        moment_froc,
+    )
     from engines.weights import load_spotter
 
     val_ids = [v.strip() for v in args.val_identities.split(",") if v.strip()]
@@ -87,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                 names = ", ".join(sorted(overlap))
                 raise BadInputError(f"{path}: trained on validation identities: {names}")
             sha = manifest["sha256"][:12]
-            rows.append((path, sha, froc(model, val_clips)))
+            rows.append((path, sha, froc(model, val_clips) | moment_froc(model, val_clips)))
             if args.relative_half:
                 result = froc(model, val_clips, base=DecoderConfig(relative_half=True))
                 rows.append((f"{path}, half above the resting level", sha, result))
@@ -98,12 +109,21 @@ def main(argv: list[str] | None = None) -> int:
     except MexliveError as exc:
         return report_error(exc)
     points = " | ".join(f"recall @ ≤ {p:g} FA/min" for p in FROC_POINTS)
-    print(f"{len(val_clips)} validation clips ({', '.join(val_ids)})\n")
-    print(f"| weights | sha256 | {points} | mean (FROC) | score AUC |")
-    print("|---|---|" + "---|" * (len(FROC_POINTS) + 2))
+    moments = " / ".join(str(k) for k in MOMENT_POINTS)
+    minutes = background_minutes(val_clips)
+    print(
+        f"{len(val_clips)} validation clips ({', '.join(val_ids)}); {minutes:.2f} min of "
+        "distinct video under them\n"
+    )
+    print(f"| weights | sha256 | {points} | mean (FROC) | score AUC | recall @ {moments} moments |")
+    print("|---|---|" + "---|" * (len(FROC_POINTS) + 3))
     for path, sha, result in rows:
         at = " | ".join(f"{result['recall_at'][str(p)]:.3f}" for p in FROC_POINTS)
-        print(f"| {path} | {sha}… | {at} | {result['froc_recall']:.3f} | {result['auc']:.3f} |")
+        by_moment = " / ".join(f"{result.get(str(k), float('nan')):.3f}" for k in MOMENT_POINTS)
+        print(
+            f"| {path} | {sha}… | {at} | {result['froc_recall']:.3f} | {result['auc']:.3f} | "
+            f"{by_moment} |"
+        )
     return 0
 
 

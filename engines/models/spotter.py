@@ -238,6 +238,7 @@ class LossTerms(NamedTuple):
     apex: Tensor  # () masked MSE of the apex score
     kind: Tensor  # () masked CE of micro/macro
     emotion: Tensor  # () masked CE of the emotion
+    top: Tensor  # () mean square of the highest scores far from any expression
 
 
 def _masked_ce(logits: Tensor, labels: Tensor, mask: Tensor) -> Tensor:
@@ -259,6 +260,9 @@ def loss_terms(
     emotion_weight: float = 0.1,
     kind_weight: float = 0.05,
     pos_weight: float = 1.0,
+    top_weight: float = 0.0,
+    top_share: float = 0.02,
+    top_guard: int = 25,
 ) -> LossTerms:
     """ME-TST loss ≈ 0.9·MSE(apex) + 0.1·CE(emotion), plus a small CE for micro/macro.
 
@@ -267,6 +271,8 @@ def loss_terms(
             target_emotion (B, L) long with IGNORE where undefined; mask (B, L) bool, False on
             invalid rows, which contribute nothing (their targets may hold anything, even NaN).
         pos_weight: weight of the apex error on frames inside a bump (target > 0.05).
+        top_weight, top_share, top_guard: weight of `top_negative_term` (0: off) and its
+            arguments.
     """
     mask = mask.to(torch.bool)  # (B, L)
     target_apex = torch.where(mask, target_apex, 0.0)  # NaN-safe below
@@ -276,7 +282,37 @@ def loss_terms(
     kind = _masked_ce(out.kind_logits, target_kind, mask)
     emotion = _masked_ce(out.emotion_logits, target_emotion, mask)
     total = apex_weight * apex + emotion_weight * emotion + kind_weight * kind
-    return LossTerms(total, apex, kind, emotion)
+    top = out.apex.new_zeros(())
+    if top_weight > 0:
+        top = top_negative_term(out.apex, target_apex, mask, top_share, top_guard)
+        total = total + top_weight * top
+    return LossTerms(total, apex, kind, emotion, top)
+
+
+def top_negative_term(
+    apex: Tensor, target_apex: Tensor, mask: Tensor, share: float, guard: int
+) -> Tensor:
+    """Mean square of each sequence's highest apex scores on frames far from any expression.
+
+    A fixed threshold meets the highest-scoring frames with nothing there first, and a mean
+    error over all frames barely sees them (most frames score near 0 anyway): this term puts
+    the gradient on them. Far = valid and more than ``guard`` frames from any frame with
+    target > 0.05 (a bump's tails and its neighbours are not false alarms); the top
+    ``share`` of each sequence's length (at least one frame) counts.
+
+    Args:
+        apex: (B, L) scores in [0, 1]; target_apex (B, L), 0 on invalid rows; mask (B, L) bool.
+    Returns:
+        () tensor; 0 where no sequence has such frames.
+    """
+    near = (target_apex > 0.05).to(apex.dtype)[:, None]  # (B, 1, L)
+    near = F.max_pool1d(near, 2 * guard + 1, stride=1, padding=guard)[:, 0] > 0  # (B, L)
+    far = mask & ~near  # (B, L)
+    k = max(1, int(share * apex.shape[1]))
+    scores = torch.where(far, apex, -1.0)  # (B, L); -1 never beats a real score
+    top = scores.topk(min(k, apex.shape[1]), dim=1).values  # (B, k)
+    counted = top >= 0
+    return torch.where(counted, top**2, 0.0).sum() / counted.sum().clamp_min(1)
 
 
 def loss(

@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +85,9 @@ class TrainConfig:
     # per plain real training video, this many copies each epoch with expressions of OTHER
     # videos pasted onto it (engines/train/paste.py); 0: none
     paste: int = 0
+    # weight of the loss on each crop's highest scores far from any expression
+    # (engines.models.spotter.top_negative_term): where a fixed threshold fails first; 0: off
+    top_weight: float = 0.0
 
 
 # ---- batches ------------------------------------------------------------------------------
@@ -169,25 +172,32 @@ def train(
     val_clips: Sequence[Clip],
     cfg: TrainConfig,
     log=print,
+    on_epoch: Callable[[int, Spotter], None] | None = None,
 ) -> tuple[Spotter, dict[str, Any]]:
     """Train; returns the best-epoch model and a summary (history, best epoch, metrics).
 
     Sets torch's seed, thread count and deterministic mode for the run and restores the
-    thread count and mode afterwards.
+    thread count and mode afterwards. ``on_epoch(epoch, model)`` is called after each epoch
+    (the trainer's ``--checkpoints``: every epoch's weights, to choose among them on more
+    validation than one run can afford to run every epoch).
     """
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True)
     try:
-        return _train(train_clips, val_clips, cfg, log)
+        return _train(train_clips, val_clips, cfg, log, on_epoch)
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
 
 
 def _train(
-    train_clips: Sequence[Clip], val_clips: Sequence[Clip], cfg: TrainConfig, log
+    train_clips: Sequence[Clip],
+    val_clips: Sequence[Clip],
+    cfg: TrainConfig,
+    log,
+    on_epoch: Callable[[int, Spotter], None] | None,
 ) -> tuple[Spotter, dict[str, Any]]:
     rng = np.random.default_rng(cfg.seed)
     n_features = train_clips[0].x.shape[1]
@@ -223,7 +233,10 @@ def _train(
         losses = []
         for x, apex, kind, emotion, mask in _crops(epoch_clips, cfg, rng, hard):
             out, _ = model(x)
-            loss = loss_terms(out, apex, kind, emotion, mask, pos_weight=cfg.pos_weight).total
+            terms = loss_terms(
+                out, apex, kind, emotion, mask, pos_weight=cfg.pos_weight, top_weight=cfg.top_weight
+            )
+            loss = terms.total
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
@@ -263,6 +276,8 @@ def _train(
             best = (key, epoch, copy.deepcopy(model.state_dict()))
             mark = " *"
         log(_epoch_line(row, time.perf_counter() - t0) + mark)
+        if on_epoch is not None:
+            on_epoch(epoch, model)
     assert best is not None
     model.load_state_dict(best[2])
     model.eval()

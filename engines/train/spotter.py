@@ -139,11 +139,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="weight of the apex error on frames inside an expression (they are few)",
     )
     parser.add_argument(
+        "--top-weight",
+        type=float,
+        default=TrainConfig.top_weight,
+        help="weight of a loss on each crop's highest scores far from any expression, the "
+        "false alarms a fixed threshold meets first (engines.models.spotter."
+        "top_negative_term; 0: off)",
+    )
+    parser.add_argument(
         "--target-fa",
         type=float,
         default=0.5,
         help="node spotter: false micro events per minute of validation video at which its "
         "fixed threshold is chosen (engines/train/operating.py)",
+    )
+    parser.add_argument(
+        "--checkpoints",
+        metavar="DIR",
+        help="also write every epoch's weights as DIR/epoch_NN/spotter.pt with a manifest, "
+        "to compare epochs later on more validation (python -m benchmarks.bench_val_froc)",
     )
     parser.add_argument(
         "--held-out",
@@ -167,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     if (args.mirror or gain != (1.0, 1.0) or args.paste) and args.input != "nodes":
         message = "--mirror, --background-gain and --paste need --input nodes"
         return report_error(BadInputError(message))
-    if args.paste < 0:
-        return report_error(BadInputError(f"--paste {args.paste}: must be >= 0"))
+    if args.paste < 0 or args.top_weight < 0:
+        message = f"--paste {args.paste}, --top-weight {args.top_weight}: must be >= 0"
+        return report_error(BadInputError(message))
     cfg = TrainConfig(
         epochs=args.epochs,
         seed=args.seed,
@@ -184,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         mirror=args.mirror,
         background_gain=gain,
         paste=args.paste,
+        top_weight=args.top_weight,
         **({**NODE_MODEL, "select": args.select} if args.input == "nodes" else {}),
     )
     val_ids = [v.strip() for v in args.val_identities.split(",") if v.strip()]
@@ -215,8 +231,27 @@ def main(argv: list[str] | None = None) -> int:
         f"clips ({_ids(val_clips) or 'none'}), {len(names)} features",
         flush=True,
     )
+    on_epoch = None
+    if args.checkpoints:
+        identity = {
+            "command": "python -m engines.train.spotter " + shlex.join(argv),
+            "input": {"nodes": NODE_INPUT, "motion": MOTION_INPUT}.get(args.input, "raw"),
+            "data": {
+                "held_out": held_out,
+                "train_identities": sorted({c.identity for c in train_clips}),
+                "val_identities": sorted({c.identity for c in val_clips}),
+            },
+            "n_features": len(names),
+            "feature_names_sha256": names_sha256(names),
+        }
+
+        def on_epoch(epoch: int, model) -> None:
+            _write_checkpoint(Path(args.checkpoints), epoch, model, names, identity)
+
     try:  # clips too short to crop are only found here
-        model, summary = train(train_clips, val_clips, cfg, log=lambda s: print(s, flush=True))
+        model, summary = train(
+            train_clips, val_clips, cfg, log=lambda s: print(s, flush=True), on_epoch=on_epoch
+        )
     except MexliveError as exc:
         return report_error(exc)
     operating = None
@@ -276,6 +311,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{val['overall_f1']:.3f}; loss {val['loss']:.5f}; training took {seconds:.0f} s"
         )
     return 0
+
+
+def _write_checkpoint(
+    folder: Path, epoch: int, model, names: list[str], identity: dict[str, Any]
+) -> None:
+    """One epoch's weights and a manifest that loads them (no operating point: chosen only
+    for the weights shipped)."""
+    out = folder / f"epoch_{epoch:02d}" / "spotter.pt"
+    sha = save_spotter(model, out, names)
+    manifest = {"file": out.name, "sha256": sha, "size_bytes": out.stat().st_size}
+    manifest |= {"epoch": epoch, **identity, "model": config_dict(model.config)}
+    text = json.dumps(manifest, indent=2, default=_json_default) + "\n"
+    (out.parent / MANIFEST_NAME).write_text(text)
 
 
 def _run_loso(clips: Sequence[Clip], cfg: TrainConfig, out: str | None) -> int:

@@ -26,8 +26,12 @@ def test_scores_held_out_weights_and_refuses_weights_trained_on_validation(tmp_p
     rows = [
         line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {weights}")
     ]
-    assert len(rows) == 1 and rows[0].count("|") == 8  # path, sha, three points, mean, AUC
-    assert 0 <= float(rows[0].split("|")[-2]) <= 1
+    # path, sha, three points, mean, AUC, recall at 0 / 1 / 2 distinct false moments
+    assert len(rows) == 1 and rows[0].count("|") == 9
+    cells = rows[0].split("|")
+    assert 0 <= float(cells[-3]) <= 1
+    by_moment = [float(v) for v in cells[-2].split("/")]
+    assert len(by_moment) == 3 and all(0 <= v <= 1 for v in by_moment)
     both = [str(weights), "--features", str(folder), "--val-identities", "c.jpg"]
     assert val_froc_main([*both, "--relative-half", "--peaks", "0.25,0.2:0.05"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -16,6 +16,7 @@ from engines.models.spotter import (
     loss,
     loss_terms,
     targets,
+    top_negative_term,
 )
 
 ATOL = 1e-5  # float32 rounding of forward (chunked scan) vs step (per-frame recurrence)
@@ -181,6 +182,38 @@ def test_loss_weights_and_empty_labels():
     torch.testing.assert_close(terms.total, expected)
     assert empty.kind == 0 and empty.emotion == 0  # no labelled frames: 0, not NaN
     torch.testing.assert_close(empty.total, 0.9 * terms.apex)
+
+
+def test_top_negative_term_takes_the_highest_scores_far_from_expressions():
+    length = 100
+    apex = torch.full((1, length), 0.1)
+    apex[0, 10] = 0.9  # far from the expression: the highest false alarm
+    apex[0, 70] = 0.5  # far: the second
+    apex[0, 45] = 0.99  # inside the guard around the expression at 50: not a false alarm
+    apex[0, 90] = 0.95  # invalid row: nothing
+    target = torch.zeros(1, length)
+    target[0, 48:53] = 1.0
+    mask = torch.ones(1, length, dtype=torch.bool)
+    mask[0, 90] = False
+    apex.requires_grad_(True)
+    # share 0.02 of 100 frames: the top 2 far frames, 0.9 and 0.5
+    term = top_negative_term(apex, target, mask, share=0.02, guard=10)
+    torch.testing.assert_close(term, torch.tensor((0.9**2 + 0.5**2) / 2))
+    term.backward()
+    assert torch.nonzero(apex.grad[0])[:, 0].tolist() == [10, 70]  # only they are pushed down
+    # a guard that covers the whole sequence leaves nothing: 0, not NaN
+    assert top_negative_term(apex, target, mask, share=0.02, guard=60) == 0
+
+
+def test_top_weight_adds_the_term_to_the_total():
+    model = _model()
+    x, apex, kind, emotion, mask = _batch(model)
+    with torch.no_grad():
+        out, _ = model(x, valid=mask)
+        plain = loss_terms(out, apex, kind, emotion, mask)
+        weighted = loss_terms(out, apex, kind, emotion, mask, top_weight=2.0, top_guard=3)
+    assert plain.top == 0 and weighted.top > 0
+    torch.testing.assert_close(weighted.total, plain.total + 2.0 * weighted.top)
 
 
 def test_tiny_overfit_on_synthetic_bumps():

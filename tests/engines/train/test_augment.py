@@ -111,11 +111,12 @@ def test_training_with_augmentation_is_deterministic(tmp_path):
     for run in ("one", "two"):
         out = tmp_path / run / "spotter.pt"
         args = train_args(folder, out, epochs=1, input_kind="nodes")
-        flags = ["--mirror", "--background-gain", "0.7,1.3", "--paste", "2"]
+        flags = ["--mirror", "--background-gain", "0.7,1.3", "--paste", "2", "--top-weight", "1"]
         assert train_main([*args, *flags]) == 0
         manifest = json.loads((out.parent / "manifest.json").read_text())
-        rows.append((manifest["sha256"], manifest["train"]["mirror"], manifest["train"]["paste"]))
-    assert rows[0] == rows[1] and rows[0][1:] == (True, 2)
+        train = manifest["train"]
+        rows.append((manifest["sha256"], train["mirror"], train["paste"], train["top_weight"]))
+    assert rows[0] == rows[1] and rows[0][1:] == (True, 2, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -125,6 +126,7 @@ def test_training_with_augmentation_is_deterministic(tmp_path):
         (["--background-gain", "1.3,0.7"], "0 < LOW <= HIGH"),
         (["--mirror", "--input", "motion"], "need --input nodes"),
         (["--paste", "-1"], "must be >= 0"),
+        (["--top-weight", "-0.5"], "must be >= 0"),
     ],
 )
 def test_bad_augmentation_flags_exit_2(tmp_path, capsys, extra, message):

@@ -1,7 +1,9 @@
-"""ranking_auc: the validation score's ranking of true micro-expressions, no decoder."""
+"""ranking_auc: the validation score's ranking of true micro-expressions, no decoder;
+false_moments: false alarms counted once per moment of each validation video."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import torch
 
 from engines.models.spotter import targets
 from engines.train.data import Clip, TruthInterval
-from engines.train.operating import ranking_auc
+from engines.train.operating import background_minutes, false_moments, ranking_auc
 
 FPS = 30.0
 
@@ -69,3 +71,25 @@ def test_the_frames_near_a_truth_are_not_negatives():
         score[apex - 20 : apex + 21] = 1.0
     value, positives, _ = ranking_auc([(clip_with(TRUTH), score, None)])
     assert (value, positives) == (1.0, 3)
+
+
+def seeded(identity: str, seed: int) -> Clip:
+    """A real validation clip of ``identity`` injected at ``seed`` (TRUTH, as val_seeds)."""
+    clip = clip_with(TRUTH)
+    source = {"background": "real", "injected": True}
+    path = Path(f"{identity}_s{seed}.npz")
+    return dataclasses.replace(clip, path=path, identity=identity, seed=seed, source=source)
+
+
+def test_a_false_alarm_repeated_in_every_seed_of_a_video_is_one_moment():
+    probs = np.full((900, 3), 1 / 3)
+    found = bumps([105, 405, 705])
+    traces = [(seeded("v", s), np.maximum(found, bumps([250])), probs) for s in (1, 2, 3)]
+    # per clip: 3 false events at the video's 8.3 s; counted per moment: one
+    assert false_moments(traces, 0.5) == (1, 9, 9)
+    traces.append((seeded("w", 1), np.maximum(found, bumps([250])), probs))  # another video
+    traces.append((seeded("v", 4), np.maximum(found, bumps([600])), probs))  # another moment
+    assert false_moments(traces, 0.5) == (3, 15, 15)
+    assert false_moments(traces, 1.01) == (0, 0, 15)
+    # the distinct video under them: v and w once each, 900 frames at 30 fps
+    assert background_minutes([c for c, _, _ in traces]) == pytest.approx(2 * 30 / 60)

@@ -146,6 +146,23 @@ def test_node_spotter_training_is_deterministic_with_an_operating_point(tmp_path
     assert 0 <= row["val_auc"] <= 1  # the score ranked (NaN fails)
 
 
+def test_checkpoints_hold_every_epoch_and_the_kept_one_is_the_shipped_bytes(tmp_path):
+    folder = write_node_clips(tmp_path / "nodes")
+    out = tmp_path / "w" / "spotter.pt"
+    args = [*train_args(folder, out, epochs=3, input_kind="nodes"), "--checkpoints"]
+    assert train_main([*args, str(tmp_path / "epochs")]) == 0
+    best = json.loads((out.parent / "manifest.json").read_text())["train"]["best_epoch"]
+    shas = {}
+    for epoch in (1, 2, 3):
+        path = tmp_path / "epochs" / f"epoch_{epoch:02d}" / "spotter.pt"
+        model, manifest = load_spotter(path, feature_names=[])  # sha256 checked on load
+        assert model.config.n_features == manifest["n_features"]
+        assert manifest["epoch"] == epoch and manifest["data"]["val_identities"] == ["c.jpg"]
+        shas[epoch] = manifest["sha256"]
+    assert len(set(shas.values())) == 3  # each epoch moved the weights
+    assert shas[best] == sha256_file(out)
+
+
 def test_passes_multiply_an_epochs_steps_not_its_validations(tmp_path):
     folder = write_node_clips(tmp_path / "nodes")
     steps = []
