@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         FROC_POINTS,
         MOMENT_POINTS,
         background_minutes,
-        froc,
+        froc_of,
         moment_froc,
+        real_traces,
     )
     from engines.weights import load_spotter
 
@@ -98,21 +99,22 @@ def main(argv: list[str] | None = None) -> int:
                 names = ", ".join(sorted(overlap))
                 raise BadInputError(f"{path}: trained on validation identities: {names}")
             sha = manifest["sha256"][:12]
-            rows.append((path, sha, froc(model, val_clips) | moment_froc(model, val_clips)))
+            traces, minutes = real_traces(model, val_clips)  # the model runs once per weights
+            rows.append((path, sha, froc_of(traces, minutes) | moment_froc(traces)))
             if args.relative_half:
-                result = froc(model, val_clips, base=DecoderConfig(relative_half=True))
+                result = froc_of(traces, minutes, base=DecoderConfig(relative_half=True))
                 rows.append((f"{path}, half above the resting level", sha, result))
             for peak_s, prominence in peaks:
                 config = DecoderConfig(peak_s=peak_s, prominence=prominence)
                 name = f"{path}, peaks ± {peak_s:g} s, prominence {prominence:g}"
-                rows.append((name, sha, froc(model, val_clips, base=config)))
+                rows.append((name, sha, froc_of(traces, minutes, base=config)))
     except MexliveError as exc:
         return report_error(exc)
     points = " | ".join(f"recall @ ≤ {p:g} FA/min" for p in FROC_POINTS)
     moments = " / ".join(str(k) for k in MOMENT_POINTS)
-    minutes = background_minutes(val_clips)
+    distinct = background_minutes(val_clips)
     print(
-        f"{len(val_clips)} validation clips ({', '.join(val_ids)}); {minutes:.2f} min of "
+        f"{len(val_clips)} validation clips ({', '.join(val_ids)}); {distinct:.2f} min of "
         "distinct video under them\n"
     )
     print(f"| weights | sha256 | {points} | mean (FROC) | score AUC | recall @ {moments} moments |")

@@ -233,10 +233,9 @@ def _train(
         losses = []
         for x, apex, kind, emotion, mask in _crops(epoch_clips, cfg, rng, hard):
             out, _ = model(x)
-            terms = loss_terms(
+            loss = loss_terms(
                 out, apex, kind, emotion, mask, pos_weight=cfg.pos_weight, top_weight=cfg.top_weight
-            )
-            loss = terms.total
+            ).total
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)

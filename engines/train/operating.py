@@ -35,31 +35,36 @@ FROC_POINTS = (0.5, 1.0, 2.0)  # false micro events per minute (the suite's curv
 MOMENT_POINTS = (0, 1, 2)  # distinct false background moments (``moment_froc``)
 
 
+Traces = Sequence[tuple[Clip, np.ndarray, np.ndarray]]  # (clip, apex (L,), probs (L, 3))
+
+
+def _micro_matches(
+    clip: Clip, apex: np.ndarray, probs: np.ndarray, config: DecoderConfig
+) -> tuple[list[tuple[int, int]], int, set[int]]:
+    """(decided micro intervals, true micro-expressions, indices of the decided ones that
+    match a truth) of one recorded trace through the live decoder."""
+    decided = decode_trace(apex, probs, clip.fps, clip.valid.numpy(), config)
+    pred = [(d.onset_seq, d.offset_seq) for d in decided if d.kind == "micro"]
+    truth = [(t.onset, t.offset) for t in clip.truth if t.kind == "micro"]
+    return pred, len(truth), {i for i, _ in spotting_matches(pred, truth)}
+
+
 def _counts(
-    traces: Sequence[tuple[Clip, np.ndarray, np.ndarray]],
-    threshold: float,
-    base: DecoderConfig | None = None,
+    traces: Traces, threshold: float, base: DecoderConfig | None = None
 ) -> tuple[int, int, int]:
     """(false micro events, true micro-expressions found, true micro-expressions) of the
     recorded traces decoded at ``threshold`` (``base``: the decoder's other settings)."""
     false, found, total = 0, 0, 0
     config = fixed_decoder(threshold, base)
     for clip, apex, probs in traces:
-        decided = decode_trace(apex, probs, clip.fps, clip.valid.numpy(), config)
-        pred = [(d.onset_seq, d.offset_seq) for d in decided if d.kind == "micro"]
-        truth = [(t.onset, t.offset) for t in clip.truth if t.kind == "micro"]
-        matched = spotting_matches(pred, truth)
+        pred, truths, matched = _micro_matches(clip, apex, probs, config)
         false += len(pred) - len(matched)
         found += len(matched)
-        total += len(truth)
+        total += truths
     return false, found, total
 
 
-def false_moments(
-    traces: Sequence[tuple[Clip, np.ndarray, np.ndarray]],
-    threshold: float,
-    join_s: float = 0.25,
-) -> tuple[int, int, int]:
+def false_moments(traces: Traces, threshold: float, join_s: float = 0.25) -> tuple[int, int, int]:
     """(distinct false moments, true micro-expressions found, true micro-expressions).
 
     Validation clips made from one video at many seeds (``benchmarks.val_seeds``) share
@@ -72,12 +77,9 @@ def false_moments(
     found, total = 0, 0
     config = fixed_decoder(threshold)
     for clip, apex, probs in traces:
-        decided = decode_trace(apex, probs, clip.fps, clip.valid.numpy(), config)
-        pred = [(d.onset_seq, d.offset_seq) for d in decided if d.kind == "micro"]
-        truth = [(t.onset, t.offset) for t in clip.truth if t.kind == "micro"]
-        matched = {i for i, _ in spotting_matches(pred, truth)}
+        pred, truths, matched = _micro_matches(clip, apex, probs, config)
         found += len(matched)
-        total += len(truth)
+        total += truths
         false = [p for i, p in enumerate(pred) if i not in matched]
         spans.setdefault(clip.identity, []).extend((a / clip.fps, b / clip.fps) for a, b in false)
     moments = 0
@@ -100,12 +102,10 @@ def background_minutes(val_clips: Sequence[Clip]) -> float:
     return sum(longest.values()) / 60.0
 
 
-def moment_froc(
-    model: Spotter, val_clips: Sequence[Clip], points: Sequence[int] = MOMENT_POINTS
-) -> dict[str, float]:
-    """Recall of real validation micro-expressions at the lowest grid threshold with at most
-    k distinct false background moments (``false_moments``), for each k in ``points``."""
-    traces, _ = _real_traces(model, val_clips)
+def moment_froc(traces: Traces, points: Sequence[int] = MOMENT_POINTS) -> dict[str, float]:
+    """Recall of the traces' micro-expressions (``real_traces``) at the lowest grid threshold
+    with at most k distinct false background moments (``false_moments``), for each k in
+    ``points``."""
     recall_at: dict[str, float] = {}
     for threshold in OPERATING_GRID:  # rising: moments fall, and so does recall
         moments, found, total = false_moments(traces, threshold)
@@ -117,7 +117,7 @@ def moment_froc(
     return {str(k): recall_at.get(str(k), 0.0) for k in points}
 
 
-def _real_traces(
+def real_traces(
     model: Spotter, val_clips: Sequence[Clip]
 ) -> tuple[list[tuple[Clip, np.ndarray, np.ndarray]], float]:
     """(clip, apex (L,), probs (L, 3)) of each real validation clip (all clips when none is
@@ -136,7 +136,17 @@ def froc(
     """Recall of real validation micro-expressions at each false-alarm rate (the lowest grid
     threshold within it) and their mean: the measure the product is judged by (a fixed
     threshold at a stated false-alarm rate), so the node spotter's epoch is chosen on it."""
-    traces, minutes = _real_traces(model, val_clips)
+    return froc_of(*real_traces(model, val_clips), fa_points, base)
+
+
+def froc_of(
+    traces: Traces,
+    minutes: float,
+    fa_points: Sequence[float] = FROC_POINTS,
+    base: DecoderConfig | None = None,
+) -> dict[str, Any]:
+    """``froc`` of traces already recorded (``real_traces``: the clips and their minutes), so
+    several decoders or measures read one run of the model."""
     recall_at: dict[float, float | None] = dict.fromkeys(fa_points)
     for threshold in GRID:  # rising: false alarms fall, and so does recall
         false, found, total = _counts(traces, threshold, base)
@@ -158,7 +168,7 @@ def choose_operating_point(
 ) -> dict[str, Any]:
     """The lowest grid threshold with at most ``target_fa_per_min`` false micro events per
     minute on the real validation clips (the highest when none qualifies)."""
-    traces, minutes = _real_traces(model, val_clips)
+    traces, minutes = real_traces(model, val_clips)
     real = [clip for clip, _, _ in traces]
     rows = []
     for threshold in OPERATING_GRID:

@@ -231,19 +231,20 @@ def main(argv: list[str] | None = None) -> int:
         f"clips ({_ids(val_clips) or 'none'}), {len(names)} features",
         flush=True,
     )
+    # what every weights file of this run carries: the shipped one and each --checkpoints one
+    identity = {
+        "command": "python -m engines.train.spotter " + shlex.join(argv),
+        "input": {"nodes": NODE_INPUT, "motion": MOTION_INPUT}.get(args.input, "raw"),
+        "data": {
+            "held_out": held_out,
+            "train_identities": sorted({c.identity for c in train_clips}),
+            "val_identities": sorted({c.identity for c in val_clips}),
+        },
+        "n_features": len(names),
+        "feature_names_sha256": names_sha256(names),
+    }
     on_epoch = None
     if args.checkpoints:
-        identity = {
-            "command": "python -m engines.train.spotter " + shlex.join(argv),
-            "input": {"nodes": NODE_INPUT, "motion": MOTION_INPUT}.get(args.input, "raw"),
-            "data": {
-                "held_out": held_out,
-                "train_identities": sorted({c.identity for c in train_clips}),
-                "val_identities": sorted({c.identity for c in val_clips}),
-            },
-            "n_features": len(names),
-            "feature_names_sha256": names_sha256(names),
-        }
 
         def on_epoch(epoch: int, model) -> None:
             _write_checkpoint(Path(args.checkpoints), epoch, model, names, identity)
@@ -272,14 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         "file": out.name,
         "sha256": sha,
         "size_bytes": out.stat().st_size,
-        "command": "python -m engines.train.spotter " + shlex.join(argv),
-        "input": {"nodes": NODE_INPUT, "motion": MOTION_INPUT}.get(args.input, "raw"),
+        "command": identity["command"],
+        "input": identity["input"],
         "data": {
             "features": str(Path(args.features)),
             "composition": composition(train_clips, val_clips),
-            "held_out": held_out,
-            "train_identities": sorted({c.identity for c in train_clips}),
-            "val_identities": sorted({c.identity for c in val_clips}),
+            **identity["data"],
             "train_clip_seeds": sorted(c.seed for c in train_clips),
             "val_clip_seeds": sorted(c.seed for c in val_clips),
             "data_seeds": sorted({c.seed // 1000 for c in clips if c.seed >= 0}),
@@ -288,8 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             "fps": sorted({c.fps for c in clips}),
         },
         **({"operating_point": operating} if operating else {}),
-        "n_features": len(names),
-        "feature_names_sha256": names_sha256(names),
+        "n_features": identity["n_features"],
+        "feature_names_sha256": identity["feature_names_sha256"],
         "model": config_dict(model.config),
         "train": {**cfg.__dict__, "best_epoch": summary["best_epoch"]},
         "training_time_s": round(seconds, 1),
